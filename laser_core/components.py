@@ -1,0 +1,154 @@
+"""The contracts every component honours, so any encoder, bottleneck and decoder combine.
+
+Images travel as float tensors in [-1, 1] shaped (batch, channels, height, width); latents as
+(batch, dim, height, width). A plugin's factory is called as ``factory(config, context)`` and
+returns the component; ``config`` is an instance of the plugin's pydantic config model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+KINDS = ("encoders", "bottlenecks", "decoders", "discriminators", "datasets", "metrics", "tasks")
+"""Every component kind, named as its hook and its recipe block's plural."""
+
+
+class ComponentConfig(BaseModel):
+    """Base of every plugin config: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DatasetConfig(ComponentConfig):
+    """Keys every dataset accepts, on top of its own; the loader reads them, not the plugin."""
+
+    batch_size: int = 32
+    num_workers: int = 0
+
+
+@dataclass
+class BuildContext:
+    """What a factory may need to know about the components built before it."""
+
+    image_channels: int = 3
+    image_size: int = 32
+    latent_dim: int = 16
+    downsampling: int = 1
+    code_spec: CodeSpec | None = None
+
+
+@dataclass
+class Codes:
+    """A bottleneck's discrete or sparse code for each latent position.
+
+    indices: long (..., depth), an alphabet symbol per depth slot (VQ depth 1, RQ depth =
+    levels, OMP depth = sparsity); None for purely continuous codes (gaussian).
+    values: float (..., depth) coefficients for sparse codes, or the means of a gaussian code;
+    None for one-of-K codes.
+    """
+
+    indices: torch.Tensor | None
+    values: torch.Tensor | None = None
+
+    def map(self, fn: Any) -> Codes:
+        """Apply ``fn`` to every tensor present, e.g. to move or slice codes."""
+        return Codes(
+            None if self.indices is None else fn(self.indices),
+            None if self.values is None else fn(self.values),
+        )
+
+
+@dataclass
+class CodeSpec:
+    """Alphabet size of each depth slot and whether codes carry values, for coders and priors."""
+
+    alphabet_sizes: list[int]
+    has_values: bool = False
+
+
+@dataclass
+class BottleneckOutput:
+    """quantized has the shape of z and passes gradients to the encoder; loss is a scalar."""
+
+    quantized: torch.Tensor
+    loss: torch.Tensor
+    codes: Codes
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Bottleneck(nn.Module):
+    """Turns a continuous latent (batch, dim, height, width) into a discrete or sparse code."""
+
+    dim: int
+
+    def forward(self, z: torch.Tensor) -> BottleneckOutput:
+        raise NotImplementedError
+
+    def encode(self, z: torch.Tensor) -> Codes:
+        """Codes for z, shaped (batch, height, width, depth); deterministic."""
+        raise NotImplementedError
+
+    def decode(self, codes: Codes) -> torch.Tensor:
+        """The latent (batch, dim, height, width) that ``codes`` stand for."""
+        raise NotImplementedError
+
+    def code_spec(self) -> CodeSpec:
+        raise NotImplementedError
+
+    def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """Called by the trainer after every optimizer step, on every process, for updates
+        outside autograd (re-normalising atoms, reviving dead codes). Returns (parameter,
+        row indices) pairs whose optimizer state the trainer must reset."""
+        return []
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """nn.Module mapping images (B, C, H, W) to latents (B, latent_dim, H/downsampling, ...)."""
+
+    latent_dim: int
+    downsampling: int
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    """nn.Module mapping latents (B, latent_dim, h, w) back to images (B, C, H, W)."""
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor: ...
+
+
+class Discriminator(nn.Module):
+    """Scores images (B, C, H, W) as real or fake: logits (B, 1, h, w) or (B, 1)."""
+
+
+@dataclass
+class DataSplits:
+    """A dataset plugin's product: torch datasets yielding {"image": (C, H, W) in [-1, 1]}
+    and, where known, {"label": int}."""
+
+    train: torch.utils.data.Dataset
+    val: torch.utils.data.Dataset
+    image_channels: int
+    image_size: int
+    num_classes: int | None = None
+
+
+class Metric(Protocol):
+    """Per-example values, gathered across processes, then summarised.
+
+    ``per_example`` returns (batch, ...) tensors so that ``gather_for_metrics`` can drop the
+    samples a distributed sampler duplicated; ``summarize`` turns all of them into numbers.
+    """
+
+    def per_example(
+        self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
+    ) -> torch.Tensor: ...
+
+    def summarize(self, values: torch.Tensor) -> dict[str, float]: ...

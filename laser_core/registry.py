@@ -1,0 +1,239 @@
+"""Plugin discovery and component lookup.
+
+Built-in and third-party plugins alike are modules named by the ``laser`` entry-point group.
+A plugin that fails to import or register is recorded, not fatal: only a recipe that needs it
+fails, and ``laser plugins`` shows why.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel
+
+from laser_core import hookspecs
+from laser_core.components import KINDS, ComponentConfig, DatasetConfig
+from laser_core.errors import PluginError, did_you_mean
+
+ENTRY_POINT_GROUP = "laser"
+DISABLE_ENV = "LASER_DISABLE_PLUGINS"
+HOOK_PREFIX = "laser_register_"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Who supplied a plugin: its entry-point name and the distribution that ships it."""
+
+    plugin: str
+    distribution: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.plugin} ({self.distribution} {self.version})"
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    config: type[BaseModel]
+    summary: str
+    provider: Provider
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.provider.plugin}:{self.name}"
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    provider: Provider
+    error: str
+
+
+@dataclass
+class Registry:
+    """Every component offered by the loaded plugins, by kind and name."""
+
+    components: dict[str, dict[str, list[Component]]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
+    failures: list[LoadFailure] = field(default_factory=list)
+    manager: pluggy.PluginManager = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load_entry_points(self, disabled: set[str] | None = None) -> None:
+        """Load every plugin of the ``laser`` group once, skipping disabled ones."""
+        disabled = disabled if disabled is not None else disabled_plugins()
+        seen: set[tuple[str, str]] = set()
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            # Editable installs can list the same entry point twice.
+            if (entry_point.name, entry_point.value) in seen:
+                continue
+            seen.add((entry_point.name, entry_point.value))
+            provider = _provider_of(entry_point)
+            if provider.plugin in disabled or provider.distribution in disabled:
+                continue
+            try:
+                module = entry_point.load()
+            except Exception as error:  # any import error is the plugin's, not ours
+                self.failures.append(LoadFailure(provider, _describe(error)))
+                continue
+            self.add_plugin(module, provider)
+
+    def add_plugin(self, plugin: ModuleType | object, provider: Provider) -> None:
+        """Register one plugin's components all-or-nothing; record a failure instead of
+        raising, so one broken plugin never takes down the others."""
+        staged: list[Component] = []
+        try:
+            self.manager.register(plugin, name=provider.plugin)
+        except (pluggy.PluginValidationError, ValueError) as error:
+            self.failures.append(LoadFailure(provider, _describe(error)))
+            return
+        try:
+            self._check_hook_names(plugin)
+            for kind in KINDS:
+                caller = self.manager.subset_hook_caller(
+                    HOOK_PREFIX + kind,
+                    remove_plugins=[p for p in self.manager.get_plugins() if p is not plugin],
+                )
+                caller(register=_Registration(kind, provider, staged))
+        except Exception as error:
+            self.manager.unregister(plugin)
+            self.failures.append(LoadFailure(provider, _describe(error)))
+            return
+        for component in staged:
+            self.components[component.kind].setdefault(component.name, []).append(component)
+
+    def _check_hook_names(self, plugin: object) -> None:
+        """pluggy's check_pending, with a "did you mean" for a misspelt hook."""
+        try:
+            self.manager.check_pending()
+        except pluggy.PluginValidationError:
+            hooks = [HOOK_PREFIX + kind for kind in KINDS]
+            for attr in dir(plugin):
+                if attr.startswith("laser_") and attr not in hooks:
+                    raise PluginError(
+                        f"'{attr}' is not a LASER hook{did_you_mean(attr, hooks)}"
+                    ) from None
+            raise
+
+    # -- lookup --------------------------------------------------------------------------
+
+    def of_kind(self, kind: str) -> list[Component]:
+        _check_kind(kind)
+        return [c for providers in self.components[kind].values() for c in providers]
+
+    def get(self, kind: str, name: str) -> Component:
+        """Resolve a recipe's ``name`` (``vq`` or ``plugin:vq``) to exactly one component."""
+        _check_kind(kind)
+        plugin, _, bare = name.rpartition(":")
+        candidates = self.components[kind].get(bare, [])
+        if plugin:
+            candidates = [
+                c for c in candidates if plugin in (c.provider.plugin, c.provider.distribution)
+            ]
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            both = ", ".join(f"'{c.qualified_name}' from {c.provider}" for c in candidates)
+            raise PluginError(
+                f"{kind[:-1]} '{name}' is registered by more than one plugin: {both}; "
+                f"write one of the qualified names to choose"
+            )
+        raise PluginError(self._unknown_message(kind, name, plugin))
+
+    def _unknown_message(self, kind: str, name: str, plugin: str) -> str:
+        available = sorted(self.components[kind])
+        message = f"unknown {kind[:-1]} '{name}'{did_you_mean(name, available)}"
+        message += f"; available: {', '.join(available) or 'none'}"
+        failed = [
+            f
+            for f in self.failures
+            if not plugin or plugin in (f.provider.plugin, f.provider.distribution)
+        ]
+        for failure in failed:
+            message += (
+                f"\n  plugin {failure.provider} failed to load and may provide it: "
+                f"{failure.error}"
+            )
+        return message
+
+
+class _Registration:
+    """The ``register`` callback handed to one plugin's hook for one kind."""
+
+    def __init__(self, kind: str, provider: Provider, staged: list[Component]):
+        self.kind, self.provider, self.staged = kind, provider, staged
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        config: type[BaseModel] | None = None,
+        summary: str = "",
+    ) -> None:
+        where = f"plugin {self.provider} registering {self.kind[:-1]} '{name}'"
+        if not isinstance(name, str) or not name or ":" in name or name != name.strip():
+            raise PluginError(f"{where}: name must be a non-empty string without ':'")
+        if not callable(factory):
+            raise PluginError(f"{where}: factory is not callable")
+        base = DatasetConfig if self.kind == "datasets" else ComponentConfig
+        config = config or base
+        if not (isinstance(config, type) and issubclass(config, base)):
+            raise PluginError(f"{where}: config must subclass laser_core.{base.__name__}")
+        if "name" in config.model_fields:
+            raise PluginError(f"{where}: config may not declare 'name'; the recipe uses it")
+        if any(c.name == name for c in self.staged if c.kind == self.kind):
+            raise PluginError(f"{where}: registered twice by the same plugin")
+        self.staged.append(Component(self.kind, name, factory, config, summary, self.provider))
+
+
+def disabled_plugins() -> set[str]:
+    """Plugins named in $LASER_DISABLE_PLUGINS (comma separated) are never loaded."""
+    return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
+
+
+def _provider_of(entry_point: metadata.EntryPoint) -> Provider:
+    dist = entry_point.dist
+    if dist is None:
+        return Provider(entry_point.name, entry_point.name, "unknown")
+    return Provider(entry_point.name, dist.metadata["Name"], dist.version)
+
+
+def _describe(error: BaseException) -> str:
+    """The error and the plugin line that raised it, without our own frames."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise PluginError(f"unknown component kind '{kind}'{did_you_mean(kind, KINDS)}")
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry of installed plugins, loaded on first use."""
+    global _default
+    if _default is None:
+        _default = Registry()
+        _default.load_entry_points()
+    return _default
