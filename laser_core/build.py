@@ -79,13 +79,12 @@ def _check_shapes_fit(model: Autoencoder, context: BuildContext, recipe: Recipe)
         reconstruction = model.decoder(latents)
     if reconstruction.shape != probe.shape:
         raise LaserError(
-            f"{recipe.source}: decoder '{recipe.decoder.name}' returns {tuple(reconstruction.shape)}"
-            f" for images {shape} (encoder '{recipe.encoder.name}' gives latents "
-            f"{tuple(latents.shape)}); make the decoder's upsampling match the encoder's "
-            "downsampling"
+            f"{recipe.source}: decoder '{recipe.decoder.name}' returns "
+            f"{tuple(reconstruction.shape)} for images {shape} (encoder "
+            f"'{recipe.encoder.name}' gives latents {tuple(latents.shape)}); "
+            "make the decoder's upsampling match the encoder's downsampling"
         )
 
 
 def build_metrics(recipe: Recipe, context: BuildContext) -> dict[str, Any]:
     return {block.name: build_component("metrics", block, context) for block in recipe.metrics}
-

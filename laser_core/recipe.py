@@ -189,7 +189,9 @@ def _block(
     try:
         component = registry.get(kind, name)
     except PluginError as error:
-        problems.append(Problem(source.origin((*path, "name")), dotted((*path, "name")), str(error)))
+        problems.append(
+            Problem(source.origin((*path, "name")), dotted((*path, "name")), str(error))
+        )
         return None
     params = {k: v for k, v in raw.items() if k != "name"}
     try:

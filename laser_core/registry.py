@@ -167,8 +167,7 @@ class Registry:
         ]
         for failure in failed:
             message += (
-                f"\n  plugin {failure.provider} failed to load and may provide it: "
-                f"{failure.error}"
+                f"\n  plugin {failure.provider} failed to load and may provide it: {failure.error}"
             )
         return message
 

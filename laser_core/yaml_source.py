@@ -97,8 +97,10 @@ def _merge_into(
     for key, value in source.items():
         key_path = (*path, key)
         old = target.get(key)
-        if isinstance(old, dict) and isinstance(value, dict) and old.get("name") == value.get(
-            "name", old.get("name")
+        if (
+            isinstance(old, dict)
+            and isinstance(value, dict)
+            and old.get("name") == value.get("name", old.get("name"))
         ):
             origins[key_path] = source_origins.get(key_path, origins.get(key_path))
             _merge_into(old, value, key_path, origins, source_origins)

@@ -1,0 +1,175 @@
+"""The ``laser`` command. User errors print as one clear message, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+
+from laser_core.errors import LaserError, RecipeError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return args.command(args) or 0
+    except RecipeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except LaserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="laser", description="Train and study discrete and sparse latent autoencoders."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, handler, help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(command=handler)
+        return sub
+
+    command("plugins", _plugins, "list installed components and plugins that failed to load")
+
+    sub = command("validate", _validate, "validate a recipe and print it fully resolved")
+    _recipe_arguments(sub)
+
+    sub = command("schema", _schema, "write the recipe JSON Schema for the installed plugins")
+    sub.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    sub = command("run", _run, "train a recipe, or resume a run directory")
+    sub.add_argument("recipe", nargs="?", type=Path, help="recipe YAML (omit with --resume)")
+    sub.add_argument("overrides", nargs="*", help="key.sub=value or ~key.sub")
+    sub.add_argument("--run-dir", type=Path, help="default: runs/<recipe>-<timestamp>")
+    sub.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
+
+    sub = command("eval", _eval, "recompute validation metrics of a finished run")
+    sub.add_argument("run_dir", type=Path)
+    sub.add_argument("overrides", nargs="*", help="recipe overrides, e.g. data.val_patches=256")
+    sub.add_argument(
+        "--dataset", help="a dataset block in YAML, e.g. '{name: image-folder, path: photos}'"
+    )
+
+    sub = command("new-plugin", _new_plugin, "write a ready-to-install plugin package")
+    sub.add_argument("name", help="component name, e.g. my-quantizer")
+    sub.add_argument("-o", "--output", type=Path, default=Path("."), help="parent folder")
+    return parser
+
+
+def _recipe_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("recipe", type=Path)
+    sub.add_argument("overrides", nargs="*", help="key.sub=value or ~key.sub")
+
+
+def _plugins(args: argparse.Namespace) -> None:
+    from laser_core.components import KINDS
+    from laser_core.registry import default_registry
+
+    registry = default_registry()
+    for kind in KINDS:
+        components = sorted(registry.of_kind(kind), key=lambda c: c.name)
+        print(f"{kind}:")
+        if not components:
+            print("  (none)")
+        for c in components:
+            print(f"  {c.name:<16} {str(c.provider):<34} {c.summary}")
+    if registry.failures:
+        print("plugins that failed to load:")
+        for failure in registry.failures:
+            print(f"  {failure.provider}: {failure.error}")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from laser_core.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    print(yaml.safe_dump(recipe.resolved(), sort_keys=False), end="")
+
+
+def _schema(args: argparse.Namespace) -> None:
+    from laser_core.registry import default_registry
+    from laser_core.schema import recipe_schema
+
+    text = json.dumps(recipe_schema(default_registry()), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from laser_core.recipe import load_recipe
+    from laser_core.rundir import default_run_dir
+    from laser_core.train import train
+
+    if args.resume:
+        overrides = [str(args.recipe), *args.overrides] if args.recipe else args.overrides
+        recipe = load_recipe(args.resume / "recipe.yaml", overrides)
+        run_dir = args.resume
+    elif args.recipe:
+        recipe = load_recipe(args.recipe, args.overrides)
+        run_dir = args.run_dir or default_run_dir(recipe)
+        if (run_dir / "recipe.yaml").exists():
+            raise LaserError(f"{run_dir} already holds a run; use --resume {run_dir} to continue")
+    else:
+        raise LaserError("give a recipe to run, or --resume RUN_DIR")
+    result = train(recipe, run_dir, resume=bool(args.resume))
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        _report(result.before, "before training")
+        _report(result.after, "after training")
+        print(f"run directory: {result.run_dir}")
+
+
+def _report(metrics: dict[str, float], when: str) -> None:
+    if metrics:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        print(f"validation {when}: {shown}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    from laser_core.build import build_metrics
+    from laser_core.evaluate import evaluate
+    from laser_core.trained import load_trained
+
+    overrides = list(args.overrides)
+    if args.dataset:
+        block = yaml.safe_load(args.dataset)
+        if not isinstance(block, dict) or "name" not in block:
+            raise LaserError("--dataset takes a YAML mapping with a name, e.g. '{name: digits}'")
+        overrides = ["~data", *[f"data.{k}={json.dumps(v)}" for k, v in block.items()], *overrides]
+    run = load_trained(args.run_dir, overrides)
+    accelerator = Accelerator()
+    loader = accelerator.prepare(
+        DataLoader(run.data.val, batch_size=run.recipe.data.config.batch_size)
+    )
+    model = accelerator.prepare(run.model)
+    results = evaluate(model, loader, build_metrics(run.recipe, run.context), accelerator)
+    if accelerator.is_main_process:
+        print(json.dumps(results, indent=2))
+
+
+def _new_plugin(args: argparse.Namespace) -> None:
+    from laser_core.scaffold import write_plugin_package
+
+    folder = write_plugin_package(args.name, args.output)
+    print(f"wrote {folder}; install it with: pip install -e {folder}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Validation: metrics over a data loader, gathered across processes, and a picture of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torchvision.utils import make_grid, save_image
+
+from laser_core.build import Autoencoder
+from laser_core.rundir import atomic_write
+
+
+@torch.no_grad()
+def evaluate(
+    model: Autoencoder,
+    loader: Any,
+    metrics: dict[str, Any],
+    accelerator: Accelerator,
+    max_batches: int | None = None,
+    grid_path: Path | None = None,
+) -> dict[str, float]:
+    """Per-example metric values from every process, de-duplicated by gather_for_metrics,
+    then summarised. Writes originals above reconstructions to ``grid_path`` (main process)."""
+    was_training = model.training
+    model.eval()
+    collected: dict[str, list[torch.Tensor]] = {name: [] for name in metrics}
+    for index, batch in enumerate(loader):
+        if max_batches is not None and index >= max_batches:
+            break
+        images = batch["image"]
+        reconstructions, output = model(images)
+        reconstructions = reconstructions.float()
+        for name, metric in metrics.items():
+            values = metric.per_example(images.float(), reconstructions, output)
+            collected[name].append(accelerator.gather_for_metrics(values).cpu())
+        if index == 0 and grid_path is not None and accelerator.is_main_process:
+            save_reconstruction_grid(images, reconstructions, grid_path)
+    model.train(was_training)
+    results: dict[str, float] = {}
+    for name, metric in metrics.items():
+        if collected[name]:
+            results.update(metric.summarize(torch.cat(collected[name])))
+    return results
+
+
+def save_reconstruction_grid(
+    images: torch.Tensor, reconstructions: torch.Tensor, path: Path, count: int = 8
+) -> None:
+    """Originals in the top row, their reconstructions below, from [-1, 1] images."""
+    count = min(count, images.shape[0])
+    pair = torch.cat([images[:count], reconstructions[:count]]).float().cpu()
+    grid = make_grid((pair.clamp(-1, 1) + 1) / 2, nrow=count, padding=1)
+    atomic_write(path, lambda temporary: save_image(grid, temporary, format="png"))

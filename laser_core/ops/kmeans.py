@@ -1,0 +1,82 @@
+"""Nearest-centroid search and k-means, shared by the codebook bottlenecks (vq, rq).
+
+Both run in fp32 whatever autocast is active: a bf16 distance cannot tell close codes apart.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from laser_core.distributed import all_reduce_sum, broadcast_from_main
+
+CHUNK_ELEMENTS = 2**22
+"""Most entries of one (rows, k) distance block, so that memory stays bounded for any N."""
+
+
+def nearest(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Index (N,) of the nearest of ``centroids`` (k, D) for each row of ``x`` (N, D).
+
+    Uses ||x||² - 2 x·c + ||c||², of which ||x||² cannot change the argmin, one block of rows
+    at a time, so that no N x k matrix is ever held whole.
+    """
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x, centroids = x.float(), centroids.float()
+        squared_norms = centroids.square().sum(1)
+        rows = max(1, CHUNK_ELEMENTS // len(centroids))
+        return torch.cat(
+            [
+                torch.addmm(squared_norms, block, centroids.T, alpha=-2).argmin(1)
+                for block in x.split(rows)
+            ]
+        )
+
+
+def kmeans(
+    x: torch.Tensor, k: int, iterations: int = 10, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``k`` centroids (k, D), fp32, of the rows of ``x`` (N, D): k-means++ seeds refined by
+    ``iterations`` Lloyd steps. A centroid that loses all its points keeps its place.
+
+    Over several processes each passes its own rows; the seeds are rank 0's and the cluster
+    sums are all-reduced, so every process returns the same centroids. With fewer rows than
+    ``k`` some seeds repeat a row. ``generator`` (on x's device) makes the seeds reproducible.
+    """
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.detach().float()
+        centroids = broadcast_from_main(_kmeans_plus_plus(x, k, generator))
+        for _ in range(iterations):
+            counts, sums = cluster_statistics(x, nearest(x, centroids), k)
+            counts = counts.unsqueeze(1)
+            centroids = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
+        return centroids
+
+
+def cluster_statistics(
+    x: torch.Tensor, indices: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Size (k,) and sum (k, D) of each of k clusters of the rows of ``x`` (N, D) assigned by
+    ``indices`` (N,), summed over processes; index_add_ keeps memory at O(k D), not O(N k)."""
+    stats = torch.zeros(k, 1 + x.shape[1], device=x.device)
+    stats[:, 0] = torch.bincount(indices, minlength=k)
+    stats[:, 1:].index_add_(0, indices, x.float())
+    counts, sums = all_reduce_sum(stats).split([1, x.shape[1]], dim=1)
+    return counts.squeeze(1), sums
+
+
+def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Seeds drawn with probability proportional to the squared distance to the seeds so far;
+    uniformly once every row coincides with a seed."""
+    centroids = x.new_empty(k, x.shape[1])
+    first = torch.randint(len(x), (1,), generator=generator, device=x.device)
+    centroids[:1] = x[first]
+    squared_distances = (x - centroids[0]).square().sum(1)
+    for i in range(1, k):
+        weights = torch.where(
+            squared_distances.sum() > 0, squared_distances, torch.ones_like(squared_distances)
+        )
+        chosen = torch.multinomial(weights, 1, generator=generator)
+        centroids[i : i + 1] = x[chosen]
+        squared_distances = torch.minimum(
+            squared_distances, (x - centroids[i]).square().sum(1)
+        )
+    return centroids

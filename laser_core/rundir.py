@@ -1,0 +1,120 @@
+"""The run directory: everything needed to understand, resume, evaluate and export a run.
+
+recipe.yaml        the fully resolved recipe (every default filled in)
+plugins.json       the plugins and library versions that ran it
+metrics.jsonl      one JSON object per logged step (train) or validation (val)
+metrics.json       the final validation metrics, flat {name: value}
+model.safetensors  the final weights
+checkpoints/       resumable Accelerate states, see checkpoint.py
+reconstructions/   a grid PNG per validation: originals above reconstructions
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from laser_core.recipe import Recipe
+from laser_core.registry import Registry
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    return Path("runs") / f"{recipe.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder and rename it into place, so a
+    crash leaves either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        with open(temporary, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def write_recipe(run_dir: Path, recipe: Recipe) -> None:
+    header = f"# resolved from {recipe.source}; `laser run {run_dir / 'recipe.yaml'}` reruns it\n"
+    body = yaml.safe_dump(recipe.resolved(), sort_keys=False)
+    atomic_write_text(run_dir / "recipe.yaml", header + body)
+
+
+def write_plugin_versions(run_dir: Path, recipe: Recipe, registry: Registry) -> None:
+    used = {}
+    for key in ("data", "encoder", "bottleneck", "decoder", "discriminator", "task"):
+        block = getattr(recipe, key)
+        if block is not None:
+            used[key] = _provenance(block.component)
+    used["metrics"] = [_provenance(m.component) for m in recipe.metrics]
+    libraries = {name: _version(name) for name in ("torch", "accelerate", "pydantic", "laser")}
+    info = {
+        "components": used,
+        "libraries": libraries,
+        "load_failures": [{"plugin": str(f.provider), "error": f.error} for f in registry.failures],
+    }
+    atomic_write_text(run_dir / "plugins.json", json.dumps(info, indent=2) + "\n")
+
+
+def _provenance(component: Any) -> dict[str, str]:
+    provider = component.provider
+    return {
+        "name": component.name,
+        "plugin": provider.plugin,
+        "distribution": provider.distribution,
+        "version": provider.version,
+    }
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class MetricsLog:
+    """metrics.jsonl, appended one line per logged step and flushed, so a crash loses none."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "metrics.jsonl"
+
+    def append(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past ``step``: a resumed run rewrites them."""
+        if not self.path.exists():
+            return
+        kept = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line.strip() and json.loads(line)["step"] <= step
+        ]
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def write_final_metrics(run_dir: Path, metrics: dict[str, float]) -> None:
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""LASER plugin package for the '__name__' bottleneck."""

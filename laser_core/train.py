@@ -1,0 +1,276 @@
+"""The Accelerate training loop: one loop for whatever encoder, bottleneck and decoder a
+recipe assembled, on one CPU or many GPUs, resumable to the exact batch."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import set_seed
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from laser_core import checkpoint, rundir
+from laser_core.build import Autoencoder, build_data, build_metrics, build_model
+from laser_core.errors import LaserError
+from laser_core.evaluate import evaluate
+from laser_core.losses import reconstruction_loss
+from laser_core.recipe import Recipe, TrainConfig
+from laser_core.registry import default_registry
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(LaserError):
+    """The loss became NaN or infinite; the message names the step and the checkpoint."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+
+
+def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
+    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its latest checkpoint."""
+    config = recipe.train
+    accelerator = Accelerator(
+        mixed_precision=config.precision,
+        gradient_accumulation_steps=config.grad_accum,
+        step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
+    )
+    set_seed(recipe.seed)  # before building, so every process starts from the same weights
+    splits = build_data(recipe)
+    model, context = build_model(recipe, splits)
+    metrics = build_metrics(recipe, context)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, config), betas=config.betas, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
+    train_loader = DataLoader(
+        splits.train,
+        batch_size=recipe.data.config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=recipe.data.config.num_workers,
+    )
+    val_loader = DataLoader(
+        splits.val,
+        batch_size=recipe.data.config.batch_size,
+        num_workers=recipe.data.config.num_workers,
+    )
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler
+    )
+    if len(train_loader) == 0:
+        raise LaserError(
+            f"{recipe.source}: the training split has {len(splits.train)} examples, fewer than "
+            f"one batch of {recipe.data.config.batch_size} per process"
+        )
+    log.info("mixed precision: %s", accelerator.mixed_precision)
+
+    if resume:
+        state = checkpoint.load(accelerator, run_dir)
+        if accelerator.is_main_process:
+            rundir.MetricsLog(run_dir).truncate_after(state.step)
+    else:
+        state = checkpoint.TrainerState()
+        if accelerator.is_main_process:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            rundir.write_recipe(run_dir, recipe)
+            rundir.write_plugin_versions(run_dir, recipe, default_registry())
+    accelerator.wait_for_everyone()
+
+    loop = _Loop(recipe, accelerator, model, optimizer, scheduler, val_loader, metrics, run_dir)
+    result = RunResult(run_dir)
+    if not resume:
+        result.before = loop.validate(state.step)
+    try:
+        loop.run(state, _micro_batches(train_loader, state.batches_seen, accelerator))
+    except KeyboardInterrupt:
+        path = checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
+        raise LaserError(
+            f"interrupted at step {state.step}; saved {path}; resume with "
+            f"`laser run --resume {run_dir}`"
+        ) from None
+    result.after = loop.validate(state.step)
+    if accelerator.is_main_process:
+        rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
+    checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
+    save_weights(accelerator, model, run_dir)
+    accelerator.end_training()
+    return result
+
+
+class _Loop:
+    """The per-step work, kept apart from the setup above."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        accelerator: Accelerator,
+        model: Any,
+        optimizer: Any,
+        scheduler: Any,
+        val_loader: Any,
+        metrics: dict[str, Any],
+        run_dir: Path,
+    ):
+        self.recipe, self.config = recipe, recipe.train
+        self.accelerator, self.model = accelerator, model
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.val_loader, self.metrics = val_loader, metrics
+        self.run_dir, self.metrics_log = run_dir, rundir.MetricsLog(run_dir)
+        self.latest_val: dict[str, float] = {}
+
+    def run(self, state: checkpoint.TrainerState, batches: Iterator[dict[str, Any]]) -> None:
+        config, accelerator = self.config, self.accelerator
+        bottleneck = accelerator.unwrap_model(self.model).bottleneck
+        progress = tqdm(
+            total=config.steps,
+            initial=state.step,
+            desc="train",
+            disable=not accelerator.is_main_process,
+            dynamic_ncols=True,
+        )
+        self.model.train()
+        while state.step < config.steps:
+            sums: dict[str, torch.Tensor] = {}
+            for _ in range(config.grad_accum):
+                batch = next(batches)
+                losses, stats = self._micro_step(batch["image"], state)
+                for key, value in {**losses, **stats}.items():
+                    sums[key] = sums.get(key, 0) + value.detach().float() / config.grad_accum
+            state.step += 1
+            state.batches_seen += config.grad_accum
+            self.scheduler.step()
+            _reset_optimizer_rows(self.optimizer, bottleneck.after_optimizer_step())
+            progress.update(1)
+            if state.step % config.log_every == 0 or state.step == config.steps:
+                record = self._log_train(state.step, sums)
+                progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
+            if config.eval_every and state.step % config.eval_every == 0:
+                self.validate(state.step)
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
+        progress.close()
+
+    def _micro_step(
+        self, images: torch.Tensor, state: checkpoint.TrainerState
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        accelerator = self.accelerator
+        with accelerator.accumulate(self.model):
+            reconstructions, output = self.model(images)
+            recon = self.recipe.losses.recon_weight * reconstruction_loss(
+                self.recipe.losses.recon, reconstructions, images
+            )
+            bottleneck_loss = output.loss.float()
+            loss = recon + bottleneck_loss
+            self._stop_if_diverged(loss, state.step + 1)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and self.config.grad_clip:
+                accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        losses = {"loss": loss, "recon": recon, "bottleneck": bottleneck_loss}
+        return losses, {f"stats/{k}": v for k, v in output.stats.items()}
+
+    def _stop_if_diverged(self, loss: torch.Tensor, step: int) -> None:
+        bad = self.accelerator.reduce((~torch.isfinite(loss)).float(), reduction="sum")
+        if bad.item() > 0:
+            last = checkpoint.latest(self.run_dir)
+            raise TrainingDiverged(
+                f"loss is {loss.item()} at step {step}; training stopped. Last good checkpoint: "
+                f"{last or 'none (no checkpoint was written yet)'}. Lower train.lr, enable "
+                "train.grad_clip, or check the data."
+            )
+
+    def _log_train(self, step: int, sums: dict[str, torch.Tensor]) -> dict[str, Any]:
+        reduced = {k: self.accelerator.reduce(v, reduction="mean").item() for k, v in sums.items()}
+        record = {"step": step, "split": "train", **reduced, "lr": self.scheduler.get_last_lr()[0]}
+        if self.accelerator.is_main_process:
+            self.metrics_log.append(record)
+        return record
+
+    def validate(self, step: int) -> dict[str, float]:
+        grid = self.run_dir / "reconstructions" / f"step-{step:07d}.png"
+        results = evaluate(
+            self.accelerator.unwrap_model(self.model),
+            self.val_loader,
+            self.metrics,
+            self.accelerator,
+            self.config.eval_batches,
+            grid,
+        )
+        if self.accelerator.is_main_process:
+            self.metrics_log.append({"step": step, "split": "val", **results})
+        self.latest_val = results
+        return results
+
+    def _postfix(self) -> dict[str, str]:
+        return {k: f"{v:.3g}" for k, v in list(self.latest_val.items())[:3]}
+
+
+def parameter_groups(model: Autoencoder, config: TrainConfig) -> list[dict[str, Any]]:
+    """One AdamW group per component, so a codebook or dictionary can have its own lr."""
+    groups = []
+    for part in ("encoder", "bottleneck", "decoder"):
+        params = [p for p in getattr(model, part).parameters() if p.requires_grad]
+        if params:
+            groups.append(
+                {"params": params, "lr": config.lr_per_component.get(part, config.lr), "name": part}
+            )
+    return groups
+
+
+def warmup_cosine(config: TrainConfig):
+    """Linear warmup to 1, then cosine decay to ``min_lr_ratio`` at ``steps``."""
+
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        span = max(1, config.steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
+
+    return factor
+
+
+def _micro_batches(
+    loader: Any, batches_seen: int, accelerator: Accelerator
+) -> Iterator[dict[str, Any]]:
+    """Endless batches in the order an uninterrupted run would see them: epoch e shuffles
+    with seed + e, and a resumed run skips what the checkpointed run had consumed."""
+    epoch, skip = divmod(batches_seen, len(loader))
+    while True:
+        loader.set_epoch(epoch)
+        yield from accelerator.skip_first_batches(loader, skip) if skip else loader
+        epoch, skip = epoch + 1, 0
+
+
+def _reset_optimizer_rows(
+    optimizer: torch.optim.Optimizer, rows: list[tuple[torch.nn.Parameter, torch.Tensor]]
+) -> None:
+    """Forget Adam's moments for re-initialised codebook rows or atoms."""
+    for parameter, index in rows:
+        for moment in optimizer.state.get(parameter, {}).values():
+            if torch.is_tensor(moment) and moment.shape == parameter.shape:
+                moment[index] = 0
+
+
+def save_weights(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:
+    """The final weights as model.safetensors, written atomically by the main process."""
+    state = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        rundir.atomic_write(run_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))

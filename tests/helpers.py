@@ -1,0 +1,33 @@
+"""Helpers shared by tests: the `laser` command in a subprocess, and tiny real recipes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Seconds on a CPU with real components: the shape of a recipe, at toy size.
+TINY_RECIPE = """
+seed: 0
+data: {name: photo-patches, size: 16, train_patches: 64, val_patches: 16, batch_size: 8}
+encoder: {name: conv, channels: [8, 16], downsamplings: 1, latent_dim: 4}
+bottleneck: {name: vq, codebook_size: 16}
+decoder: {name: conv, channels: [16, 8]}
+metrics: [mse, psnr]
+train: {steps: 6, lr: 0.002, log_every: 1, eval_batches: 1}
+"""
+
+
+def run_laser(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """Run `python -m laser_core.cli ARGS` as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "laser_core.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=600,
+    )
