@@ -32,9 +32,13 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return run_dir / "checkpoints"
 
 
+def path_for(run_dir: Path, step: int) -> Path:
+    return checkpoint_dir(run_dir) / f"{PREFIX}{step:07d}"
+
+
 def save(accelerator: Accelerator, run_dir: Path, state: TrainerState, keep: int) -> Path:
     """Save on every process (each writes its RNG state); rename into place on the main one."""
-    final = checkpoint_dir(run_dir) / f"{PREFIX}{state.step:07d}"
+    final = path_for(run_dir, state.step)
     partial = final.with_name(f".partial-{final.name}")
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)

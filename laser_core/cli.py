@@ -16,7 +16,9 @@ from laser_core.errors import LaserError, RecipeError
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
     try:
         return args.command(args) or 0
     except RecipeError as error:
@@ -82,7 +84,7 @@ def _plugins(args: argparse.Namespace) -> None:
         if not components:
             print("  (none)")
         for c in components:
-            print(f"  {c.name:<16} {str(c.provider):<34} {c.summary}")
+            print(f"  {c.name:<16} {c.provider!s:<34} {c.summary}")
     if registry.failures:
         print("plugins that failed to load:")
         for failure in registry.failures:

@@ -54,9 +54,7 @@ def recipe_schema(registry: Registry) -> dict[str, Any]:
             fields[key] = (None, None)
         else:
             fields[key] = (block, ...) if required else (Union[block, None], None)  # noqa: UP007
-    model = create_model(
-        "LaserRecipe", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    model = create_model("LaserRecipe", __config__=ConfigDict(extra="forbid"), **fields)
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "LASER recipe"

@@ -34,7 +34,10 @@ class TrainingDiverged(LaserError):
 
 @dataclass
 class RunResult:
+    """The run directory, validation metrics before and after, and the trained model."""
+
     run_dir: Path
+    model: Autoencoder
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
 
@@ -43,6 +46,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     """Train ``recipe`` into ``run_dir``; with ``resume``, continue its latest checkpoint."""
     config = recipe.train
     accelerator = Accelerator(
+        cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
         gradient_accumulation_steps=config.grad_accum,
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
@@ -91,7 +95,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     accelerator.wait_for_everyone()
 
     loop = _Loop(recipe, accelerator, model, optimizer, scheduler, val_loader, metrics, run_dir)
-    result = RunResult(run_dir)
+    result = RunResult(run_dir, accelerator.unwrap_model(model))
     if not resume:
         result.before = loop.validate(state.step)
     try:
@@ -105,7 +109,8 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     result.after = loop.validate(state.step)
     if accelerator.is_main_process:
         rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
-    checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
+    if checkpoint.latest(run_dir) != checkpoint.path_for(run_dir, state.step):
+        checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
     save_weights(accelerator, model, run_dir)
     accelerator.end_training()
     return result
@@ -244,6 +249,12 @@ def warmup_cosine(config: TrainConfig):
         return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
 
     return factor
+
+
+def _has_accelerator() -> bool:
+    if hasattr(torch, "accelerator"):  # torch >= 2.6
+        return torch.accelerator.is_available()
+    return torch.cuda.is_available()
 
 
 def _micro_batches(

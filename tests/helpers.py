@@ -17,7 +17,7 @@ encoder: {name: conv, channels: [8, 16], downsamplings: 1, latent_dim: 4}
 bottleneck: {name: vq, codebook_size: 16}
 decoder: {name: conv, channels: [16, 8]}
 metrics: [mse, psnr]
-train: {steps: 6, lr: 0.002, log_every: 1, eval_batches: 1}
+train: {steps: 6, lr: 0.005, log_every: 1, eval_batches: 1}
 """
 
 

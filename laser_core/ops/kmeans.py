@@ -76,7 +76,5 @@ def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None
         )
         chosen = torch.multinomial(weights, 1, generator=generator)
         centroids[i : i + 1] = x[chosen]
-        squared_distances = torch.minimum(
-            squared_distances, (x - centroids[i]).square().sum(1)
-        )
+        squared_distances = torch.minimum(squared_distances, (x - centroids[i]).square().sum(1))
     return centroids

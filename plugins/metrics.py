@@ -1,0 +1,169 @@
+"""Built-in metrics: ``mse``, ``psnr``, ``ssim`` on images and ``codebook-usage`` on codes.
+
+Image metrics see pixels in [0, 1] (from the pipeline's [-1, 1], reconstructions clamped as
+they would be when saved), so their numbers compare with the literature's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+from laser_core import hookimpl
+from laser_core.components import BottleneckOutput, BuildContext, CodeSpec, ComponentConfig
+from laser_core.errors import LaserError
+from laser_core.hookspecs import Register
+
+log = logging.getLogger(__name__)
+
+MAX_PSNR = 100.0
+"""PSNR of an exact reconstruction, in dB: mse is floored at 10**(-MAX_PSNR / 10) so one
+perfect example gives a finite value instead of making the average infinite."""
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """Images (B, C, H, W) in [-1, 1] as float32 in [0, 1]."""
+    return images.float().add(1).div(2).clamp(0, 1)
+
+
+def squared_error(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per example on [0, 1] pixels: (B, C, H, W) pair -> (B,)."""
+    return (to_unit(images) - to_unit(reconstructions)).square().flatten(1).mean(1)
+
+
+class MSE:
+    def per_example(
+        self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
+    ) -> torch.Tensor:
+        return squared_error(images, reconstructions)
+
+    def summarize(self, values: torch.Tensor) -> dict[str, float]:
+        return {"mse": values.mean().item()}
+
+
+class PSNR:
+    """Per-example PSNR (data range 1) averaged: an average in dB, as papers report."""
+
+    def per_example(
+        self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
+    ) -> torch.Tensor:
+        mse = squared_error(images, reconstructions).clamp_min(10 ** (-MAX_PSNR / 10))
+        return -10 * torch.log10(mse)
+
+    def summarize(self, values: torch.Tensor) -> dict[str, float]:
+        return {"psnr": values.mean().item()}
+
+
+class SSIM:
+    """torchmetrics' SSIM per example, with its standard 11x11 Gaussian window (sigma 1.5).
+
+    Images smaller than the window (8x8 digits) get a narrower Gaussian whose window fits
+    inside them; such SSIM values are not comparable with those of larger images.
+    """
+
+    def __init__(self) -> None:
+        # torchmetrics takes seconds to import; only recipes that ask for SSIM pay for it.
+        from torchmetrics.functional.image import structural_similarity_index_measure
+
+        self.ssim = structural_similarity_index_measure
+
+    def per_example(
+        self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
+    ) -> torch.Tensor:
+        return self.ssim(
+            to_unit(reconstructions),
+            to_unit(images),
+            sigma=window_sigma(*images.shape[-2:]),
+            data_range=1.0,
+            reduction="none",
+        )
+
+    def summarize(self, values: torch.Tensor) -> dict[str, float]:
+        return {"ssim": values.mean().item()}
+
+
+def window_sigma(height: int, width: int, sigma: float = 1.5) -> float:
+    """``sigma`` when its Gaussian window fits the image, else the sigma whose window just
+    fits: torchmetrics uses a window of 2 * int(3.5 * sigma + 0.5) + 1 pixels."""
+    radius = (min(height, width) - 1) // 2
+    if radius < 1:
+        raise LaserError(f"ssim needs images of at least 3x3 pixels, got {height}x{width}")
+    return sigma if int(3.5 * sigma + 0.5) <= radius else radius / 3.5
+
+
+class CodebookUsage:
+    """How many of each depth slot's codes the bottleneck uses, and how evenly.
+
+    per_example gives code counts (B, sum of alphabet sizes), each slot's alphabet in its own
+    columns, so summing over all examples gives each slot's histogram.
+    """
+
+    def __init__(self, spec: CodeSpec):
+        self.alphabet_sizes = spec.alphabet_sizes
+        self.offsets = torch.tensor([0, *spec.alphabet_sizes[:-1]]).cumsum(0)
+
+    def per_example(
+        self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
+    ) -> torch.Tensor:
+        indices = output.codes.indices  # (B, h, w, depth)
+        counts = torch.zeros(
+            images.shape[0], sum(self.alphabet_sizes), dtype=torch.int32, device=images.device
+        )
+        if indices is None:  # continuous codes: nothing to count
+            return counts
+        if indices.shape[-1] != len(self.alphabet_sizes):
+            raise LaserError(
+                f"codebook-usage: codes have depth {indices.shape[-1]} but the code spec "
+                f"lists {len(self.alphabet_sizes)} alphabets"
+            )
+        symbols = (indices + self.offsets.to(indices.device)).flatten(1)
+        return counts.scatter_add_(1, symbols, torch.ones_like(symbols, dtype=torch.int32))
+
+    def summarize(self, values: torch.Tensor) -> dict[str, float]:
+        """codebook_usage: fraction of codes used at least once; codebook_perplexity: exp of
+        the entropy of code frequencies (K when K codes are used equally). Both averaged
+        over depth slots; nothing when no codes were counted."""
+        totals = values.sum(0, dtype=torch.float64)
+        usage, perplexity = [], []
+        for histogram in totals.split(self.alphabet_sizes):
+            if histogram.sum() == 0:
+                continue
+            p = histogram / histogram.sum()
+            usage.append((histogram > 0).double().mean().item())
+            perplexity.append(math.exp(-(p * p.log()).nan_to_num().sum().item()))
+        if not usage:
+            return {}
+        return {
+            "codebook_usage": sum(usage) / len(usage),
+            "codebook_perplexity": sum(perplexity) / len(perplexity),
+        }
+
+
+def _codebook_usage(config: ComponentConfig, context: BuildContext) -> CodebookUsage:
+    if context.code_spec is None:
+        raise LaserError("codebook-usage needs the bottleneck's code spec; build the model first")
+    if not context.code_spec.alphabet_sizes:
+        log.warning("codebook-usage: the bottleneck's codes are continuous; it reports nothing")
+    return CodebookUsage(context.code_spec)
+
+
+@hookimpl
+def laser_register_metrics(register: Register) -> None:
+    register("mse", lambda config, context: MSE(), summary="mean squared error on [0, 1] pixels")
+    register(
+        "psnr",
+        lambda config, context: PSNR(),
+        summary=f"per-example PSNR in dB (data range 1, capped at {MAX_PSNR:g}), averaged",
+    )
+    register(
+        "ssim",
+        lambda config, context: SSIM(),
+        summary="structural similarity (torchmetrics, Gaussian window), averaged",
+    )
+    register(
+        "codebook-usage",
+        _codebook_usage,
+        summary="fraction of codes used and code perplexity, averaged over depth slots",
+    )

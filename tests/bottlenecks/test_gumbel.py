@@ -1,0 +1,117 @@
+"""gumbel: training samples codes from softmax(logits) at any temperature, the relaxation turns
+one-hot as τ → 0, the encoder's gradient comes through the relaxation, τ anneals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from laser_core.components import BuildContext
+from laser_core.registry import Provider, Registry
+from laser_core.testing import check_component
+from laser_plugins.bottlenecks import gumbel
+from laser_plugins.bottlenecks.gumbel import GumbelConfig, GumbelQuantizer
+
+LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])
+
+
+def with_fixed_logits(temperature: float, hard: bool = True) -> GumbelQuantizer:
+    """A quantizer whose logits are LOGITS at every position, whatever the latent."""
+    config = GumbelConfig(
+        codebook_size=len(LOGITS),
+        temperature_start=temperature,
+        temperature_end=temperature,
+        hard=hard,
+    )
+    bottleneck = GumbelQuantizer(4, config)
+    with torch.no_grad():
+        bottleneck.projection.weight.zero_()
+        bottleneck.projection.bias.copy_(LOGITS)
+    return bottleneck
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"codebook_size": 16}, {"codebook_size": 16, "hard": False, "anneal": "linear"}],
+)
+def test_gumbel_conforms_to_the_bottleneck_contract(params):
+    registry = Registry()
+    registry.add_plugin(gumbel, Provider("gumbel", "laser", "test"))
+    check_component("bottlenecks", "gumbel", params, BuildContext(latent_dim=8), registry)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_sampled_code_frequencies_follow_softmax_of_the_logits_at_any_temperature(temperature):
+    # Gumbel-max: argmax(logits + g) is distributed as softmax(logits); τ only shapes the
+    # relaxation, never which code is drawn.
+    torch.manual_seed(0)
+    bottleneck = with_fixed_logits(temperature).train()
+    indices = bottleneck(torch.randn(16, 4, 32, 32)).codes.indices
+    observed = torch.bincount(indices.flatten(), minlength=len(LOGITS))
+    expected = torch.softmax(LOGITS.double(), 0) * observed.sum()
+    assert chisquare(observed.numpy(), expected.numpy()).pvalue > 0.01
+    tempered = torch.softmax(LOGITS.double() / temperature, 0) * observed.sum()
+    assert chisquare(observed.numpy(), tempered.numpy()).pvalue < 1e-6
+
+
+def test_the_relaxed_sample_becomes_the_one_hot_of_its_argmax_as_temperature_goes_to_zero():
+    torch.manual_seed(0)
+    z = torch.randn(4, 4, 8, 8)
+    gaps = {}
+    for temperature in (1.0, 1e-3):
+        bottleneck = with_fixed_logits(temperature, hard=False).train()
+        output = bottleneck(z)
+        sampled = bottleneck.decode(output.codes)
+        gaps[temperature] = (output.quantized - sampled).abs().max().item()
+    assert gaps[1e-3] < 1e-4 < gaps[1.0]
+
+
+def test_eval_and_encode_take_the_argmax():
+    bottleneck = with_fixed_logits(1.0).eval()
+    z = torch.randn(2, 4, 4, 4)
+    assert (bottleneck(z).codes.indices == 0).all()
+    assert (bottleneck.encode(z).indices == 0).all()
+
+
+def test_the_encoder_gradient_comes_through_the_relaxation_not_straight_through():
+    torch.manual_seed(0)
+    bottleneck = GumbelQuantizer(8, GumbelConfig(codebook_size=16)).train()
+    z = torch.randn(2, 8, 4, 4, requires_grad=True)
+    upstream = torch.randn(2, 8, 4, 4)
+    (bottleneck(z).quantized * upstream).sum().backward()
+    # Straight-through on the argmax would hand the encoder `upstream` itself.
+    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+    assert not torch.allclose(z.grad, upstream, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("anneal", "halfway"), [("exponential", (1.0 * 0.01) ** 0.5), ("linear", 0.505)]
+)
+def test_temperature_anneals_per_training_batch_and_then_stays(anneal, halfway):
+    config = GumbelConfig(
+        codebook_size=4,
+        temperature_start=1.0,
+        temperature_end=0.01,
+        anneal_steps=10,
+        anneal=anneal,
+    )
+    bottleneck = GumbelQuantizer(2, config).train()
+    z = torch.randn(1, 2, 2, 2)
+    seen = [bottleneck(z).stats["temperature"].item() for _ in range(15)]
+    assert seen[0] == pytest.approx(1.0)
+    assert seen[5] == pytest.approx(halfway)
+    assert seen[10:] == pytest.approx([0.01] * 5)
+    bottleneck.eval()(z)
+    assert bottleneck.step.item() == 15
+
+
+def test_kl_to_uniform_vanishes_for_uniform_logits_and_grows_otherwise():
+    z = torch.randn(2, 4, 4, 4)
+    peaked = with_fixed_logits(1.0).eval()
+    uniform = with_fixed_logits(1.0).eval()
+    with torch.no_grad():
+        uniform.projection.bias.zero_()
+    assert uniform(z).stats["kl"].item() == pytest.approx(0.0, abs=1e-6)
+    assert peaked(z).stats["kl"].item() > 0.1
+    assert peaked(z).loss.item() == pytest.approx(5e-4 * peaked(z).stats["kl"].item())

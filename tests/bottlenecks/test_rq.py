@@ -1,0 +1,120 @@
+"""rq: each level refines the previous ones, the output is the sum of one code per level, and
+any prefix of the levels decodes."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from laser_core.components import BuildContext
+from laser_core.registry import Provider, Registry
+from laser_core.testing import check_component
+from laser_plugins.bottlenecks import rq
+from laser_plugins.bottlenecks.rq import ResidualQuantizer, RQConfig
+
+
+def build(dim: int = 8, **params) -> ResidualQuantizer:
+    return ResidualQuantizer(dim, RQConfig(**params))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"levels": 3, "codebook_size": 16},
+        {"levels": 3, "codebook_size": [16, 8, 4], "update": "gradient"},
+        {"levels": 3, "codebook_size": 16, "shared_codebook": True},
+        {"levels": 2, "codebook_size": 16, "quantize_dropout": 0.5, "kmeans_init": False},
+    ],
+)
+def test_rq_conforms_to_the_bottleneck_contract(params):
+    registry = Registry()
+    registry.add_plugin(rq, Provider("rq", "laser", "test"))
+    check_component("bottlenecks", "rq", params, BuildContext(latent_dim=8), registry)
+
+
+@pytest.mark.parametrize("shared_codebook", [False, True])
+def test_reconstruction_error_does_not_grow_as_levels_are_added(shared_codebook):
+    torch.manual_seed(0)
+    bottleneck = build(levels=4, codebook_size=32, shared_codebook=shared_codebook)
+    z = torch.randn(8, 8, 8, 8)
+    bottleneck.train()(z)  # residual k-means on the first batch
+    bottleneck.eval()
+    codes = bottleneck.encode(z)
+    errors = [(bottleneck.decode(codes, levels) - z).square().mean() for levels in range(1, 5)]
+    assert all(later <= earlier for earlier, later in itertools.pairwise(errors)), errors
+    assert errors[-1] < 0.6 * errors[0]
+
+
+def test_quantized_is_the_sum_of_one_code_per_level():
+    torch.manual_seed(0)
+    bottleneck = build(levels=3, codebook_size=[16, 8, 4]).train()
+    z = torch.randn(2, 8, 4, 4)
+    bottleneck(z)
+    bottleneck.eval()
+    output = bottleneck(z)
+    indices = output.codes.indices
+    total = sum(
+        bottleneck.codebooks[level].weight[indices[..., level]] for level in range(3)
+    ).permute(0, 3, 1, 2)
+    torch.testing.assert_close(output.quantized, total, rtol=0, atol=0)
+
+
+def test_straight_through_passes_the_decoder_gradient_to_the_encoder_unchanged():
+    torch.manual_seed(0)
+    bottleneck = build(levels=3, codebook_size=8).train()
+    z = torch.randn(2, 8, 4, 4, requires_grad=True)
+    upstream = torch.randn(2, 8, 4, 4)
+    (bottleneck(z).quantized * upstream).sum().backward()
+    assert torch.equal(z.grad, upstream)
+
+
+def test_quantize_dropout_reconstructs_training_batches_from_prefixes_of_the_levels():
+    torch.manual_seed(0)
+    bottleneck = build(
+        levels=4, codebook_size=8, update="gradient", kmeans_init=False, quantize_dropout=1.0
+    ).train()
+    z = torch.randn(2, 8, 4, 4)
+    prefixes = set()
+    for _ in range(12):
+        output = bottleneck(z)
+        matching = [
+            levels
+            for levels in range(1, 5)
+            if torch.equal(output.quantized, bottleneck.decode(output.codes, levels))
+        ]
+        assert len(matching) == 1
+        prefixes |= set(matching)
+    assert len(prefixes) > 1
+    bottleneck.eval()
+    assert torch.equal(bottleneck(z).quantized, bottleneck.decode(bottleneck.encode(z)))
+
+
+def test_shared_codebook_is_one_codebook_for_every_level():
+    bottleneck = build(levels=3, codebook_size=16, shared_codebook=True)
+    assert len(bottleneck.codebooks) == 1
+    assert bottleneck.code_spec().alphabet_sizes == [16, 16, 16]
+
+
+def test_stats_are_reported_per_level():
+    torch.manual_seed(0)
+    output = build(levels=2, codebook_size=8).train()(torch.randn(2, 8, 4, 4))
+    assert set(output.stats) == {
+        f"{key}_l{level}" for key in ("perplexity", "used_codes", "dead_codes") for level in (0, 1)
+    }
+
+
+def test_config_rejects_codebook_sizes_that_do_not_fit_the_levels():
+    with pytest.raises(ValidationError, match="2 sizes for 3 levels"):
+        RQConfig(levels=3, codebook_size=[16, 8])
+    with pytest.raises(ValidationError, match="shared codebook has one size"):
+        RQConfig(levels=2, codebook_size=[16, 8], shared_codebook=True)
+
+
+def test_decode_rejects_a_prefix_longer_than_the_levels():
+    bottleneck = build(levels=2, codebook_size=8).eval()
+    codes = bottleneck.encode(torch.randn(1, 8, 2, 2))
+    with pytest.raises(ValueError, match=r"1\.\.2"):
+        bottleneck.decode(codes, levels=3)

@@ -1,0 +1,112 @@
+"""The `laser` command as a user meets it: clear errors without tracebacks, a schema for
+editors, a plugin skeleton that installs and works, and eval on a finished run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import TINY_RECIPE, run_laser
+
+
+def test_help_lists_every_command():
+    result = run_laser("--help")
+    assert result.returncode == 0
+    for command in ("plugins", "validate", "schema", "run", "eval", "new-plugin"):
+        assert command in result.stdout
+
+
+def test_plugins_lists_built_ins_by_kind_with_provider():
+    result = run_laser("plugins")
+    assert result.returncode == 0
+    bottlenecks = result.stdout.split("bottlenecks:")[1].split("decoders:")[0]
+    assert "vq " in bottlenecks and "(laser " in bottlenecks
+
+
+def test_validate_prints_the_resolved_recipe(write_recipe):
+    result = run_laser("validate", str(write_recipe(TINY_RECIPE)), "train.lr=0.01")
+    assert result.returncode == 0, result.stderr
+    assert "lr: 0.01" in result.stdout and "grad_accum: 1" in result.stdout
+
+
+def test_a_recipe_typo_is_one_clear_message_and_exit_code_2(write_recipe):
+    path = write_recipe(TINY_RECIPE.replace("codebook_size", "codebok_size"))
+    result = run_laser("run", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{path.resolve()}:4: bottleneck.codebok_size" in result.stderr
+    assert "did you mean 'codebook_size'?" in result.stderr
+
+
+def test_schema_is_a_discriminated_union_of_installed_plugins(tmp_path):
+    out = tmp_path / "laser-recipe.schema.json"
+    assert run_laser("schema", "-o", str(out)).returncode == 0
+    schema = json.loads(out.read_text())
+    bottleneck = schema["properties"]["bottleneck"]
+    assert bottleneck["discriminator"]["propertyName"] == "name"
+    assert "vq" in bottleneck["discriminator"]["mapping"]
+    vq = schema["$defs"][bottleneck["discriminator"]["mapping"]["vq"].split("/")[-1]]
+    assert vq["additionalProperties"] is False and "codebook_size" in vq["properties"]
+
+
+@pytest.mark.slow
+def test_new_plugin_installs_registers_builds_and_uninstalls_cleanly(tmp_path, write_recipe):
+    assert run_laser("new-plugin", "tiny-fsq", "-o", str(tmp_path)).returncode == 0
+    package = tmp_path / "laser-tiny-fsq"
+    pip = [sys.executable, "-m", "pip", "--quiet"]
+    install = [*pip, "install", "--no-deps", "--no-build-isolation", str(package)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    try:
+        assert "tiny-fsq" in run_laser("plugins").stdout
+        recipe = write_recipe(
+            TINY_RECIPE.replace("{name: vq, codebook_size: 16}", "{name: tiny-fsq, levels: 5}")
+        )
+        assert run_laser("validate", str(recipe)).returncode == 0
+        build = (
+            "from laser_core import build_component, BuildContext\n"
+            "b = build_component('bottlenecks', {'name': 'tiny-fsq', 'levels': 5},\n"
+            "                    BuildContext(latent_dim=3))\n"
+            "print(b.code_spec().alphabet_sizes)"
+        )
+        built = subprocess.run([sys.executable, "-c", build], capture_output=True, text=True)
+        assert built.stdout.strip() == "[5, 5, 5]", built.stderr
+        tests = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(package / "tests"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=package,
+            timeout=300,
+        )
+        assert tests.returncode == 0, tests.stdout[-2000:]
+    finally:
+        subprocess.run([*pip, "uninstall", "-y", "laser-tiny-fsq"], check=True, timeout=300)
+    after = run_laser("plugins")
+    assert after.returncode == 0 and "tiny-fsq" not in after.stdout
+
+
+@pytest.mark.slow
+def test_run_then_eval_recomputes_the_final_metrics(write_recipe, tmp_path):
+    run_dir = tmp_path / "run"
+    recipe = str(write_recipe(TINY_RECIPE))
+    # two batches of 8 cover the 16 validation patches, as `laser eval` does
+    trained = run_laser("run", recipe, "train.eval_batches=2", "--run-dir", str(run_dir))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "validation before training: mse" in trained.stdout
+    assert "validation after training: mse" in trained.stdout
+    evaluated = run_laser("eval", str(run_dir))
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    final = json.loads((run_dir / "metrics.json").read_text())
+    assert json.loads(evaluated.stdout)["psnr"] == pytest.approx(final["psnr"], rel=1e-4)
+    again = run_laser("run", recipe, "--run-dir", str(run_dir))
+    assert again.returncode == 1 and "--resume" in again.stderr

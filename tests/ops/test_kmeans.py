@@ -1,0 +1,61 @@
+"""k-means and nearest-centroid search: correct clusters, exact nearest codes in blocks, fp32
+under autocast, and no failure when there are fewer points than clusters."""
+
+from __future__ import annotations
+
+import torch
+
+from laser_core.ops.kmeans import CHUNK_ELEMENTS, cluster_statistics, kmeans, nearest
+
+
+def test_nearest_matches_cdist_argmin_across_several_blocks():
+    torch.manual_seed(0)
+    x, centroids = torch.randn(10000, 8), torch.randn(1024, 8)
+    assert len(x) * len(centroids) > 2 * CHUNK_ELEMENTS
+    expected = torch.cdist(x, centroids, compute_mode="donot_use_mm_for_euclid_dist").argmin(1)
+    assert torch.equal(nearest(x, centroids), expected)
+
+
+def test_kmeans_recovers_well_separated_clusters():
+    torch.manual_seed(0)
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    x = centers.repeat_interleave(200, 0) + 0.1 * torch.randn(800, 2)
+    generator = torch.Generator().manual_seed(0)
+    centroids = kmeans(x, 4, iterations=10, generator=generator)
+    distances = torch.cdist(centers, centroids)
+    assert distances.min(1).values.max() < 0.05
+    assert distances.argmin(1).unique().numel() == 4
+
+
+def test_kmeans_is_reproducible_with_a_generator():
+    x = torch.randn(500, 4)
+    first = kmeans(x, 16, generator=torch.Generator().manual_seed(3))
+    second = kmeans(x, 16, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(first, second)
+
+
+def test_kmeans_with_fewer_points_than_clusters_returns_k_of_the_points():
+    x = torch.randn(3, 5)
+    centroids = kmeans(x, 8, generator=torch.Generator().manual_seed(0))
+    assert centroids.shape == (8, 5)
+    matches = (centroids[:, None] == x[None]).all(2)
+    assert matches.any(1).all() and matches.any(0).all()
+
+
+def test_kmeans_runs_in_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    x = torch.randn(400, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = kmeans(x.bfloat16(), 8, generator=torch.Generator().manual_seed(0))
+    plain = kmeans(x.bfloat16().float(), 8, generator=torch.Generator().manual_seed(0))
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, plain)
+
+
+def test_cluster_statistics_match_a_dense_one_hot_computation():
+    torch.manual_seed(0)
+    x, indices = torch.randn(100, 3), torch.randint(7, (100,))
+    counts, sums = cluster_statistics(x, indices, 7)
+    one_hot = torch.nn.functional.one_hot(indices, 7).float()
+    torch.testing.assert_close(counts, one_hot.sum(0))
+    torch.testing.assert_close(sums, one_hot.T @ x)
