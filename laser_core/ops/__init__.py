@@ -1,0 +1,17 @@
+"""Numerical kernels shared by plugins: batched OMP (torch and Triton), dictionary updates."""
+
+from laser_core.ops.atoms import worst_represented_directions
+from laser_core.ops.ksvd import KSVDResult, ksvd, ksvd_update
+from laser_core.ops.omp import batch_omp, reconstruct
+from laser_core.ops.online_dictionary import code_statistics, online_dictionary_update
+
+__all__ = [
+    "KSVDResult",
+    "batch_omp",
+    "code_statistics",
+    "ksvd",
+    "ksvd_update",
+    "online_dictionary_update",
+    "reconstruct",
+    "worst_represented_directions",
+]

@@ -1,0 +1,238 @@
+"""Batch Orthogonal Matching Pursuit: sparse codes of many signals over one dictionary.
+
+Rubinstein, Zibulevsky & Elad (2008), "Efficient implementation of the K-SVD algorithm using
+batch orthogonal matching pursuit". The Gram matrix G = DᵀD is computed once and shared by every
+signal. Each selected atom adds one row to the Cholesky factor L of G restricted to the support,
+so the coefficients are the exact least-squares fit of the signal over its support, and the
+correlations α = Dᵀr are updated through G without forming the residual r.
+
+This module keeps L⁻ᵀ (the coefficients of the orthonormalised support atoms) instead of L: a
+new column of L⁻ᵀ is one small matrix-vector product, the correlation update is one weighted sum
+of Gram rows per signal, and the final coefficients are L⁻ᵀ (L⁻¹ Dᵢᵀx) without a triangular solve.
+
+Signals are coded in chunks, which bounds memory; on the CPU each of torch's threads codes
+whole chunks with single-threaded ops, so no op waits on a barrier for a busy core.
+
+Unused slots. A signal stops early when its squared residual norm reaches ``tolerance`` or when
+no atom correlates with its residual any more (it is represented exactly, e.g. a zero signal);
+a selected atom that lies numerically in the span of the support is dropped. Every such slot
+holds index 0 and value 0, so it adds nothing to ``reconstruct`` and the code keeps its fixed
+(N, sparsity) shape. Used slots never repeat an atom and hold non-zero values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from laser_core.components import Codes
+
+Backend = Literal["auto", "torch", "triton"]
+
+NEGLIGIBLE_CORRELATION = 1e-5
+"""A residual whose largest correlation is below this fraction of the signal norm is treated
+as fully represented: any further atom would fit rounding noise."""
+
+DEGENERATE_PIVOT = 1e-6
+"""An atom whose squared distance to the span of the support is below this fraction of its
+squared norm would make the Cholesky factor singular; its slot is left unused."""
+
+CPU_CHUNK_ELEMENTS = 2**19
+"""Signals x atoms per chunk on the CPU: keeps the correlation buffers near the L2/L3 caches."""
+
+GPU_CHUNK_ELEMENTS = 2**26
+"""Signals x atoms per chunk elsewhere: bounds the torch path to about 1 GB of buffers."""
+
+
+def batch_omp(
+    signals: torch.Tensor,
+    dictionary: torch.Tensor,
+    sparsity: int,
+    tolerance: float | None = None,
+    *,
+    backend: Backend = "auto",
+    chunk_size: int | None = None,
+) -> Codes:
+    """Sparse codes of ``signals`` (N, M) over ``dictionary`` (M, K) of unit-norm atoms.
+
+    Atoms are selected by raw correlation, as in the paper and scikit-learn, so they should
+    have unit norm for the selection to be fair.
+
+    Returns ``Codes`` with ``indices`` (N, sparsity) long and ``values`` (N, sparsity) fp32:
+    ``signals[n] ≈ Σ_j values[n, j] * dictionary[:, indices[n, j]]``. At most ``sparsity``
+    atoms per signal; with ``tolerance`` a signal also stops once its squared residual norm is
+    at most ``tolerance`` (unused slots hold index 0 and value 0, see the module docstring).
+
+    Computes in fp32 whatever the input dtype and any autocast. Not differentiable: the codes
+    are a selection. ``backend`` "auto" runs the Triton kernel on CUDA tensors and the torch
+    path elsewhere; ``chunk_size`` caps how many signals the torch path codes at once.
+    """
+    _check_arguments(signals, dictionary, sparsity, tolerance)
+    device_type = signals.device.type
+    with torch.no_grad(), torch.autocast(device_type, enabled=False):
+        signals = signals.detach().float()
+        dictionary = dictionary.detach().float()
+        if not torch.isfinite(signals).all():
+            raise ValueError("batch_omp: signals contain NaN or infinite values")
+        if not len(signals):
+            empty = signals.new_zeros(0, sparsity)
+            return Codes(empty.long(), empty)
+        if _use_triton(backend, signals):
+            from laser_core.ops.omp_triton import triton_batch_omp
+
+            return triton_batch_omp(signals, dictionary, sparsity, tolerance)
+        return _torch_batch_omp(signals, dictionary, sparsity, tolerance, chunk_size)
+
+
+def reconstruct(codes: Codes, dictionary: torch.Tensor) -> torch.Tensor:
+    """Signals (N, M) that ``codes`` (indices and values (N, depth)) stand for over
+    ``dictionary`` (M, K); differentiable with respect to the dictionary and the values."""
+    atoms = dictionary.t()
+    values = codes.values.to(atoms.dtype)
+    return F.embedding_bag(codes.indices, atoms, per_sample_weights=values, mode="sum")
+
+
+def _check_arguments(
+    signals: torch.Tensor, dictionary: torch.Tensor, sparsity: int, tolerance: float | None
+) -> None:
+    if signals.ndim != 2 or dictionary.ndim != 2 or signals.shape[1] != dictionary.shape[0]:
+        raise ValueError(
+            f"batch_omp: expected signals (N, M) and dictionary (M, K); got signals "
+            f"{tuple(signals.shape)} and dictionary {tuple(dictionary.shape)}"
+        )
+    dim, atoms = dictionary.shape
+    if not 1 <= sparsity <= min(dim, atoms):
+        raise ValueError(
+            f"batch_omp: sparsity={sparsity} must be between 1 and min(signal dimension M={dim}, "
+            f"atoms K={atoms}): OMP cannot select more linearly independent atoms than that"
+        )
+    if tolerance is not None and tolerance < 0:
+        raise ValueError(f"batch_omp: tolerance={tolerance} must be a non-negative squared norm")
+
+
+def _use_triton(backend: Backend, signals: torch.Tensor) -> bool:
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        return signals.is_cuda and importlib.util.find_spec("triton") is not None
+    if backend == "triton":
+        if not (signals.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
+            raise ValueError(
+                "batch_omp: backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run "
+                "the kernel on the CPU for testing); use backend='auto' or 'torch' here"
+            )
+        return True
+    raise ValueError(f"batch_omp: unknown backend {backend!r}; use 'auto', 'torch' or 'triton'")
+
+
+def _torch_batch_omp(
+    signals: torch.Tensor,
+    dictionary: torch.Tensor,
+    sparsity: int,
+    tolerance: float | None,
+    chunk_size: int | None,
+) -> Codes:
+    count, atoms = signals.shape[0], dictionary.shape[1]
+    if chunk_size is None:
+        budget = CPU_CHUNK_ELEMENTS if signals.device.type == "cpu" else GPU_CHUNK_ELEMENTS
+        chunk_size = max(1, budget // atoms)
+    gram = dictionary.t() @ dictionary
+    indices = torch.zeros(count, sparsity, dtype=torch.long, device=signals.device)
+    values = torch.zeros(count, sparsity, device=signals.device)
+
+    def code(chunks: list[slice]) -> None:
+        for rows in chunks:
+            indices[rows], values[rows] = _omp_chunk(
+                signals[rows], dictionary, gram, sparsity, tolerance
+            )
+
+    chunks = [slice(start, start + chunk_size) for start in range(0, count, chunk_size)]
+    workers = min(torch.get_num_threads(), len(chunks)) if signals.device.type == "cpu" else 1
+    if workers == 1:
+        code(chunks)
+    else:
+        _in_threads(code, [chunks[k::workers] for k in range(workers)])
+    return Codes(indices, values)
+
+
+def _in_threads(code: Callable[[list[slice]], None], shares: list[list[slice]]) -> None:
+    """Run ``code`` on each share of chunks in its own thread with single-threaded torch ops.
+
+    A chunk's ops are small and many; splitting each across cores costs a barrier per op,
+    which stalls whenever another process holds a core. Whole chunks per thread do not.
+    """
+    threads = torch.get_num_threads()
+
+    def run(share: list[slice]) -> None:
+        torch.set_num_threads(1)  # this thread's OpenMP and MKL settings
+        with torch.no_grad():
+            code(share)
+
+    try:
+        with ThreadPoolExecutor(len(shares)) as pool:
+            for done in [pool.submit(run, share) for share in shares]:
+                done.result()
+    finally:
+        torch.set_num_threads(threads)  # also the default for threads started later
+
+
+def _omp_chunk(
+    signals: torch.Tensor,
+    dictionary: torch.Tensor,
+    gram: torch.Tensor,
+    sparsity: int,
+    tolerance: float | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch-OMP of signals (n, M); returns indices and values (n, sparsity)."""
+    count, atoms = signals.shape[0], gram.shape[0]
+    device = signals.device
+    correlations = signals @ dictionary  # α = Dᵀr, (n, K)
+    energy = signals.square().sum(1)  # ‖r‖²
+    floor = energy * NEGLIGIBLE_CORRELATION**2
+    active = energy > (tolerance if tolerance is not None else 0.0)
+    # inverse[:, :t, :t] = L⁻ᵀ over the first t slots; projections = L⁻¹ α₀ over the support.
+    inverse = signals.new_zeros(count, sparsity, sparsity)
+    projections = signals.new_zeros(count, sparsity)
+    chosen = torch.zeros(count, sparsity, dtype=torch.long, device=device)
+    used = torch.zeros(count, sparsity, dtype=torch.bool, device=device)
+    score = torch.empty_like(correlations)
+    gram_entries, gram_diagonal = gram.reshape(-1), gram.diagonal()
+    for slot in range(sparsity):
+        torch.abs(correlations, out=score)
+        score.scatter_(1, chosen[:, :slot], -1.0)  # never the same atom twice
+        atom = score.argmax(1)
+        chosen[:, slot] = atom
+        correlation = correlations.gather(1, atom[:, None]).squeeze(1)
+        support_inverse = inverse[:, :slot, :slot]
+        cross = gram_entries[chosen[:, :slot] * atoms + atom[:, None]]  # G[support, atom]
+        row = (support_inverse * cross[:, :, None]).sum(1)  # new Cholesky row L⁻¹ G[support, atom]
+        pivot = gram_diagonal[atom] - row.square().sum(1)  # squared new Cholesky diagonal
+        significant = correlation.square() > floor
+        take = active & significant & (pivot > DEGENERATE_PIVOT * gram_diagonal[atom])
+        diagonal = torch.where(take, pivot, 1.0).sqrt()
+        scale = take / diagonal
+        inverse[:, :slot, slot] = (support_inverse * row[:, None, :]).sum(2) * -scale[:, None]
+        inverse[:, slot, slot] = scale
+        projection = correlation * scale
+        projections[:, slot] = projection
+        used[:, slot] = take
+        # Dᵀq for the new orthonormal direction q = D u, u = inverse[:, :, slot]: Σ u_j G[atom_j].
+        direction = F.embedding_bag(
+            chosen[:, : slot + 1],
+            gram,
+            per_sample_weights=inverse[:, : slot + 1, slot].contiguous(),
+            mode="sum",
+        )
+        correlations.addcmul_(direction, projection[:, None], value=-1.0)
+        energy -= projection.square()
+        active &= significant
+        if tolerance is not None:
+            active &= energy > tolerance
+    values = (inverse * projections[:, None, :]).sum(2)  # L⁻ᵀ L⁻¹ α₀ = G_ss⁻¹ Dₛᵀx
+    return torch.where(used, chosen, 0), torch.where(used, values, 0.0)

@@ -1,0 +1,34 @@
+"""`ksvd`: the dictionary bottleneck whose dictionary learns by K-SVD.
+
+A recipe-level name for ``omp`` with ``update: ksvd``: the same module, coding and training
+loop, configured by the keys that apply to K-SVD. After every optimizer step the step's signals
+go through ``ksvd_iterations`` rounds of Batch-OMP coding and approximate K-SVD atom updates
+(``laser_core.ops.ksvd``); atoms no signal uses are re-initialised from the worst-represented
+signals; statistics are summed over processes so every rank keeps the same dictionary.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from laser_core.components import BuildContext
+from laser_core.hookspecs import Register, hookimpl
+from laser_plugins.bottlenecks.omp import DictionaryBottleneck, OMPConfig, SparseCodingConfig
+
+
+class KSVDConfig(SparseCodingConfig):
+    ksvd_iterations: int = Field(1, ge=1, description="K-SVD rounds per optimizer step")
+
+
+def build(config: KSVDConfig, context: BuildContext) -> DictionaryBottleneck:
+    return DictionaryBottleneck(context.latent_dim, OMPConfig(update="ksvd", **config.model_dump()))
+
+
+@hookimpl
+def laser_register_bottlenecks(register: Register) -> None:
+    register(
+        "ksvd",
+        build,
+        config=KSVDConfig,
+        summary="sparse codes over a dictionary learned by K-SVD (Batch-OMP codes)",
+    )

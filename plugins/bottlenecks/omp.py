@@ -1,0 +1,320 @@
+"""`omp`: sparse codes over a learned dictionary, found by Batch-OMP.
+
+Every latent position, or every non-overlapping p x p patch of positions, is a signal of
+dimension M = dim * p * p, coded by at most ``sparsity`` of ``atoms`` unit-norm atoms
+(``laser_core.ops.batch_omp``). The decoder sees the reconstruction; the encoder's gradient
+passes straight through it, and a commitment loss pulls the latents towards their codes. The
+dictionary learns by one of three rules (``update``):
+
+- ``gradient``: the dictionary loss ‖sg(z) - Dγ‖² with the codes γ held fixed (VQ-VAE's codebook
+  loss), atoms re-normalised after every optimizer step;
+- ``online``: Mairal et al.'s closed-form update from accumulated code statistics
+  (``laser_core.ops.online_dictionary``), no gradient;
+- ``ksvd``: approximate K-SVD sweeps over the step's signals (``laser_core.ops.ksvd``), no
+  gradient. The ``ksvd`` bottleneck is this rule under its own name.
+
+The dictionary is stored atom per row, (atoms, M), so the atoms revived after an optimizer step
+are rows of the parameter whose optimizer state the trainer resets. Non-gradient updates and
+revival sum their statistics over processes, so every rank keeps the same dictionary.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import nn
+
+from laser_core.components import (
+    Bottleneck,
+    BottleneckOutput,
+    BuildContext,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+)
+from laser_core.distributed import all_reduce_sum, broadcast_from_main
+from laser_core.errors import LaserError
+from laser_core.hookspecs import Register, hookimpl
+from laser_core.ops import (
+    batch_omp,
+    code_statistics,
+    ksvd,
+    online_dictionary_update,
+    reconstruct,
+    worst_represented_directions,
+)
+
+MODE_DEFAULTS = {"dictionary_loss_weight": 1.0, "forgetting_factor": 0.99, "ksvd_iterations": 1}
+MODE_OF_OPTION = {
+    "dictionary_loss_weight": "gradient",
+    "forgetting_factor": "online",
+    "ksvd_iterations": "ksvd",
+}
+
+
+class SparseCodingConfig(ComponentConfig):
+    """Keys of every dictionary bottleneck (``omp``, ``ksvd``)."""
+
+    atoms: int = Field(512, ge=1, description="dictionary size K")
+    sparsity: int = Field(
+        8, ge=1, description="atoms per signal at most; at most latent_dim * patch_size**2"
+    )
+    tolerance: float | None = Field(
+        None, ge=0, description="stop coding a signal once its squared residual norm is this"
+    )
+    patch_size: int = Field(1, ge=1, description="code non-overlapping p x p latent patches")
+    commitment_weight: float = Field(0.25, ge=0, description="weight of ‖z - sg(Dγ)‖²")
+    dead_atom_after: int = Field(
+        100, ge=1, description="an atom no signal used in this many optimizer steps is dead"
+    )
+    revive_dead_atoms: bool = Field(
+        True, description="replace each dead atom by a worst-represented signal's residual"
+    )
+    backend: Literal["auto", "torch", "triton"] = Field(
+        "auto", description="batch_omp backend: Triton on CUDA and torch elsewhere by default"
+    )
+
+
+class OMPConfig(SparseCodingConfig):
+    update: Literal["gradient", "online", "ksvd"] = Field(
+        "gradient", description="how the dictionary learns"
+    )
+    dictionary_loss_weight: float | None = Field(
+        None, gt=0, description="update: gradient only; weight of ‖sg(z) - Dγ‖² (default 1.0)"
+    )
+    forgetting_factor: float | None = Field(
+        None, gt=0, le=1, description="update: online only; statistics decay per step (0.99)"
+    )
+    ksvd_iterations: int | None = Field(
+        None, ge=1, description="update: ksvd only; K-SVD rounds per optimizer step (1)"
+    )
+
+    @model_validator(mode="after")
+    def _options_match_update(self) -> OMPConfig:
+        for option, mode in MODE_OF_OPTION.items():
+            if getattr(self, option) is not None and self.update != mode:
+                raise ValueError(
+                    f"{option} applies only to update: {mode}, not update: {self.update}; "
+                    f"remove it or set update: {mode}"
+                )
+        return self
+
+    def option(self, name: str) -> float:
+        """A mode-specific option, or its default when the recipe leaves it out."""
+        value = getattr(self, name)
+        return MODE_DEFAULTS[name] if value is None else value
+
+
+class DictionaryBottleneck(Bottleneck):
+    """Latents (batch, dim, height, width) -> sparse codes (batch, height/p, width/p, sparsity)
+    over ``dictionary`` (atoms, dim * p * p)."""
+
+    def __init__(self, dim: int, config: OMPConfig):
+        super().__init__()
+        self.dim, self.config = dim, config
+        self.patch_size = config.patch_size
+        self.signal_dim = dim * config.patch_size**2
+        _check_sparsity(config, dim, self.signal_dim)
+        atoms = F.normalize(torch.randn(config.atoms, self.signal_dim), dim=1)
+        if config.update == "gradient":
+            self.dictionary = nn.Parameter(atoms)
+        else:
+            self.register_buffer("dictionary", atoms)
+        self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("unused_steps", torch.zeros(config.atoms, dtype=torch.long))
+        if config.update == "online":
+            self.register_buffer("atom_products", torch.zeros(config.atoms, config.atoms))
+            self.register_buffer("signal_products", torch.zeros(self.signal_dim, config.atoms))
+        # This process's signals and codes since the last optimizer step; a plain attribute,
+        # so DDP's buffer broadcast leaves it alone.
+        self._pending: list[tuple[torch.Tensor, Codes]] = []
+
+    # -- the bottleneck contract -----------------------------------------------------------
+
+    def forward(self, z: torch.Tensor) -> BottleneckOutput:
+        signals = self._signals(z)
+        if self.training and not self.initialized:
+            self._initialize(signals.detach())
+        codes = self._code(signals)
+        reconstruction = reconstruct(codes, self.dictionary.t())
+        target = signals.detach().float()
+        loss = self.config.commitment_weight * F.mse_loss(signals.float(), reconstruction.detach())
+        if self.config.update == "gradient":
+            weight = self.config.option("dictionary_loss_weight")
+            loss = loss + weight * F.mse_loss(reconstruction, target)
+        straight_through = signals + (reconstruction.to(signals.dtype) - signals).detach()
+        if self.training:
+            self._record(target, codes)
+        return BottleneckOutput(
+            self._latents(straight_through, z.shape),
+            loss,
+            self._grid(codes, z.shape),
+            self._stats(codes),
+        )
+
+    def encode(self, z: torch.Tensor) -> Codes:
+        return self._grid(self._code(self._signals(z)), z.shape)
+
+    def decode(self, codes: Codes) -> torch.Tensor:
+        batch, rows, cols, depth = codes.indices.shape
+        flat = codes.map(lambda t: t.reshape(-1, depth))
+        p = self.patch_size
+        shape = (batch, self.dim, rows * p, cols * p)
+        return self._latents(reconstruct(flat, self.dictionary.t()), shape)
+
+    def code_spec(self) -> CodeSpec:
+        return CodeSpec([self.config.atoms] * self.config.sparsity, has_values=True)
+
+    def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        pending, self._pending = self._pending, []
+        with torch.no_grad():
+            if self.config.update == "gradient":
+                self.dictionary.copy_(F.normalize(self.dictionary, dim=1))
+            if not pending:
+                return []
+            signals = torch.cat([s for s, _ in pending])
+            codes = Codes(
+                torch.cat([c.indices for _, c in pending]),
+                torch.cat([c.values for _, c in pending]),
+            )
+            if self.config.update == "online":
+                self._online_update(signals, codes)
+            elif self.config.update == "ksvd":
+                codes = self._ksvd_update(signals, codes)
+            revived = self._revive_dead_atoms(signals, codes)
+        if isinstance(self.dictionary, nn.Parameter) and revived.numel():
+            return [(self.dictionary, revived)]
+        return []
+
+    # -- coding ----------------------------------------------------------------------------
+
+    def _code(self, signals: torch.Tensor) -> Codes:
+        config = self.config
+        return batch_omp(
+            signals, self.dictionary.t(), config.sparsity, config.tolerance, backend=config.backend
+        )
+
+    def _signals(self, z: torch.Tensor) -> torch.Tensor:
+        """(batch, dim, height, width) -> (batch * h/p * w/p, dim * p * p), patch by patch."""
+        batch, dim, height, width = z.shape
+        p = self.patch_size
+        if dim != self.dim or height % p or width % p:
+            raise ValueError(
+                f"omp bottleneck: latents {tuple(z.shape)} need {self.dim} channels and a height "
+                f"and width divisible by patch_size={p}"
+            )
+        patches = z.reshape(batch, dim, height // p, p, width // p, p)
+        return patches.permute(0, 2, 4, 1, 3, 5).reshape(-1, self.signal_dim)
+
+    def _latents(self, signals: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Inverse of ``_signals`` for latents of ``shape``."""
+        batch, dim, height, width = shape
+        p = self.patch_size
+        patches = signals.reshape(batch, height // p, width // p, dim, p, p)
+        return patches.permute(0, 3, 1, 4, 2, 5).reshape(shape)
+
+    def _grid(self, codes: Codes, shape: tuple[int, ...]) -> Codes:
+        batch, _, height, width = shape
+        p = self.patch_size
+        return codes.map(lambda t: t.reshape(batch, height // p, width // p, -1))
+
+    def _stats(self, codes: Codes) -> dict[str, torch.Tensor]:
+        nonzero = codes.values != 0
+        usage = torch.bincount(codes.indices[nonzero], minlength=self.config.atoms)
+        magnitudes = codes.values.abs()[nonzero]
+        dead = self.unused_steps >= self.config.dead_atom_after
+        return {
+            "sparsity": nonzero.sum(1).float().mean(),
+            "active_atoms": (usage > 0).sum().float(),
+            "dead_atoms": dead.sum().float(),
+            "coefficient_magnitude": magnitudes.mean() if magnitudes.numel() else magnitudes.sum(),
+        }
+
+    # -- learning outside autograd -----------------------------------------------------------
+
+    def _initialize(self, signals: torch.Tensor) -> None:
+        """Atoms from distinct random signals of the first training batch (rank 0's)."""
+        candidates = signals[signals.float().square().sum(1) > 0]
+        take = min(self.config.atoms, candidates.shape[0])
+        chosen = candidates[torch.randperm(candidates.shape[0], device=signals.device)[:take]]
+        atoms = self.dictionary.detach().clone()
+        atoms[:take] = F.normalize(chosen.float(), dim=1)
+        with torch.no_grad():
+            self.dictionary.copy_(broadcast_from_main(atoms))
+            self.initialized.fill_(True)
+
+    def _record(self, signals: torch.Tensor, codes: Codes) -> None:
+        """Keep this step's signals and codes for the update after the optimizer step."""
+        self._pending.append((signals, codes))
+
+    def _online_update(self, signals: torch.Tensor, codes: Codes) -> None:
+        products, correlations = code_statistics(signals, codes, self.config.atoms)
+        forgetting = self.config.option("forgetting_factor")
+        self.atom_products.mul_(forgetting).add_(all_reduce_sum(products))
+        self.signal_products.mul_(forgetting).add_(all_reduce_sum(correlations))
+        dictionary = online_dictionary_update(
+            self.dictionary.t(), self.atom_products, self.signal_products
+        )
+        self.dictionary.copy_(dictionary.t())
+
+    def _ksvd_update(self, signals: torch.Tensor, codes: Codes) -> Codes:
+        config = self.config
+        result = ksvd(
+            signals,
+            self.dictionary.t(),
+            config.sparsity,
+            int(config.option("ksvd_iterations")),
+            tolerance=config.tolerance,
+            codes=codes,
+            backend=config.backend,
+        )
+        self.dictionary.copy_(result.dictionary.t())
+        return result.codes
+
+    def _revive_dead_atoms(self, signals: torch.Tensor, codes: Codes) -> torch.Tensor:
+        """Count the steps each atom went unused by every process; replace the atoms unused for
+        ``dead_atom_after`` steps by the residual directions of the worst-represented signals
+        and return their rows."""
+        used = codes.indices[codes.values != 0]
+        counts = all_reduce_sum(torch.bincount(used, minlength=self.config.atoms))
+        self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
+        dead = (self.unused_steps >= self.config.dead_atom_after).nonzero().squeeze(1)
+        if not self.config.revive_dead_atoms or not dead.numel():
+            return dead[:0]
+        residual = signals - reconstruct(codes, self.dictionary.t())
+        directions = worst_represented_directions(residual, dead.numel())
+        dead = dead[: directions.shape[0]]
+        self.dictionary[dead] = directions.to(self.dictionary.dtype)
+        self.unused_steps[dead] = 0
+        if self.config.update == "online":  # forget what the dead atoms accumulated
+            self.atom_products[dead] = 0
+            self.atom_products[:, dead] = 0
+            self.signal_products[:, dead] = 0
+        return dead
+
+
+def _check_sparsity(config: SparseCodingConfig, dim: int, signal_dim: int) -> None:
+    if config.sparsity > signal_dim or config.sparsity > config.atoms:
+        raise LaserError(
+            f"bottleneck: sparsity={config.sparsity} exceeds the signal dimension {signal_dim} "
+            f"(latent_dim {dim} x patch_size {config.patch_size}²) or atoms={config.atoms}; OMP "
+            "cannot select more linearly independent atoms than that. Lower sparsity, or raise "
+            "patch_size or the encoder's latent_dim."
+        )
+
+
+def build(config: OMPConfig, context: BuildContext) -> DictionaryBottleneck:
+    return DictionaryBottleneck(context.latent_dim, config)
+
+
+@hookimpl
+def laser_register_bottlenecks(register: Register) -> None:
+    register(
+        "omp",
+        build,
+        config=OMPConfig,
+        summary="sparse codes over a learned dictionary (Batch-OMP; gradient, online or K-SVD)",
+    )
