@@ -11,6 +11,8 @@ from torch import nn
 
 from laser_core.components import BottleneckOutput, BuildContext, DataSplits
 from laser_core.errors import LaserError
+from laser_core.losses import ImageLosses, smallest_side
+from laser_core.perceptual import build_lpips
 from laser_core.recipe import Block, Recipe
 from laser_core.registry import Component, Registry, default_registry
 
@@ -88,3 +90,30 @@ def _check_shapes_fit(model: Autoencoder, context: BuildContext, recipe: Recipe)
 
 def build_metrics(recipe: Recipe, context: BuildContext) -> dict[str, Any]:
     return {block.name: build_component("metrics", block, context) for block in recipe.metrics}
+
+
+def build_losses(recipe: Recipe, context: BuildContext) -> ImageLosses:
+    """The image losses; LPIPS is checked here (image size, cached weights), before training."""
+    config = recipe.losses
+    coarsest = smallest_side(context.image_size, config.resolutions)
+    if (config.dct or config.gradient) and coarsest < 2:
+        raise LaserError(
+            f"{recipe.source}: losses.resolutions={config.resolutions} halves images of "
+            f"{context.image_size} pixels below 2 pixels; lower it"
+        )
+    perceptual = None
+    if config.perceptual:
+        perceptual = build_lpips(
+            config.perceptual_net,
+            config.perceptual_backbone,
+            context.image_channels,
+            context.image_size,
+            "losses.perceptual",
+        )
+    return ImageLosses(config, perceptual)
+
+
+def build_discriminator(recipe: Recipe, context: BuildContext) -> nn.Module | None:
+    if recipe.discriminator is None:
+        return None
+    return build_component("discriminators", recipe.discriminator, context)

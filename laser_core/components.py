@@ -8,10 +8,11 @@ returns the component; ``config`` is an instance of the plugin's pydantic config
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 KINDS = ("encoders", "bottlenecks", "decoders", "discriminators", "datasets", "metrics", "tasks")
@@ -29,6 +30,28 @@ class DatasetConfig(ComponentConfig):
 
     batch_size: int = 32
     num_workers: int = 0
+
+
+class DiscriminatorConfig(ComponentConfig):
+    """Keys every discriminator accepts, on top of its own; the training loop reads them."""
+
+    start_step: int = Field(
+        0, ge=0, description="optimizer steps before the discriminator and its loss come in"
+    )
+    weight: float = Field(0.8, ge=0, description="scales the adversarial loss")
+    loss: Literal["hinge", "non-saturating"] = "hinge"
+    adaptive_weight: bool = Field(
+        True, description="VQGAN's balance of gradient norms at the decoder's last layer"
+    )
+    r1_weight: float = Field(0.0, ge=0, description="gamma of the R1 penalty on real images")
+    lr: float | None = Field(None, gt=0, description="the discriminator's lr; null: train.lr")
+
+
+CONFIG_BASES: dict[str, type[ComponentConfig]] = {
+    "datasets": DatasetConfig,
+    "discriminators": DiscriminatorConfig,
+}
+"""Kinds whose configs must extend a base, because the framework reads the base's keys."""
 
 
 @dataclass
@@ -119,25 +142,47 @@ class Encoder(Protocol):
 
 @runtime_checkable
 class Decoder(Protocol):
-    """nn.Module mapping latents (B, latent_dim, h, w) back to images (B, C, H, W)."""
+    """nn.Module mapping latents (B, latent_dim, h, w) back to images (B, C, H, W).
+
+    The adaptive adversarial weight reads gradients at its last registered weight, so a
+    decoder registers its output layer last.
+    """
 
     def __call__(self, latents: torch.Tensor) -> torch.Tensor: ...
 
 
 class Discriminator(nn.Module):
-    """Scores images (B, C, H, W) as real or fake: logits (B, 1, h, w) or (B, 1)."""
+    """Scores images (B, C, H, W) as real or fake: logits (B, 1, h, w) or (B, 1); its config
+    extends :class:`DiscriminatorConfig`."""
+
+
+@dataclass(frozen=True)
+class ClipLayout:
+    """How a video dataset lays its clips out as images, so that training sees frames while
+    export can regroup them: items run clip by clip, then frame by frame, then over the
+    patch grid row by row, so clip c is items [c * items_per_clip, (c + 1) * items_per_clip).
+    """
+
+    frames: int
+    grid: tuple[int, int] = (1, 1)
+    """(rows, columns) of patches each frame is cut into; (1, 1) keeps frames whole."""
+
+    @property
+    def items_per_clip(self) -> int:
+        return self.frames * self.grid[0] * self.grid[1]
 
 
 @dataclass
 class DataSplits:
     """A dataset plugin's product: torch datasets yielding {"image": (C, H, W) in [-1, 1]}
-    and, where known, {"label": int}."""
+    and, where known, {"label": int}; ``clips`` is set by video datasets."""
 
     train: torch.utils.data.Dataset
     val: torch.utils.data.Dataset
     image_channels: int
     image_size: int
     num_classes: int | None = None
+    clips: ClipLayout | None = None
 
 
 class Metric(Protocol):
@@ -152,3 +197,13 @@ class Metric(Protocol):
     ) -> torch.Tensor: ...
 
     def summarize(self, values: torch.Tensor) -> dict[str, float]: ...
+
+
+class Task(Protocol):
+    """A downstream job on a finished run directory (recipe.yaml, model.safetensors), run by
+    ``laser run`` after training; its numbers land in metrics.json as ``task/<key>``.
+
+    Keys are ``row/column`` (e.g. ``continuous/accuracy``) so that they print as a table.
+    """
+
+    def run(self, run_dir: Path) -> dict[str, float]: ...

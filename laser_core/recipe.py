@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,15 +18,32 @@ from laser_core.registry import Component, Registry, default_registry
 from laser_core.yaml_source import KeyPath, Sourced, apply_overrides, dotted, load_file
 
 Precision = Literal["no", "fp16", "bf16"]
+ReconKind = Literal["l1", "l2"]
+LpipsNet = Literal["alex", "vgg", "squeeze"]
+BackboneWeights = Literal["pretrained", "random"]
 DEFAULT_METRICS = ("mse", "psnr")
 
 
 class LossConfig(BaseModel):
-    """Weights of the generator's losses; the bottleneck adds its own loss unweighted."""
+    """Weights of the generator's image losses, each logged under its own key in
+    metrics.jsonl; the bottleneck adds its own loss unweighted, a discriminator block its
+    adversarial one. A weight of 0 turns a loss off."""
 
     model_config = ConfigDict(extra="forbid")
-    recon: Literal["l1", "l2"] = "l2"
+    recon: ReconKind | dict[ReconKind, Annotated[float, Field(ge=0)]] = Field(
+        "l2", description="l1, l2, or a mix such as {l1: 0.8, l2: 0.2}"
+    )
     recon_weight: float = Field(1.0, ge=0)
+    perceptual: float = Field(0.0, ge=0, description="weight of LPIPS")
+    perceptual_net: LpipsNet = "alex"
+    perceptual_backbone: BackboneWeights = Field(
+        "pretrained", description="random: untrained backbone, NOT LPIPS; for tests only"
+    )
+    dct: float = Field(0.0, ge=0, description="weight of the multi-resolution DCT loss")
+    gradient: float = Field(0.0, ge=0, description="weight of the multi-resolution gradient loss")
+    resolutions: int = Field(
+        3, ge=1, description="pyramid levels of the dct and gradient losses, each half the last"
+    )
 
 
 class TrainConfig(BaseModel):

@@ -19,7 +19,7 @@ import pluggy
 from pydantic import BaseModel
 
 from laser_core import hookspecs
-from laser_core.components import KINDS, ComponentConfig, DatasetConfig
+from laser_core.components import CONFIG_BASES, KINDS, ComponentConfig
 from laser_core.errors import PluginError, did_you_mean
 
 ENTRY_POINT_GROUP = "laser"
@@ -191,7 +191,7 @@ class _Registration:
             raise PluginError(f"{where}: name must be a non-empty string without ':'")
         if not callable(factory):
             raise PluginError(f"{where}: factory is not callable")
-        base = DatasetConfig if self.kind == "datasets" else ComponentConfig
+        base = CONFIG_BASES.get(self.kind, ComponentConfig)
         config = config or base
         if not (isinstance(config, type) and issubclass(config, base)):
             raise PluginError(f"{where}: config must subclass laser_core.{base.__name__}")

@@ -40,6 +40,7 @@ def check_component(
         "decoders": lambda: check_decoder(built, context, rebuild),
         "bottlenecks": lambda: check_bottleneck(built, context.latent_dim, rebuild),
         "datasets": lambda: check_dataset(built),
+        "discriminators": lambda: check_discriminator(built, context),
     }
     if kind in checks:
         checks[kind]()
@@ -130,6 +131,17 @@ def _check_codes(codes: Codes, spec: Any, positions: tuple[int, ...]) -> None:
     assert (codes.values is not None) == spec.has_values, "values present iff spec.has_values"
     if codes.values is not None and codes.indices is not None:
         assert codes.values.shape == codes.indices.shape, "values must align with indices"
+
+
+def check_discriminator(discriminator: nn.Module, context: BuildContext) -> None:
+    """One logit map per image, and gradients back to the images (the generator needs them)."""
+    size = context.image_size
+    images = (torch.rand(2, context.image_channels, size, size) * 2 - 1).requires_grad_(True)
+    logits = discriminator(images)
+    assert logits.shape[0] == 2 and logits.shape[1] == 1, (
+        f"discriminator output {tuple(logits.shape)} is not (batch, 1, ...)"
+    )
+    _check_backward(logits, images, "discriminator")
 
 
 def check_dataset(splits: DataSplits) -> None:

@@ -18,10 +18,18 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from laser_core import checkpoint, rundir
-from laser_core.build import Autoencoder, build_data, build_metrics, build_model
+from laser_core.adversarial import Adversary, prepare_adversary
+from laser_core.build import (
+    Autoencoder,
+    build_data,
+    build_discriminator,
+    build_losses,
+    build_metrics,
+    build_model,
+)
 from laser_core.errors import LaserError
 from laser_core.evaluate import evaluate
-from laser_core.losses import reconstruction_loss
+from laser_core.losses import ImageLosses
 from laser_core.recipe import Recipe, TrainConfig
 from laser_core.registry import default_registry
 
@@ -56,6 +64,8 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     splits = build_data(recipe)
     model, context = build_model(recipe, splits)
     metrics = build_metrics(recipe, context)
+    image_losses = build_losses(recipe, context)
+    discriminator = build_discriminator(recipe, context)
     optimizer = torch.optim.AdamW(
         parameter_groups(model, config), betas=config.betas, weight_decay=config.weight_decay
     )
@@ -75,6 +85,11 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
+    image_losses.to(accelerator.device)
+    adversary = None
+    if discriminator is not None:
+        decoder = accelerator.unwrap_model(model).decoder
+        adversary = prepare_adversary(recipe, discriminator, accelerator, decoder)
     if len(train_loader) == 0:
         raise LaserError(
             f"{recipe.source}: the training split has {len(splits.train)} examples, fewer than "
@@ -94,7 +109,18 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             rundir.write_plugin_versions(run_dir, recipe, default_registry())
     accelerator.wait_for_everyone()
 
-    loop = _Loop(recipe, accelerator, model, optimizer, scheduler, val_loader, metrics, run_dir)
+    loop = _Loop(
+        recipe,
+        accelerator,
+        model,
+        optimizer,
+        scheduler,
+        val_loader,
+        metrics,
+        run_dir,
+        image_losses,
+        adversary,
+    )
     result = RunResult(run_dir, accelerator.unwrap_model(model))
     if not resume:
         result.before = loop.validate(state.step)
@@ -129,12 +155,16 @@ class _Loop:
         val_loader: Any,
         metrics: dict[str, Any],
         run_dir: Path,
+        image_losses: ImageLosses,
+        adversary: Adversary | None,
     ):
         self.recipe, self.config = recipe, recipe.train
         self.accelerator, self.model = accelerator, model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_loader, self.metrics = val_loader, metrics
         self.run_dir, self.metrics_log = run_dir, rundir.MetricsLog(run_dir)
+        self.image_losses, self.adversary = image_losses, adversary
+        self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
 
     def run(self, state: checkpoint.TrainerState, batches: Iterator[dict[str, Any]]) -> None:
@@ -152,8 +182,7 @@ class _Loop:
             sums: dict[str, torch.Tensor] = {}
             for _ in range(config.grad_accum):
                 batch = next(batches)
-                losses, stats = self._micro_step(batch["image"], state)
-                for key, value in {**losses, **stats}.items():
+                for key, value in self._micro_step(batch["image"], state).items():
                     sums[key] = sums.get(key, 0) + value.detach().float() / config.grad_accum
             state.step += 1
             state.batches_seen += config.grad_accum
@@ -171,23 +200,29 @@ class _Loop:
 
     def _micro_step(
         self, images: torch.Tensor, state: checkpoint.TrainerState
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        accelerator = self.accelerator
-        with accelerator.accumulate(self.model):
+    ) -> dict[str, torch.Tensor]:
+        """The generator's step, then the discriminator's; what to log, by name."""
+        accelerator, adversary = self.accelerator, self.adversary
+        with accelerator.accumulate(*self.trained):
             reconstructions, output = self.model(images)
-            recon = self.recipe.losses.recon_weight * reconstruction_loss(
-                self.recipe.losses.recon, reconstructions, images
-            )
-            bottleneck_loss = output.loss.float()
-            loss = recon + bottleneck_loss
+            losses = self.image_losses(reconstructions, images)
+            logs = {}
+            if adversary is not None:
+                losses["adversarial"], logs["adversarial_weight"] = adversary.generator_term(
+                    reconstructions, sum(losses.values()), state.step
+                )
+            losses["bottleneck"] = output.loss.float()
+            loss = sum(losses.values())
             self._stop_if_diverged(loss, state.step + 1)
             accelerator.backward(loss)
             if accelerator.sync_gradients and self.config.grad_clip:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        losses = {"loss": loss, "recon": recon, "bottleneck": bottleneck_loss}
-        return losses, {f"stats/{k}": v for k, v in output.stats.items()}
+            if adversary is not None:
+                logs |= adversary.discriminator_step(images, reconstructions, state.step)
+        stats = {f"stats/{k}": v for k, v in output.stats.items()}
+        return {"loss": loss, **losses, **logs, **stats}
 
     def _stop_if_diverged(self, loss: torch.Tensor, step: int) -> None:
         bad = self.accelerator.reduce((~torch.isfinite(loss)).float(), reduction="sum")

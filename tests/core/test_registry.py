@@ -10,13 +10,17 @@ import pytest
 from torch import nn
 
 from laser_core import hookimpl, hookspecs
-from laser_core.components import KINDS, ComponentConfig, DatasetConfig
+from laser_core.components import KINDS, ComponentConfig, DatasetConfig, DiscriminatorConfig
 from laser_core.errors import PluginError
 from laser_core.registry import Provider, Registry
 from tests.helpers import REPO, run_laser
 
 
 class WidthConfig(ComponentConfig):
+    width: int = 4
+
+
+class DiscriminatorWidthConfig(DiscriminatorConfig):
     width: int = 4
 
 
@@ -38,7 +42,10 @@ def registry_with(*plugins: tuple[str, object]) -> Registry:
     return registry
 
 
-HOOK_EXAMPLES = {kind: WidthConfig for kind in KINDS} | {"datasets": DatasetConfig}
+HOOK_EXAMPLES = {kind: WidthConfig for kind in KINDS} | {
+    "datasets": DatasetConfig,
+    "discriminators": DiscriminatorWidthConfig,
+}
 
 
 def test_every_hookspec_has_a_test_here_and_a_doc_entry():

@@ -1,0 +1,85 @@
+"""The image losses give known numbers on known inputs, and only the weighted ones are logged."""
+
+from __future__ import annotations
+
+import pytest
+import scipy.fft
+import torch
+
+from laser_core.losses import (
+    ImageLosses,
+    dct_2d,
+    multiresolution_dct_loss,
+    multiresolution_gradient_loss,
+    pixel_loss,
+)
+from laser_core.recipe import LossConfig
+
+
+def test_dct_2d_matches_scipys_orthonormal_dct():
+    images = torch.randn(2, 3, 8, 12, dtype=torch.float64)
+    expected = scipy.fft.dctn(images.numpy(), type=2, norm="ortho", axes=(-2, -1))
+    torch.testing.assert_close(
+        dct_2d(images.float()).double(), torch.from_numpy(expected), rtol=0, atol=1e-5
+    )
+
+
+def test_dct_loss_averages_l1_of_coefficients_over_the_pyramid():
+    torch.manual_seed(0)
+    images, reconstructions = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
+
+    def coefficients(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(scipy.fft.dctn(x.double().numpy(), norm="ortho", axes=(-2, -1)))
+
+    def halve(x: torch.Tensor) -> torch.Tensor:  # 2x2 means, written out
+        return x.reshape(2, 1, 4, 2, 4, 2).mean((3, 5))
+
+    full = (coefficients(reconstructions) - coefficients(images)).abs().mean()
+    half = (coefficients(halve(reconstructions)) - coefficients(halve(images))).abs().mean()
+    loss = multiresolution_dct_loss(reconstructions, images, resolutions=2)
+    assert loss.item() == pytest.approx(((full + half) / 2).item(), rel=1e-5)
+
+
+def test_gradient_loss_ignores_a_brightness_offset_and_counts_a_ramp():
+    images = torch.rand(1, 3, 16, 16)
+    offset = multiresolution_gradient_loss(images + 0.3, images, resolutions=3)
+    assert offset.item() == pytest.approx(0, abs=1e-6)  # float rounding of the offset only
+    ramp = 0.1 * torch.arange(16.0).expand(1, 1, 16, 16)  # horizontal differences of 0.1
+    flat = torch.zeros(1, 1, 16, 16)
+    # mean |horizontal difference| 0.1, vertical 0, halved: the sum of both directions / 2
+    loss = multiresolution_gradient_loss(ramp, flat, resolutions=1)
+    assert loss.item() == pytest.approx(0.05)
+
+
+def test_pixel_loss_mixes_l1_and_l2_by_their_weights():
+    images = torch.zeros(1, 1, 2, 2)
+    reconstructions = torch.full((1, 1, 2, 2), 0.5)  # l1 0.5, l2 0.25
+    assert pixel_loss("l1", reconstructions, images).item() == 0.5
+    mixed = pixel_loss({"l1": 0.8, "l2": 0.2}, reconstructions, images)
+    assert mixed.item() == pytest.approx(0.8 * 0.5 + 0.2 * 0.25)
+
+
+def test_image_losses_compute_and_name_only_the_weighted_terms():
+    images, reconstructions = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    plain = ImageLosses(LossConfig(recon="l1", recon_weight=2.0), perceptual=None)
+    terms = plain(reconstructions, images)
+    assert list(terms) == ["recon"]
+    assert terms["recon"].item() == pytest.approx(
+        2 * (reconstructions - images).abs().mean().item()
+    )
+    config = LossConfig(dct=0.5, gradient=0.25, resolutions=2)
+    terms = ImageLosses(config, perceptual=None)(reconstructions, images)
+    assert list(terms) == ["recon", "dct", "gradient"]
+    dct = multiresolution_dct_loss(reconstructions, images, 2)
+    assert terms["dct"].item() == pytest.approx(0.5 * dct.item())
+
+
+def test_losses_are_fp32_under_bf16_autocast():
+    images = torch.rand(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reconstructions = torch.nn.functional.conv2d(images, torch.eye(3).view(3, 3, 1, 1))
+        terms = ImageLosses(LossConfig(dct=1.0, gradient=1.0), perceptual=None)(
+            reconstructions, images
+        )
+    assert reconstructions.dtype == torch.bfloat16
+    assert all(term.dtype == torch.float32 for term in terms.values())
