@@ -1,4 +1,4 @@
-"""Built-in datasets, one module each: photo-patches, digits, image-folder, hf.
+"""Built-in datasets, one module each: photo-patches, digits, image-folder, hf, video-frames.
 
 Modules import scikit-learn and HF ``datasets`` inside their factories, because every plugin
 is imported whenever the registry loads and those imports take seconds.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from laser_core import hookimpl
 from laser_core.hookspecs import Register
 
-from . import digits, hf, image_folder, photo_patches
+from . import digits, hf, image_folder, photo_patches, video_frames
 
 
 @hookimpl
@@ -37,4 +37,10 @@ def laser_register_datasets(register: Register) -> None:
         hf.build,
         config=hf.HFDatasetConfig,
         summary="a Hugging Face dataset by Hub name or save_to_disk folder",
+    )
+    register(
+        "video-frames",
+        video_frames.build,
+        config=video_frames.VideoFramesConfig,
+        summary="video clips (frame folders or .npy arrays) served frame by frame, patch grid",
     )

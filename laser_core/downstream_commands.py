@@ -1,0 +1,93 @@
+"""``laser export``, ``laser analyze`` and ``laser task``: what a finished run directory feeds
+downstream. Added to the ``laser`` parser by :func:`add_commands`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from laser_core.errors import LaserError
+
+
+def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add the commands through the CLI's ``command(name, handler, help)``."""
+    sub = command("export", _export, "write a finished run's latents and codes for a dataset")
+    sub.add_argument("run_dir", type=Path)
+    sub.add_argument("overrides", nargs="*", help="recipe overrides, e.g. data.batch_size=256")
+    sub.add_argument(
+        "--data", help="a dataset block in YAML, e.g. '{name: digits}'; default: the run's own"
+    )
+    sub.add_argument("--out", type=Path, required=True, help="export directory; reruns resume")
+    sub.add_argument("--split", choices=("train", "val"), default="val")
+    sub.add_argument("--format", choices=("safetensors", "npy"), default="safetensors")
+    sub.add_argument(
+        "--verify",
+        action="store_true",
+        help="decode each stored form back to images; report PSNR and SSIM, save PNGs",
+    )
+
+    sub = command("analyze", _analyze, "plots and an HTML report of an export directory")
+    sub.add_argument("export_dir", type=Path)
+    sub.add_argument("--out", type=Path, help="default: EXPORT_DIR/analysis")
+
+    sub = command("task", _task, "run a finished run's task block again, e.g. classification")
+    sub.add_argument("run_dir", type=Path)
+    sub.add_argument("overrides", nargs="*", help="changes to the task, e.g. task.classifier=mlp")
+
+
+def data_overrides(block: str | None) -> list[str]:
+    """Recipe overrides that replace the data block by ``block``, a YAML mapping."""
+    if block is None:
+        return []
+    parsed = yaml.safe_load(block)
+    if not isinstance(parsed, dict) or "name" not in parsed:
+        raise LaserError(
+            f"a dataset block is a YAML mapping with a name, e.g. '{{name: digits}}'; got {block!r}"
+        )
+    return ["~data", *[f"data.{key}={json.dumps(value)}" for key, value in parsed.items()]]
+
+
+def _export(args: argparse.Namespace) -> None:
+    from laser_core.export import export
+    from laser_core.export_store import open_export
+    from laser_core.export_verify import verify
+    from laser_core.tasks import format_table
+    from laser_core.trained import load_trained
+
+    run = load_trained(args.run_dir, [*data_overrides(args.data), *args.overrides])
+    result = export(run, args.out, args.split, args.format)
+    exported = open_export(args.out)
+    for path in result.removed:
+        print(f"removed the unfinished {path.name}")
+    print(f"{args.out}: {len(result.written)} batches written, {len(result.skipped)} already there")
+    for name, array in exported.metadata["arrays"].items():
+        print(f"  {name:<11} {array['dtype']:<8} {tuple(array['shape'])}  {array['axes']}")
+    print(f"  compression {exported.metadata['compression']['ratio']:.1f}x against 8-bit pixels")
+    if args.verify:
+        summary = verify(run, exported)
+        print(
+            format_table(
+                {f"{form}/{k}": v for form, row in summary.items() for k, v in row.items()}
+            )
+        )
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from laser_core.analyze import analyze
+
+    analysis = analyze(args.export_dir, args.out)
+    for name, why in analysis.skipped.items():
+        print(f"no {name} plot: {why}")
+    print(f"wrote {len(analysis.plots)} plots and {analysis.folder / 'report.html'}")
+
+
+def _task(args: argparse.Namespace) -> None:
+    from laser_core.recipe import load_recipe
+    from laser_core.tasks import format_table, run_task
+
+    recipe = load_recipe(args.run_dir / "recipe.yaml", args.overrides)
+    print(format_table(run_task(recipe, args.run_dir)))

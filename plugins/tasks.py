@@ -1,0 +1,229 @@
+"""Built-in tasks: ``classify``, latent classification on a finished run.
+
+How much of an image's class survives the bottleneck? The same small classifier (``linear``,
+``mlp`` or ``cnn``) is trained on the run's dataset (train split, evaluated on val) from
+each input in turn:
+
+- ``pixels``: the images themselves (C, H, W), the baseline;
+- ``continuous``: the encoder's output (dim, h, w);
+- ``quantized``: the bottleneck's output (dim, h, w);
+- ``codes``: one-of-K indices (h, w, depth) through a learnt embedding of ``code_embedding``
+  numbers per symbol; sparse codes as their coefficients scattered into a K-dim vector per
+  position (K, h, w); codes without indices (gaussian) as their values (dim, h, w).
+
+Each input reports ``accuracy`` on val, ``train_seconds`` (classifier training only) and
+``input_size`` (numbers per image as the model gives them); ``chance/accuracy`` is the share
+of val's most common class.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from laser_core import hookimpl
+from laser_core.components import BuildContext, Codes, CodeSpec, ComponentConfig
+from laser_core.errors import LaserError
+from laser_core.hookspecs import Register
+from laser_core.latents import encode
+from laser_core.trained import TrainedRun, load_trained
+
+Input = Literal["pixels", "continuous", "quantized", "codes"]
+Classifier = Literal["linear", "mlp", "cnn"]
+
+
+class ClassifyConfig(ComponentConfig):
+    classifier: Classifier = Field(
+        "linear", description="linear: one layer; mlp: one hidden layer; cnn: two 3x3 convs"
+    )
+    inputs: list[Input] = Field(
+        default_factory=lambda: ["pixels", "continuous", "quantized", "codes"], min_length=1
+    )
+    epochs: int = Field(30, ge=1, description="passes over the train split per classifier")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(3e-3, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(1e-4, ge=0)
+    hidden: int = Field(128, ge=1, description="width of the mlp's hidden layer and cnn's convs")
+    code_embedding: int = Field(8, ge=1, description="numbers learnt per code symbol (codes)")
+    seed: int = Field(0, description="seeds the classifiers' weights and batch order")
+
+
+class ClassifyTask:
+    """Train ``config.classifier`` on each of ``config.inputs``; see the module docstring."""
+
+    def __init__(self, config: ClassifyConfig):
+        self.config = config
+
+    def run(self, run_dir: Path) -> dict[str, float]:
+        from accelerate import PartialState  # imported here: loading every plugin must stay fast
+
+        run = load_trained(run_dir)
+        if run.data.num_classes is None:
+            raise LaserError(
+                f"task 'classify': dataset '{run.recipe.data.name}' of {run_dir} has no labels; "
+                "classification needs a labelled dataset such as digits or image-folder"
+            )
+        device = PartialState().device
+        run.model.to(device).eval()
+        train_x, train_y = extract(run, "train", device)
+        val_x, val_y = extract(run, "val", device)
+        results = {"chance/accuracy": val_y.bincount().max().item() / len(val_y)}
+        spec = run.model.bottleneck.code_spec()
+        for name in self.config.inputs:
+            model = classifier(self.config, train_x[name], spec, run.data.num_classes).to(device)
+            start = time.perf_counter()
+            fit(model, train_x[name], train_y, self.config)
+            results[f"{name}/accuracy"] = accuracy(model, val_x[name], val_y)
+            results[f"{name}/train_seconds"] = time.perf_counter() - start
+            results[f"{name}/input_size"] = float(input_size(name, train_x[name], spec))
+        return results
+
+
+@torch.no_grad()
+def extract(
+    run: TrainedRun, split: str, device: torch.device
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Every input of every image of ``split`` in dataset order, (images, ...) each, and the
+    labels (images,)."""
+    loader = DataLoader(getattr(run.data, split), batch_size=run.recipe.data.config.batch_size)
+    atoms = max(run.model.bottleneck.code_spec().alphabet_sizes, default=0)
+    parts: dict[str, list[torch.Tensor]] = {}
+    labels = []
+    for batch in loader:
+        images = batch["image"].to(device)
+        latents = encode(run.model, images)
+        views = {
+            "pixels": images.float(),
+            "continuous": latents.continuous.float(),
+            "quantized": latents.quantized.float(),
+            "codes": code_features(latents.codes, atoms),
+        }
+        for name, view in views.items():
+            parts.setdefault(name, []).append(view)
+        labels.append(batch["label"].to(device))
+    return {name: torch.cat(views) for name, views in parts.items()}, torch.cat(labels)
+
+
+def code_features(codes: Codes, atoms: int) -> torch.Tensor:
+    """Codes as classifier input: indices (images, h, w, depth) long, left for a learnt
+    embedding; sparse codes scattered to (images, atoms, h, w) float; values alone as
+    (images, depth, h, w) float."""
+    if codes.values is None:
+        return codes.indices
+    if codes.indices is None:
+        return codes.values.float().permute(0, 3, 1, 2)
+    dense = codes.values.new_zeros(*codes.indices.shape[:-1], atoms)
+    dense.scatter_add_(-1, codes.indices, codes.values.float())
+    return dense.permute(0, 3, 1, 2)
+
+
+def input_size(name: str, x: torch.Tensor, spec: CodeSpec) -> int:
+    """Numbers per image as the model gives them: a sparse code counts its indices and
+    coefficients, not the zeros of its scattered form."""
+    if name == "codes" and spec.has_values and spec.alphabet_sizes:
+        return 2 * x.shape[2] * x.shape[3] * len(spec.alphabet_sizes)
+    return x[0].numel()
+
+
+class CodeEmbedding(nn.Module):
+    """Indices (images, h, w, depth) -> (images, depth * width, h, w), one learnt vector per
+    symbol of each slot."""
+
+    def __init__(self, alphabet_sizes: list[int], width: int):
+        super().__init__()
+        self.register_buffer("offsets", torch.tensor([0, *alphabet_sizes[:-1]]).cumsum(0))
+        self.table = nn.Embedding(sum(alphabet_sizes), width)
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        vectors = self.table(indices + self.offsets)  # (images, h, w, depth, width)
+        return vectors.flatten(3).permute(0, 3, 1, 2)
+
+
+class Standardize(nn.Module):
+    """Each channel to zero mean and unit variance over the train split, so one learning
+    rate suits pixels and latents of any scale."""
+
+    def __init__(self, x: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", x.mean(dim=(0, 2, 3), keepdim=True))
+        self.register_buffer("std", x.std(dim=(0, 2, 3), keepdim=True).clamp(min=1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def classifier(config: ClassifyConfig, x: torch.Tensor, spec: CodeSpec, classes: int) -> nn.Module:
+    """The classifier for inputs like ``x`` (images, C, h, w), or code indices (images, h, w,
+    depth) behind a :class:`CodeEmbedding`."""
+    torch.manual_seed(config.seed)
+    if x.dtype == torch.long:
+        front: nn.Module = CodeEmbedding(spec.alphabet_sizes, config.code_embedding)
+        channels, height, width = x.shape[3] * config.code_embedding, x.shape[1], x.shape[2]
+    else:
+        front = Standardize(x)
+        channels, height, width = x.shape[1:]
+    hidden = config.hidden
+    heads = {
+        "linear": lambda: nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * height * width, classes)
+        ),
+        "mlp": lambda: nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * height * width, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, classes),
+        ),
+        "cnn": lambda: nn.Sequential(
+            nn.Conv2d(channels, hidden, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(hidden, classes),
+        ),
+    }
+    return nn.Sequential(front, heads[config.classifier]())
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: ClassifyConfig) -> None:
+    """AdamW on cross-entropy, ``config.epochs`` shuffled passes over x (images, ...)."""
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    model.train()
+    for _ in range(config.epochs):
+        for rows in torch.randperm(len(y), generator=generator).split(config.batch_size):
+            rows = rows.to(y.device)
+            loss = F.cross_entropy(model(x[rows]), y[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    return (model(x).argmax(1) == y).float().mean().item()
+
+
+def _classify(config: ClassifyConfig, context: BuildContext) -> ClassifyTask:
+    return ClassifyTask(config)
+
+
+@hookimpl
+def laser_register_tasks(register: Register) -> None:
+    register(
+        "classify",
+        _classify,
+        config=ClassifyConfig,
+        summary="linear/mlp/cnn classifier on pixels, continuous, quantized latents and codes",
+    )

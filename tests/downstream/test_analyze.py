@@ -1,0 +1,45 @@
+"""`laser analyze` draws every plot that applies, for an image and a video export, and links
+them all from one HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from laser_core import cli
+from laser_core.analyze import TITLES, analyze
+from laser_core.export import export
+from laser_core.trained import load_trained
+
+pytestmark = pytest.mark.slow
+
+
+def assert_plots_and_report(folder: Path, expected: set[str]) -> None:
+    report = (folder / "report.html").read_text()
+    for name in expected:
+        with Image.open(folder / f"{name}.png") as image:
+            assert image.format == "PNG" and min(image.size) > 100, name
+        assert f'src="{name}.png"' in report, name
+
+
+def test_analyze_writes_every_plot_for_an_image_export(digits_run, tmp_path):
+    export(load_trained(digits_run[0]), tmp_path / "export", "val", "safetensors")
+    analysis = analyze(tmp_path / "export")
+    assert set(analysis.plots) == set(TITLES) - {"temporal"}
+    assert set(analysis.skipped) == {"temporal"}  # images have no frames
+    assert len(analysis.perplexities) == 1 and 1 <= analysis.perplexities[0] <= 32
+    assert_plots_and_report(tmp_path / "export" / "analysis", set(analysis.plots))
+    assert (
+        "Change between frames: an image export has no frames"
+        in (tmp_path / "export" / "analysis" / "report.html").read_text()
+    )
+
+
+def test_analyze_writes_every_plot_for_a_video_export(video_run, tmp_path, capsys):
+    root = tmp_path / "export"
+    assert cli.main(["export", str(video_run), "--out", str(root), "--format", "npy"]) == 0
+    assert cli.main(["analyze", str(root), "--out", str(tmp_path / "plots")]) == 0
+    assert_plots_and_report(tmp_path / "plots", set(TITLES))
+    assert f"wrote {len(TITLES)} plots" in capsys.readouterr().out

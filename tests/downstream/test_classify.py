@@ -1,0 +1,63 @@
+"""The classify task, run by `laser run` after training: a classifier on digits latents and
+codes beats chance by far, with the pixel baseline reported beside it; codes enter a
+classifier as learnt embeddings or as scattered sparse coefficients."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from laser_core import cli
+from laser_core.components import Codes
+from laser_plugins.tasks import code_features
+
+INPUTS = ("pixels", "continuous", "quantized", "codes")
+
+
+@pytest.mark.slow
+def test_laser_run_classifies_digits_latents_far_above_chance_beside_pixels(digits_run):
+    run_dir, printed = digits_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["task/chance/accuracy"] < 0.15  # ten balanced classes
+    for name in INPUTS:
+        assert metrics[f"task/{name}/accuracy"] > 0.6, name
+        assert metrics[f"task/{name}/train_seconds"] > 0, name
+    # 8x8 grey pixels; 4x4 latents of dim 4; 4x4 VQ indices
+    sizes = {name: metrics[f"task/{name}/input_size"] for name in INPUTS}
+    assert sizes == {"pixels": 64, "continuous": 64, "quantized": 64, "codes": 16}
+    table = printed.split("task classify:")[1]
+    assert "accuracy" in table and all(name in table for name in INPUTS)
+
+
+@pytest.mark.slow
+def test_laser_task_reruns_the_task_with_another_classifier(digits_run, tmp_path, capsys):
+    run_dir = shutil.copytree(digits_run[0], tmp_path / "run")
+    overrides = ["task.classifier=cnn", "task.inputs=[codes]", "task.epochs=1", "task.hidden=8"]
+    assert cli.main(["task", str(run_dir), *overrides]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    tasks = {key for key in metrics if key.startswith("task/")}
+    assert tasks == {
+        "task/chance/accuracy",
+        "task/codes/accuracy",
+        "task/codes/train_seconds",
+        "task/codes/input_size",
+    }
+    assert "mse" in metrics and "codes" in capsys.readouterr().out
+
+
+def test_sparse_codes_become_their_coefficients_scattered_over_the_atoms():
+    indices = torch.tensor([2, 0]).view(1, 1, 1, 2)  # one position using atoms 2 and 0
+    values = torch.tensor([0.5, -1.0]).view(1, 1, 1, 2)
+    dense = code_features(Codes(indices, values), atoms=4)
+    assert dense.shape == (1, 4, 1, 1)
+    assert dense.flatten().tolist() == [-1.0, 0.0, 0.5, 0.0]
+
+
+def test_one_of_k_codes_stay_indices_and_gaussian_codes_their_means():
+    indices = torch.randint(8, (2, 3, 3, 1))
+    assert code_features(Codes(indices), atoms=8) is indices
+    means = torch.randn(2, 3, 3, 5)
+    assert torch.equal(code_features(Codes(None, means), atoms=0), means.permute(0, 3, 1, 2))
