@@ -1,0 +1,1 @@
+"""Entropy-coded bitstreams of a trained run's codes: priors, quantization, container, rates."""

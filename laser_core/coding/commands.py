@@ -1,0 +1,124 @@
+"""The ``laser priors``, ``compress``, ``decompress`` and ``rd`` subcommands, added to the
+``laser`` parser by ``cli.py``; kept here so that cli.py stays a short index of commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from laser_core.errors import LaserError
+
+AddCommand = Callable[[str, Callable[[argparse.Namespace], None], str], argparse.ArgumentParser]
+
+
+def add_commands(command: AddCommand) -> None:
+    """Add the compression subcommands through cli.py's ``command(name, handler, help)``."""
+    from laser_core.coding.priors import DEFAULT_BITS, DEFAULT_MAX_IMAGES
+
+    sub = command("priors", _priors, "count a run's entropy-coding priors on its training set")
+    sub.add_argument("run_dir", type=Path)
+    sub.add_argument(
+        "--bits", type=int, default=DEFAULT_BITS, help="bits per quantized code value (2-16)"
+    )
+    sub.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES, metavar="N")
+
+    sub = command("compress", _compress, "entropy-code images with a trained run into a .lsr file")
+    sub.add_argument("run_dir", type=Path)
+    sub.add_argument("images", nargs="+", type=Path)
+    sub.add_argument("-o", "--output", type=Path, required=True, help="the .lsr file to write")
+
+    sub = command("decompress", _decompress, "decode a .lsr file with the run that wrote it")
+    sub.add_argument("run_dir", type=Path)
+    sub.add_argument("file", type=Path, help="a .lsr file")
+    sub.add_argument(
+        "-o", "--output", type=Path, required=True, help="PNG; several images: NAME-0.png, ..."
+    )
+
+    sub = command(
+        "finetune-quantized",
+        _finetune_quantized,
+        "fine-tune a run's decoder on its quantized code values, into a new run directory",
+    )
+    sub.add_argument("run_dir", type=Path, help="a run whose priors fix the quantizer")
+    sub.add_argument("-o", "--output", type=Path, required=True, help="the new run directory")
+    sub.add_argument("--steps", type=int, default=200, help="optimizer steps (default: 200)")
+
+    sub = command("rd", _rd, "rate-distortion of runs, JPEG and WebP on an image set")
+    sub.add_argument("run_dirs", nargs="*", type=Path)
+    sub.add_argument(
+        "--images", type=Path, help="folder of images (default: the photo-patches val photos)"
+    )
+    sub.add_argument("-o", "--output", type=Path, required=True, help="folder for rd.csv, rd.png")
+
+
+def _priors(args: argparse.Namespace) -> None:
+    from laser_core.coding.identity import model_identity
+    from laser_core.coding.priors import PRIORS_FILE, build_priors
+    from laser_core.trained import load_trained
+
+    model_id = model_identity(args.run_dir)
+    priors = build_priors(load_trained(args.run_dir), model_id, args.bits, args.max_images)
+    values = f", values quantized to {priors.quantizer.bits} bits" if priors.quantizer else ""
+    print(
+        f"wrote {args.run_dir / PRIORS_FILE}: {priors.depth} depth slot(s) counted on "
+        f"{priors.images} training images{values}"
+    )
+
+
+def _compress(args: argparse.Namespace) -> None:
+    from laser_core.coding.codec import Codec
+    from laser_core.coding.images import from_pixels, read_pixels
+    from laser_core.rundir import atomic_write
+
+    codec = Codec.open(args.run_dir)
+    images = [from_pixels(read_pixels(path, codec.channels)) for path in args.images]
+    data, rates = codec.compress(images)
+    atomic_write(args.output, lambda temporary: temporary.write_bytes(data))
+    bpp = rates.bpp()
+    print(
+        f"wrote {args.output}: {len(images)} image(s), {len(data)} bytes, {bpp['bpp']:.4f} bpp "
+        f"(cross-entropy {bpp['bpp_cross_entropy']:.4f}, nominal {bpp['bpp_nominal']:.4f}); "
+        f"codebook {codec.codebook_bytes} bytes, held by the model and not counted"
+    )
+
+
+def _decompress(args: argparse.Namespace) -> None:
+    from laser_core.coding.codec import Codec
+    from laser_core.coding.images import to_pixels, write_png
+
+    if not args.file.is_file():
+        raise LaserError(f"{args.file} does not exist")
+    data = args.file.read_bytes()
+    images = Codec.open_for(args.run_dir, data, str(args.file)).decompress(data, str(args.file))
+    output = args.output
+    paths = (
+        [output]
+        if len(images) == 1
+        else [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(len(images))]
+    )
+    for image, path in zip(images, paths, strict=True):
+        write_png(to_pixels(image), path)
+    print(f"wrote {', '.join(map(str, paths))}")
+
+
+def _finetune_quantized(args: argparse.Namespace) -> None:
+    from laser_core.coding.codec import Codec
+    from laser_core.coding.finetune import finetune_decoder
+
+    tuned = finetune_decoder(Codec.open(args.run_dir), args.output, args.steps)
+    bits = tuned.priors.quantizer.bits
+    print(f"wrote {args.output}: decoder fine-tuned for {args.steps} steps on {bits}-bit values")
+
+
+def _rd(args: argparse.Namespace) -> None:
+    from laser_core.rd import METRICS, default_images, folder_images, rate_distortion
+
+    images = folder_images(args.images) if args.images else default_images()
+    means = rate_distortion(args.run_dirs, images, args.output)
+    metrics = [k for k in METRICS if k in means[0]]
+    print(f"{'codec':<24} {'setting':<10} {'bpp':>8} " + " ".join(f"{m:>8}" for m in metrics))
+    for row in means:
+        numbers = " ".join(f"{row[m]:>8.4f}" for m in metrics)
+        print(f"{row['codec']:<24} {row['setting']:<10} {row['bpp']:>8.4f} {numbers}")
+    print(f"wrote {args.output / 'rd.csv'} and {args.output / 'rd.png'}")

@@ -1,0 +1,41 @@
+"""Image files as the tensors models take, and back: (C, H, W) float in [-1, 1]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from laser_core.errors import LaserError
+from laser_core.rundir import atomic_write
+
+MODES = {1: "L", 3: "RGB"}
+
+
+def from_pixels(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 pixels (H, W, C) -> float32 (C, H, W) in [-1, 1]."""
+    return torch.tensor(pixels).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def to_pixels(image: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [-1, 1] -> uint8 pixels (H, W, C), rounded to nearest."""
+    pixels = image.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return pixels.permute(1, 2, 0).numpy()
+
+
+def read_pixels(path: Path, channels: int) -> np.ndarray:
+    """uint8 pixels (H, W, channels) of an image file, converted to RGB or grayscale."""
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert(MODES[channels]))
+    except (OSError, UnidentifiedImageError) as error:
+        raise LaserError(f"cannot read image {path}: {error}") from None
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def write_png(pixels: np.ndarray, path: Path) -> None:
+    """uint8 pixels (H, W, C) as a PNG, written atomically."""
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+    atomic_write(path, lambda temporary: image.save(temporary, format="PNG"))

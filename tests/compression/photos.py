@@ -1,0 +1,19 @@
+"""Real photographs for the compression tests: crops of the ones photo-patches ships."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from laser_core.coding.images import from_pixels
+from laser_plugins.datasets.photo_patches import PHOTOS
+
+
+def photo_pixels(name: str, height: int, width: int) -> np.ndarray:
+    """The top-left crop (height, width, 3) uint8 of photograph ``name``."""
+    return np.ascontiguousarray(PHOTOS[name]()[:height, :width])
+
+
+def photo(name: str, height: int, width: int) -> torch.Tensor:
+    """The same crop as a model takes it: (3, height, width) in [-1, 1]."""
+    return from_pixels(photo_pixels(name, height, width))

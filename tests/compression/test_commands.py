@@ -1,0 +1,73 @@
+"""`laser priors`, `compress`, `decompress` and `rd` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from laser_core.cli import main
+from laser_core.coding.codec import Codec
+from laser_core.coding.images import from_pixels, read_pixels, to_pixels
+from laser_core.rd import labels
+from tests.compression.photos import photo_pixels
+
+pytestmark = pytest.mark.slow  # trains tiny models (conftest.py)
+
+
+def write_photos(folder, size=(40, 52)):
+    """Two real photographs' crops as PNG files in ``folder``."""
+    folder.mkdir()
+    paths = []
+    for name in ("coffee", "rocket"):
+        path = folder / f"{name}.png"
+        Image.fromarray(photo_pixels(name, *size)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_compress_then_decompress_writes_each_reconstruction(trained_run, tmp_path, capsys):
+    run = trained_run("vq")
+    images = write_photos(tmp_path / "photos")
+    lsr, out = tmp_path / "two.lsr", tmp_path / "out.png"
+    assert main(["compress", str(run), *map(str, images), "-o", str(lsr)]) == 0
+    assert f"{lsr.stat().st_size} bytes" in capsys.readouterr().out
+    assert main(["decompress", str(run), str(lsr), "-o", str(out)]) == 0
+
+    codec = Codec.open(run)
+    for index, image in enumerate(images):
+        expected = to_pixels(codec.reconstruct(codec.encode(from_pixels(read_pixels(image, 3)))))
+        written = read_pixels(tmp_path / f"out-{index}.png", 3)
+        assert np.array_equal(written, expected)
+
+
+def test_decompress_with_another_run_is_one_clear_error(trained_run, tmp_path, capsys):
+    (image,) = write_photos(tmp_path / "photos")[:1]
+    lsr = tmp_path / "one.lsr"
+    assert main(["compress", str(trained_run("vq")), str(image), "-o", str(lsr)]) == 0
+    assert main(["decompress", str(trained_run("rq")), str(lsr), "-o", "x.png"]) == 1
+    assert "was compressed by another model" in capsys.readouterr().err
+
+
+def test_priors_reports_what_it_counted(trained_run, capsys):
+    assert main(["priors", str(trained_run("vq"))]) == 0
+    assert "1 depth slot(s) counted on 64 training images" in capsys.readouterr().out
+
+
+def test_rd_compares_runs_with_jpeg_and_webp(trained_run, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    write_photos(photos, size=(42, 53))  # cropped to whole 16-pixel tiles: 32 x 48
+    runs = [trained_run("vq"), trained_run("hierarchical")]
+    out = tmp_path / "rd"
+    assert main(["rd", *map(str, runs), "--images", str(photos), "-o", str(out)]) == 0
+    with open(out / "rd.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert {row["codec"] for row in rows} == {*labels(runs), "jpeg", "webp"}
+    assert len(rows) == 2 * (2 + 5 + 5)  # images x (runs + JPEG qualities + WebP qualities)
+    assert {(row["height"], row["width"]) for row in rows} == {("32", "48")}
+    laser = [row for row in rows if row["bpp_nominal"]]
+    assert all(float(row["bpp"]) > float(row["bpp_cross_entropy"]) for row in laser)
+    assert Image.open(out / "rd.png").format == "PNG"
+    assert "jpeg" in capsys.readouterr().out
