@@ -10,6 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from laser_core.coding.commands import add_commands as add_compression_commands
+from laser_core.downstream_commands import add_commands as add_downstream_commands
+from laser_core.downstream_commands import data_overrides
 from laser_core.errors import LaserError, RecipeError
 
 
@@ -61,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--dataset", help="a dataset block in YAML, e.g. '{name: image-folder, path: photos}'"
     )
+
+    sub = command("weights", _weights, "list pretrained weight files, or import one offline")
+    actions = sub.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="each known file, what uses it, and whether it is cached")
+    imported = actions.add_parser("import", help="check a file's hash and copy it into the cache")
+    imported.add_argument("file", type=Path)
+
+    add_compression_commands(command)
+    add_downstream_commands(command)
 
     sub = command("new-plugin", _new_plugin, "write a ready-to-install plugin package")
     sub.add_argument("name", help="component name, e.g. my-quantizer")
@@ -133,6 +145,10 @@ def _run(args: argparse.Namespace) -> None:
         _report(result.before, "before training")
         _report(result.after, "after training")
         print(f"run directory: {result.run_dir}")
+        if recipe.task is not None:
+            from laser_core.tasks import format_table, run_task
+
+            print(f"task {recipe.task.name}:\n{format_table(run_task(recipe, result.run_dir))}")
 
 
 def _report(metrics: dict[str, float], when: str) -> None:
@@ -149,13 +165,7 @@ def _eval(args: argparse.Namespace) -> None:
     from laser_core.evaluate import evaluate
     from laser_core.trained import load_trained
 
-    overrides = list(args.overrides)
-    if args.dataset:
-        block = yaml.safe_load(args.dataset)
-        if not isinstance(block, dict) or "name" not in block:
-            raise LaserError("--dataset takes a YAML mapping with a name, e.g. '{name: digits}'")
-        overrides = ["~data", *[f"data.{k}={json.dumps(v)}" for k, v in block.items()], *overrides]
-    run = load_trained(args.run_dir, overrides)
+    run = load_trained(args.run_dir, [*data_overrides(args.dataset), *args.overrides])
     accelerator = Accelerator()
     loader = accelerator.prepare(
         DataLoader(run.data.val, batch_size=run.recipe.data.config.batch_size)
@@ -164,6 +174,18 @@ def _eval(args: argparse.Namespace) -> None:
     results = evaluate(model, loader, build_metrics(run.recipe, run.context), accelerator)
     if accelerator.is_main_process:
         print(json.dumps(results, indent=2))
+
+
+def _weights(args: argparse.Namespace) -> None:
+    from laser_core import weights
+
+    if args.action == "import":
+        print(f"imported {args.file} as {weights.import_file(args.file)}")
+        return
+    print(f"cache: {weights.cache_dir()}")
+    for known in weights.known_weights().values():
+        where = "cached" if known.path.is_file() else "missing"
+        print(f"  {known.name:<44} {where:<8} {known.used_by}")
 
 
 def _new_plugin(args: argparse.Namespace) -> None:

@@ -50,7 +50,12 @@ def save_reconstruction_grid(
     images: torch.Tensor, reconstructions: torch.Tensor, path: Path, count: int = 8
 ) -> None:
     """Originals in the top row, their reconstructions below, from [-1, 1] images."""
-    count = min(count, images.shape[0])
-    pair = torch.cat([images[:count], reconstructions[:count]]).float().cpu()
-    grid = make_grid((pair.clamp(-1, 1) + 1) / 2, nrow=count, padding=1)
+    save_image_rows([images, reconstructions], path, count)
+
+
+def save_image_rows(rows: list[torch.Tensor], path: Path, count: int = 8) -> None:
+    """One row per batch of [-1, 1] images (B, C, H, W), each cut to its first ``count``."""
+    count = min(count, *(row.shape[0] for row in rows))
+    stacked = torch.cat([row[:count] for row in rows]).float().cpu()
+    grid = make_grid((stacked.clamp(-1, 1) + 1) / 2, nrow=count, padding=1)
     atomic_write(path, lambda temporary: save_image(grid, temporary, format="png"))
