@@ -18,7 +18,7 @@ from laser_core.errors import LaserError, RecipeError
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
@@ -30,6 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     except LaserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, accepting overrides after options too (``laser run r.yaml --run-dir D a.b=1``),
+    which argparse alone refuses once an option has ended the positionals."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or not all(_is_override(item) for item in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
+def _is_override(item: str) -> bool:
+    return not item.startswith("-") and ("=" in item or item.startswith("~"))
 
 
 def _parser() -> argparse.ArgumentParser:

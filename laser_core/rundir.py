@@ -38,12 +38,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, _mode_for_new_files())
         with open(temporary, "rb") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _mode_for_new_files() -> int:
+    """What open() would have given: mkstemp makes files private (0600), but run directories
+    are shared with colleagues and tools just as files written directly would be."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: Path, text: str) -> None:

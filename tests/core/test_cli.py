@@ -4,6 +4,7 @@ editors, a plugin skeleton that installs and works, and eval on a finished run."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -12,11 +13,17 @@ import pytest
 from tests.helpers import TINY_RECIPE, run_laser
 
 
+COMMANDS = (
+    *("plugins", "validate", "schema", "run", "eval", "weights", "priors", "compress"),
+    *("decompress", "finetune-quantized", "rd", "export", "analyze", "task", "new-plugin"),
+)
+
+
 def test_help_lists_every_command():
     result = run_laser("--help")
     assert result.returncode == 0
-    for command in ("plugins", "validate", "schema", "run", "eval", "new-plugin"):
-        assert command in result.stdout
+    listed = re.findall(r"^    (\S+)", result.stdout.split("COMMAND\n", 1)[1], re.MULTILINE)
+    assert tuple(listed) == COMMANDS
 
 
 def test_plugins_lists_built_ins_by_kind_with_provider():
@@ -100,13 +107,20 @@ def test_run_then_eval_recomputes_the_final_metrics(write_recipe, tmp_path):
     run_dir = tmp_path / "run"
     recipe = str(write_recipe(TINY_RECIPE))
     # two batches of 8 cover the 16 validation patches, as `laser eval` does
-    trained = run_laser("run", recipe, "train.eval_batches=2", "--run-dir", str(run_dir))
+    # an override after an option still counts
+    trained = run_laser("run", recipe, "--run-dir", str(run_dir), "train.eval_batches=2")
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "validation before training: mse" in trained.stdout
     assert "validation after training: mse" in trained.stdout
+    assert "eval_batches: 2" in (run_dir / "recipe.yaml").read_text()
     evaluated = run_laser("eval", str(run_dir))
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     final = json.loads((run_dir / "metrics.json").read_text())
     assert json.loads(evaluated.stdout)["psnr"] == pytest.approx(final["psnr"], rel=1e-4)
     again = run_laser("run", recipe, "--run-dir", str(run_dir))
     assert again.returncode == 1 and "--resume" in again.stderr
+
+
+def test_an_unknown_option_is_still_refused(write_recipe):
+    result = run_laser("validate", str(write_recipe(TINY_RECIPE)), "--bogus", "train.lr=0.01")
+    assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr

@@ -4,6 +4,7 @@ while saving, stops on NaN, and keeps two processes identical."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,8 @@ def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_reci
     result = train(recipe, tmp_path / "run")
     assert result.after["mse"] < 0.8 * result.before["mse"]
     run = result.run_dir
+    umask = os.umask(0)
+    os.umask(umask)
     for name in (
         "recipe.yaml",
         "plugins.json",
@@ -40,6 +43,7 @@ def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_reci
         "model.safetensors",
     ):
         assert (run / name).is_file(), name
+        assert (run / name).stat().st_mode & 0o777 == 0o666 & ~umask, f"{name} mode ignores umask"
     final = json.loads((run / "metrics.json").read_text())
     assert final["step"] == 60 and final["psnr"] == pytest.approx(result.after["psnr"])
     versions = json.loads((run / "plugins.json").read_text())
