@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     except LaserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -143,6 +146,8 @@ def _run(args: argparse.Namespace) -> None:
     from laser_core.train import train
 
     if args.resume:
+        if args.run_dir:
+            raise LaserError("--resume continues the run where it is; drop --run-dir")
         overrides = [str(args.recipe), *args.overrides] if args.recipe else args.overrides
         recipe = load_recipe(args.resume / "recipe.yaml", overrides)
         run_dir = args.resume

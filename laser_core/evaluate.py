@@ -29,6 +29,8 @@ def evaluate(
     collected: dict[str, list[torch.Tensor]] = {name: [] for name in metrics}
     for index, batch in enumerate(loader):
         if max_batches is not None and index >= max_batches:
+            if hasattr(loader, "end"):  # Accelerate's loaders unregister only when exhausted
+                loader.end()
             break
         images = batch["image"]
         reconstructions, output = model(images)

@@ -1,7 +1,7 @@
 """The run directory: everything needed to understand, resume, evaluate and export a run.
 
 recipe.yaml        the fully resolved recipe (every default filled in)
-plugins.json       the plugins and library versions that ran it
+plugins.json       the plugins and library versions that ran it, and its precision
 metrics.jsonl      one JSON object per logged step (train) or validation (val)
 metrics.json       the final validation metrics, flat {name: value}
 model.safetensors  the final weights
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from accelerate import Accelerator
 
 from laser_core.recipe import Recipe
 from laser_core.registry import Registry
@@ -65,7 +66,11 @@ def write_recipe(run_dir: Path, recipe: Recipe) -> None:
     atomic_write_text(run_dir / "recipe.yaml", header + body)
 
 
-def write_plugin_versions(run_dir: Path, recipe: Recipe, registry: Registry) -> None:
+def write_plugin_versions(
+    run_dir: Path, recipe: Recipe, registry: Registry, accelerator: Accelerator
+) -> None:
+    """Where each component came from, library versions, and how the run was launched:
+    precision ``null`` in a recipe means whatever ``accelerate launch`` set, recorded here."""
     used = {}
     for key in ("data", "encoder", "bottleneck", "decoder", "discriminator", "task"):
         block = getattr(recipe, key)
@@ -73,9 +78,15 @@ def write_plugin_versions(run_dir: Path, recipe: Recipe, registry: Registry) -> 
             used[key] = _provenance(block.component)
     used["metrics"] = [_provenance(m.component) for m in recipe.metrics]
     libraries = {name: _version(name) for name in ("torch", "accelerate", "pydantic", "laser")}
+    runtime = {
+        "mixed_precision": accelerator.mixed_precision,
+        "num_processes": accelerator.num_processes,
+        "device": accelerator.device.type,
+    }
     info = {
         "components": used,
         "libraries": libraries,
+        "runtime": runtime,
         "load_failures": [{"plugin": str(f.provider), "error": f.error} for f in registry.failures],
     }
     atomic_write_text(run_dir / "plugins.json", json.dumps(info, indent=2) + "\n")

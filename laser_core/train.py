@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import set_seed
+from accelerate.utils import GradientAccumulationPlugin, set_seed
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -29,6 +29,7 @@ from laser_core.build import (
 )
 from laser_core.errors import LaserError
 from laser_core.evaluate import evaluate
+from laser_core.interrupt import DeferredInterrupt
 from laser_core.losses import ImageLosses
 from laser_core.recipe import Recipe, TrainConfig
 from laser_core.registry import default_registry
@@ -56,7 +57,10 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     accelerator = Accelerator(
         cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
-        gradient_accumulation_steps=config.grad_accum,
+        # the loop chains epochs itself: syncing at each epoch's end would add optimizer steps
+        gradient_accumulation_plugin=GradientAccumulationPlugin(
+            num_steps=config.grad_accum, sync_with_dataloader=False
+        ),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
     )
@@ -95,7 +99,6 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             f"{recipe.source}: the training split has {len(splits.train)} examples, fewer than "
             f"one batch of {recipe.data.config.batch_size} per process"
         )
-    log.info("mixed precision: %s", accelerator.mixed_precision)
 
     if resume:
         state = checkpoint.load(accelerator, run_dir)
@@ -106,7 +109,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         if accelerator.is_main_process:
             run_dir.mkdir(parents=True, exist_ok=True)
             rundir.write_recipe(run_dir, recipe)
-            rundir.write_plugin_versions(run_dir, recipe, default_registry())
+            rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
     accelerator.wait_for_everyone()
 
     loop = _Loop(
@@ -126,7 +129,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         result.before = loop.validate(state.step)
     try:
         loop.run(state, _micro_batches(train_loader, state.batches_seen, accelerator))
-    except KeyboardInterrupt:
+    except _StopRequested:
         path = checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
         raise LaserError(
             f"interrupted at step {state.step}; saved {path}; resume with "
@@ -140,6 +143,10 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     save_weights(accelerator, model, run_dir)
     accelerator.end_training()
     return result
+
+
+class _StopRequested(Exception):
+    """Ctrl-C arrived; raised between optimizer steps, so the state is whole."""
 
 
 class _Loop:
@@ -178,25 +185,47 @@ class _Loop:
             dynamic_ncols=True,
         )
         self.model.train()
-        while state.step < config.steps:
-            sums: dict[str, torch.Tensor] = {}
-            for _ in range(config.grad_accum):
-                batch = next(batches)
-                for key, value in self._micro_step(batch["image"], state).items():
-                    sums[key] = sums.get(key, 0) + value.detach().float() / config.grad_accum
-            state.step += 1
-            state.batches_seen += config.grad_accum
-            self.scheduler.step()
-            _reset_optimizer_rows(self.optimizer, bottleneck.after_optimizer_step())
-            progress.update(1)
-            if state.step % config.log_every == 0 or state.step == config.steps:
-                record = self._log_train(state.step, sums)
-                progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
-            if config.eval_every and state.step % config.eval_every == 0:
-                self.validate(state.step)
-            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
+        with DeferredInterrupt() as interrupt:
+            while state.step < config.steps:
+                self._step(state, batches, bottleneck, progress)
+                if self._any_process_interrupted(interrupt):
+                    raise _StopRequested
         progress.close()
+
+    def _step(
+        self,
+        state: checkpoint.TrainerState,
+        batches: Iterator[dict[str, Any]],
+        bottleneck: Any,
+        progress: tqdm,
+    ) -> None:
+        """One optimizer step over ``grad_accum`` micro-batches, then logs, validation and
+        checkpoints that fall due."""
+        config, accelerator = self.config, self.accelerator
+        sums: dict[str, torch.Tensor] = {}
+        for _ in range(config.grad_accum):
+            batch = next(batches)
+            for key, value in self._micro_step(batch["image"], state).items():
+                sums[key] = sums.get(key, 0) + value.detach().float() / config.grad_accum
+        state.step += 1
+        state.batches_seen += config.grad_accum
+        self.scheduler.step()
+        _reset_optimizer_rows(self.optimizer, bottleneck.after_optimizer_step())
+        progress.update(1)
+        if state.step % config.log_every == 0 or state.step == config.steps:
+            record = self._log_train(state.step, sums)
+            progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
+        if config.eval_every and state.step % config.eval_every == 0:
+            self.validate(state.step)
+        if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+            checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
+
+    def _any_process_interrupted(self, interrupt: DeferredInterrupt) -> bool:
+        """Every process must stop at the same step, whichever of them saw the signal."""
+        if self.accelerator.num_processes == 1:
+            return interrupt.requested
+        flag = torch.tensor(float(interrupt.requested), device=self.accelerator.device)
+        return self.accelerator.reduce(flag, reduction="sum").item() > 0
 
     def _micro_step(
         self, images: torch.Tensor, state: checkpoint.TrainerState

@@ -12,7 +12,6 @@ import pytest
 
 from tests.helpers import TINY_RECIPE, run_laser
 
-
 COMMANDS = (
     *("plugins", "validate", "schema", "run", "eval", "weights", "priors", "compress"),
     *("decompress", "finetune-quantized", "rd", "export", "analyze", "task", "new-plugin"),

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from safetensors.torch import load_file
 from laser_core import checkpoint
 from laser_core.recipe import load_recipe
 from laser_core.train import TrainingDiverged, train
-from tests.helpers import TINY_RECIPE
+from tests.helpers import TINY_RECIPE, run_laser
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +31,7 @@ def train_losses(run_dir: Path) -> dict[int, float]:
 
 
 def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_recipe, tmp_path):
-    recipe = load_recipe(write_recipe(TINY_RECIPE), ["train.steps=60"])
+    recipe = load_recipe(write_recipe(TINY_RECIPE), ["train.steps=60", "train.precision=null"])
     result = train(recipe, tmp_path / "run")
     assert result.after["mse"] < 0.8 * result.before["mse"]
     run = result.run_dir
@@ -48,6 +50,8 @@ def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_reci
     assert final["step"] == 60 and final["psnr"] == pytest.approx(result.after["psnr"])
     versions = json.loads((run / "plugins.json").read_text())
     assert versions["components"]["bottleneck"]["name"] == "vq"
+    # precision null takes the launch's setting, and the run records what that was
+    assert recipe.train.precision is None and versions["runtime"]["mixed_precision"] == "no"
     assert sorted(p.name for p in (run / "reconstructions").iterdir()) == [
         "step-0000000.png",
         "step-0000060.png",
@@ -55,11 +59,21 @@ def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_reci
     assert load_recipe(run / "recipe.yaml").resolved() == recipe.resolved()
 
 
-def test_a_resumed_run_matches_the_uninterrupted_run_loss_for_loss(write_recipe, tmp_path):
-    # 64 patches / batch 8 = 8 batches per epoch: resuming at step 3 lands mid-epoch.
-    overrides = ["train.steps=10", "train.checkpoint_every=3", "train.keep_checkpoints=5"]
+@pytest.mark.parametrize(
+    "data",
+    [
+        # 64 patches / batch 8 = 8 batches per epoch: resuming at step 3 lands mid-epoch
+        ["data.train_patches=64", "train.grad_accum=1"],
+        # 7 batches per epoch: epochs end in the middle of an accumulated step
+        ["data.train_patches=56", "train.grad_accum=2"],
+    ],
+    ids=["grad_accum=1", "grad_accum=2"],
+)
+def test_a_resumed_run_matches_the_uninterrupted_run_loss_for_loss(write_recipe, tmp_path, data):
+    overrides = [*data, "train.steps=10", "train.checkpoint_every=3", "train.keep_checkpoints=5"]
     recipe = load_recipe(write_recipe(TINY_RECIPE), overrides)
     whole = train(recipe, tmp_path / "whole").run_dir
+    assert optimizer_steps(checkpoint.latest(whole)) == 10
 
     interrupted = tmp_path / "interrupted"
     shutil.copytree(whole, interrupted)
@@ -71,6 +85,40 @@ def test_a_resumed_run_matches_the_uninterrupted_run_loss_for_loss(write_recipe,
     expected, resumed = train_losses(whole), train_losses(interrupted)
     assert sorted(resumed) == list(range(1, 11))
     assert [resumed[s] for s in range(4, 11)] == [expected[s] for s in range(4, 11)]
+    assert optimizer_steps(checkpoint.latest(interrupted)) == 10
+
+
+def optimizer_steps(checkpoint_dir: Path) -> int:
+    """AdamW's own step count: it must equal the loop's, whatever the epoch boundaries."""
+    state = torch.load(checkpoint_dir / "optimizer.bin", weights_only=True)
+    return int(state["state"][0]["step"])
+
+
+def test_ctrl_c_saves_the_step_it_finished_and_the_run_resumes(write_recipe, tmp_path):
+    recipe = write_recipe(TINY_RECIPE)
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "laser_core.cli", "run", str(recipe), "--run-dir"]
+    process = subprocess.Popen(
+        [*command, str(run_dir), "train.steps=100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = run_dir / "metrics.jsonl"
+    while not (log.exists() and '"train"' in log.read_text()):
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr[-2000:]
+    step = int(stderr.split("interrupted at step ")[1].split(";")[0])
+    saved = checkpoint.latest(run_dir)
+    assert saved == checkpoint.path_for(run_dir, step) and optimizer_steps(saved) == step
+    assert "Traceback" not in stderr
+
+    resumed = run_laser("run", "--resume", str(run_dir), f"train.steps={step + 3}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert sorted(train_losses(run_dir)) == list(range(1, step + 4))
 
 
 def test_a_crash_while_saving_leaves_the_previous_checkpoint_the_latest(
