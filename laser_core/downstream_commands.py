@@ -4,7 +4,6 @@ downstream. Added to the ``laser`` parser by :func:`add_commands`."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,14 +40,19 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 def data_overrides(block: str | None) -> list[str]:
     """Recipe overrides that replace the data block by ``block``, a YAML mapping."""
+    from laser_core.trained import dataset_overrides
+
     if block is None:
         return []
-    parsed = yaml.safe_load(block)
-    if not isinstance(parsed, dict) or "name" not in parsed:
+    try:
+        parsed = yaml.safe_load(block)
+    except yaml.YAMLError as error:
+        raise LaserError(f"dataset block {block!r} is not YAML: {error}") from None
+    if not isinstance(parsed, dict):
         raise LaserError(
             f"a dataset block is a YAML mapping with a name, e.g. '{{name: digits}}'; got {block!r}"
         )
-    return ["~data", *[f"data.{key}={json.dumps(value)}" for key, value in parsed.items()]]
+    return dataset_overrides(parsed)
 
 
 def _export(args: argparse.Namespace) -> None:

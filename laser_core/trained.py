@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from safetensors.torch import load_file
 
@@ -42,3 +44,11 @@ def load_trained(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> 
             f"{unexpected[:5]}); were encoder/bottleneck/decoder overridden?"
         )
     return TrainedRun(run_dir, recipe, model.eval(), context, data)
+
+
+def dataset_overrides(block: dict[str, Any]) -> list[str]:
+    """Recipe overrides that replace a run's data block by ``block``, e.g. to evaluate or
+    classify on another labelled dataset."""
+    if "name" not in block:
+        raise LaserError(f"a dataset block needs a name, e.g. {{name: digits}}; got {block}")
+    return ["~data", *[f"data.{key}={json.dumps(value)}" for key, value in block.items()]]

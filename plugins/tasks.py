@@ -4,6 +4,9 @@ How much of an image's class survives the bottleneck? The same small classifier 
 ``mlp`` or ``cnn``) is trained on the run's dataset (train split, evaluated on val) from
 each input in turn:
 
+``data`` swaps in another labelled dataset block for the run's own (same image size and
+channels as the model was trained on).
+
 - ``pixels``: the images themselves (C, H, W), the baseline;
 - ``continuous``: the encoder's output (dim, h, w);
 - ``quantized``: the bottleneck's output (dim, h, w);
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -33,7 +36,7 @@ from laser_core.components import BuildContext, Codes, CodeSpec, ComponentConfig
 from laser_core.errors import LaserError
 from laser_core.hookspecs import Register
 from laser_core.latents import encode
-from laser_core.trained import TrainedRun, load_trained
+from laser_core.trained import TrainedRun, dataset_overrides, load_trained
 
 Input = Literal["pixels", "continuous", "quantized", "codes"]
 Classifier = Literal["linear", "mlp", "cnn"]
@@ -53,6 +56,9 @@ class ClassifyConfig(ComponentConfig):
     hidden: int = Field(128, ge=1, description="width of the mlp's hidden layer and cnn's convs")
     code_embedding: int = Field(8, ge=1, description="numbers learnt per code symbol (codes)")
     seed: int = Field(0, description="seeds the classifiers' weights and batch order")
+    data: dict[str, Any] | None = Field(
+        None, description="a labelled dataset block to classify; null: the run's own dataset"
+    )
 
 
 class ClassifyTask:
@@ -64,7 +70,8 @@ class ClassifyTask:
     def run(self, run_dir: Path) -> dict[str, float]:
         from accelerate import PartialState  # imported here: loading every plugin must stay fast
 
-        run = load_trained(run_dir)
+        data = self.config.data
+        run = load_trained(run_dir, dataset_overrides(data) if data else ())
         if run.data.num_classes is None:
             raise LaserError(
                 f"task 'classify': dataset '{run.recipe.data.name}' of {run_dir} has no labels; "

@@ -61,3 +61,18 @@ def test_one_of_k_codes_stay_indices_and_gaussian_codes_their_means():
     assert code_features(Codes(indices), atoms=8) is indices
     means = torch.randn(2, 3, 3, 5)
     assert torch.equal(code_features(Codes(None, means), atoms=0), means.permute(0, 3, 1, 2))
+
+
+@pytest.mark.slow
+def test_the_task_classifies_another_labelled_dataset_when_given_one(digits_run, tmp_path, capsys):
+    run_dir = shutil.copytree(digits_run[0], tmp_path / "run")
+    quick = ["task.inputs=[pixels]", "task.epochs=1"]
+    unlabelled = "task.data={name: photo-patches, size: 8, channels: 1}"
+    assert cli.main(["task", str(run_dir), *quick, unlabelled]) == 1
+    assert "dataset 'photo-patches'" in capsys.readouterr().err
+
+    halved = "task.data={name: digits, size: 8, val_fraction: 0.5}"
+    assert cli.main(["task", str(run_dir), *quick, halved]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    # one epoch on half the training digits: far from done, but far above chance
+    assert metrics["task/pixels/accuracy"] > 2 * metrics["task/chance/accuracy"]

@@ -110,3 +110,9 @@ def test_video_export_keeps_clips_stitches_the_patch_grid_and_verifies(video_run
     assert (root / "verify" / "batch-000001.png").is_file()
     printed = capsys.readouterr().out
     assert "continuous" in printed and "psnr" in printed and "(2, 3, 8, 8, 4)" in printed
+
+
+def test_a_dataset_block_that_is_not_yaml_is_one_clear_error(digits_run, tmp_path, capsys):
+    command = ["export", str(digits_run[0]), "--out", str(tmp_path / "x"), "--data", "{name: x"]
+    assert cli.main(command) == 1
+    assert "is not YAML" in capsys.readouterr().err
