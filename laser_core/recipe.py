@@ -170,6 +170,7 @@ def validate(source: Sourced, name: str, registry: Registry) -> Recipe:
                 for i, e in enumerate(entries)
                 if isinstance(e, dict)
             ]
+            problems += _repeated_metrics(entries, source)
         elif isinstance(raw, dict):
             blocks[key] = _block(raw, (key,), kind, source, registry, problems)
     if problems or top is None:
@@ -187,6 +188,19 @@ def validate(source: Sourced, name: str, registry: Registry) -> Recipe:
         train=top.train,
         task=blocks.get("task"),
     )
+
+
+def _repeated_metrics(entries: list[Any], source: Sourced) -> list[Problem]:
+    """Two blocks of one metric would write the same keys in metrics.json, one hiding the other."""
+    seen: set[Any] = set()
+    problems = []
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if name in seen:
+            message = f"metric '{name}' is listed twice; its results would overwrite each other"
+            problems.append(Problem(source.origin(("metrics", index)), f"metrics.{index}", message))
+        seen.add(name)
+    return problems
 
 
 def _block(
