@@ -273,7 +273,7 @@ class _Loop:
     def validate(self, step: int) -> dict[str, float]:
         grid = self.run_dir / "reconstructions" / f"step-{step:07d}.png"
         results = evaluate(
-            self.accelerator.unwrap_model(self.model),
+            self.model,
             self.val_loader,
             self.metrics,
             self.accelerator,
