@@ -3,6 +3,11 @@ DALL-E dVAE. A 1x1 convolution scores every code at every position; training sam
 from softmax(logits) with the Gumbel-max trick and differentiates through the relaxation
 softmax((logits + gumbel noise) / τ), whose temperature τ anneals during training. Eval and
 ``encode`` take the argmax.
+
+``sampling: tempered`` puts τ on the logits instead, softmax(logits / τ + gumbel noise): codes
+are then drawn from softmax(logits / τ), so as τ anneals towards 0 training draws the argmax
+that eval uses, and the gap between training and eval codes closes; with the standard
+relaxation, training keeps sampling from softmax(logits) however small τ gets.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ class GumbelConfig(ComponentConfig):
     )
     anneal: Literal["exponential", "linear"] = Field(
         "exponential", description="how τ moves between start and end"
+    )
+    sampling: Literal["gumbel-softmax", "tempered"] = Field(
+        "gumbel-softmax",
+        description="gumbel-softmax: codes drawn from softmax(logits), τ shapes the relaxation; "
+        "tempered: codes drawn from softmax(logits / τ), the argmax as τ -> 0",
     )
     hard: bool = Field(
         True,
@@ -82,7 +92,7 @@ class GumbelQuantizer(Bottleneck):
         temperature = self.temperature()
         with full_precision(z):
             if self.training:
-                weights = F.gumbel_softmax(logits, tau=temperature, hard=self.config.hard, dim=1)
+                weights = self._relaxed_sample(logits, temperature)
                 indices = weights.argmax(1)
                 quantized = torch.einsum("bkhw,kd->bdhw", weights, self.codebook)
                 self.step += 1
@@ -99,6 +109,13 @@ class GumbelQuantizer(Bottleneck):
             codes=Codes(indices.unsqueeze(-1)),
             stats={**usage_stats(counts), "temperature": temperature, "kl": kl.detach()},
         )
+
+    def _relaxed_sample(self, logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+        """Weights (batch, codebook_size, height, width) over the codes: one-hot when hard."""
+        hard = self.config.hard
+        if self.config.sampling == "tempered":
+            return F.gumbel_softmax(logits / temperature, tau=1.0, hard=hard, dim=1)
+        return F.gumbel_softmax(logits, tau=temperature, hard=hard, dim=1)
 
     def _lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codes (batch, dim, height, width) for indices (batch, height, width)."""

@@ -1,5 +1,6 @@
-"""gumbel: training samples codes from softmax(logits) at any temperature, the relaxation turns
-one-hot as τ → 0, the encoder's gradient comes through the relaxation, τ anneals."""
+"""gumbel: training samples codes from softmax(logits) at any temperature (tempered sampling:
+from softmax(logits / τ), the argmax as τ → 0), the relaxation turns one-hot as τ → 0, the
+encoder's gradient comes through the relaxation, τ anneals."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from laser_plugins.bottlenecks.gumbel import GumbelConfig, GumbelQuantizer
 LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])
 
 
-def with_fixed_logits(temperature: float, hard: bool = True) -> GumbelQuantizer:
+def with_fixed_logits(
+    temperature: float, hard: bool = True, sampling: str = "gumbel-softmax"
+) -> GumbelQuantizer:
     """A quantizer whose logits are LOGITS at every position, whatever the latent."""
     config = GumbelConfig(
         codebook_size=len(LOGITS),
         temperature_start=temperature,
         temperature_end=temperature,
         hard=hard,
+        sampling=sampling,
     )
     bottleneck = GumbelQuantizer(4, config)
     with torch.no_grad():
@@ -33,7 +37,11 @@ def with_fixed_logits(temperature: float, hard: bool = True) -> GumbelQuantizer:
 
 @pytest.mark.parametrize(
     "params",
-    [{"codebook_size": 16}, {"codebook_size": 16, "hard": False, "anneal": "linear"}],
+    [
+        {"codebook_size": 16},
+        {"codebook_size": 16, "hard": False, "anneal": "linear"},
+        {"codebook_size": 16, "sampling": "tempered"},
+    ],
 )
 def test_gumbel_conforms_to_the_bottleneck_contract(params):
     registry = Registry()
@@ -53,6 +61,27 @@ def test_sampled_code_frequencies_follow_softmax_of_the_logits_at_any_temperatur
     assert chisquare(observed.numpy(), expected.numpy()).pvalue > 0.01
     tempered = torch.softmax(LOGITS.double() / temperature, 0) * observed.sum()
     assert chisquare(observed.numpy(), tempered.numpy()).pvalue < 1e-6
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_tempered_sampling_draws_codes_from_softmax_of_logits_over_temperature(temperature):
+    torch.manual_seed(0)
+    bottleneck = with_fixed_logits(temperature, sampling="tempered").train()
+    indices = bottleneck(torch.randn(16, 4, 32, 32)).codes.indices
+    observed = torch.bincount(indices.flatten(), minlength=len(LOGITS))
+    tempered = torch.softmax(LOGITS.double() / temperature, 0) * observed.sum()
+    assert chisquare(observed.numpy(), tempered.numpy()).pvalue > 0.01
+    untempered = torch.softmax(LOGITS.double(), 0) * observed.sum()
+    assert chisquare(observed.numpy(), untempered.numpy()).pvalue < 1e-6
+
+
+def test_tempered_samples_are_the_argmax_as_temperature_goes_to_zero():
+    torch.manual_seed(0)
+    z = torch.randn(16, 4, 32, 32)
+    cold = with_fixed_logits(1e-3, sampling="tempered").train()(z).codes.indices
+    assert (cold == LOGITS.argmax()).all()
+    warm = with_fixed_logits(1.0, sampling="tempered").train()(z).codes.indices
+    assert (warm != LOGITS.argmax()).any()
 
 
 def test_the_relaxed_sample_becomes_the_one_hot_of_its_argmax_as_temperature_goes_to_zero():
