@@ -1,8 +1,10 @@
-"""Time LASER's sparse coding against the implementations a user would otherwise pick.
+"""Time LASER's sparse coding and vector quantization against the implementations a user
+would otherwise pick.
 
-    python tools/bench_bottlenecks.py                                  # the four issue configs
-    python tools/bench_bottlenecks.py --configs 16384x64x512x8         # one config, on the CPU
-    python tools/bench_bottlenecks.py --device cuda --backend triton   # the Triton kernel
+    python tools/bench_bottlenecks.py                                  # the issue configs
+    python tools/bench_bottlenecks.py --sections omp --configs 16384x64x512x8   # one OMP config
+    python tools/bench_bottlenecks.py --device cuda --backend triton   # the Triton kernels
+    python tools/bench_bottlenecks.py --sections vq --vq-configs 65536x64x512
 
 Each config N x M x K x s codes N Gaussian signals of dimension M over a random dictionary of K
 unit-norm atoms with sparsity s, in fp32. Every peer is a small function
@@ -10,8 +12,13 @@ unit-norm atoms with sparsity s, in fp32. Every peer is a small function
 the first ``--<peer>-signals`` signals when it would take too long on all N; its time per signal
 is then extrapolated, and the table says on how many signals it was measured. Support agreement
 (same set of atoms) and relative reconstruction error ‖X - DΓ‖/‖X‖ are measured on the signals
-both LASER and the peer coded. Sections (``--sections``) group peers by task; a VQ section joins
-``SECTIONS`` the same way.
+both LASER and the peer coded. Sections (``--sections``) group peers by task.
+
+The ``vq`` section times one training step of a VQ bottleneck, forward and backward, on N
+latent vectors of dimension D with K codes (configs N x D x K), against vector-quantize-pytorch's
+``VectorQuantize`` (the ``bench`` extra: ``pip install -e '.[bench]'``) and a brute-force torch
+VQ with a dense distance matrix and one-hot codes. Every peer starts from the same codebook, so
+index agreement is measured on the first step.
 """
 
 from __future__ import annotations
@@ -23,17 +30,24 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.linear_model import orthogonal_mp_gram
 
 from laser_core.components import Codes
 from laser_core.ops import batch_omp, reconstruct
+from laser_plugins.bottlenecks.vq import VectorQuantizer, VQConfig
 
 ISSUE_CONFIGS = ["65536x3x16x3", "65536x64x512x8", "16384x256x2048x2", "262144x64x1024x16"]
+VQ_CONFIGS = ["65536x64x512", "65536x3x16", "16384x256x2048", "262144x64x1024"]
+"""N x D x K: the issue's VQ target first, then the OMP configs' N x M x K."""
 
 Peer = Callable[[torch.Tensor, torch.Tensor, int], Codes]
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -108,6 +122,20 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def best_time(
+    run: Callable[[], Result], repeats: int, device: torch.device
+) -> tuple[float, Result]:
+    """Best wall time in seconds of ``repeats`` calls of ``run``, and the last call's result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        result = run()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
 def time_peer(
     name: str,
     peer: Peer,
@@ -119,14 +147,10 @@ def time_peer(
     """Best wall time of ``repeats`` runs after one warm-up on a few signals."""
     try:
         peer(signals[:64], dictionary, sparsity)
-        best, codes = float("inf"), None
-        for _ in range(repeats):
-            synchronize(signals.device)
-            start = time.perf_counter()
-            codes = peer(signals, dictionary, sparsity)
-            synchronize(signals.device)
-            best = min(best, time.perf_counter() - start)
-        return Timing(name, len(signals), best, codes)
+        seconds, codes = best_time(
+            lambda: peer(signals, dictionary, sparsity), repeats, signals.device
+        )
+        return Timing(name, len(signals), seconds, codes)
     except torch.OutOfMemoryError:
         return Timing(name, len(signals), None, None, "out of memory")
 
@@ -204,8 +228,170 @@ def _row(config: str, timing: Timing, laser: Timing, signals, dictionary) -> str
     )
 
 
+# -- VQ peers --------------------------------------------------------------------------------
+
+VQStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""One training step of a VQ bottleneck from latents z (batch, D, height, width) and the
+gradient arriving at its output (same shape): forward, then backward of
+<output, upstream> + loss. Returns the chosen indices (N,)."""
+
+COMMITMENT_WEIGHT, DECAY = 0.25, 0.99
+
+
+def laser_vq(codebook: torch.Tensor, update: str, backend: str = "auto") -> VQStep:
+    """LASER's vq bottleneck, k-means initialisation and dead-code revival off (the peers have
+    neither), starting from ``codebook`` (K, D)."""
+    size, dim = codebook.shape
+    config = VQConfig(
+        codebook_size=size,
+        update=update,
+        decay=DECAY,
+        commitment_weight=COMMITMENT_WEIGHT,
+        kmeans_init=False,
+        revive_dead_codes=False,
+        backend=backend,
+    )
+    bottleneck = VectorQuantizer(dim, config).to(codebook.device).train()
+    with torch.no_grad():
+        bottleneck.codebook.weight.copy_(codebook)
+        if update == "ema":
+            bottleneck.codebook.embed_sum.copy_(codebook)
+
+    def step(z: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+        bottleneck.zero_grad(set_to_none=True)
+        output = bottleneck(z)
+        ((output.quantized * upstream).sum() + output.loss).backward()
+        return output.codes.indices.flatten()
+
+    return step
+
+
+def vector_quantize_pytorch_vq(codebook: torch.Tensor, update: str) -> VQStep:
+    """lucidrains' ``VectorQuantize`` with the plain straight-through estimator (its default
+    for D > 1 is the rotation trick), no k-means init, no dead-code expiry, EMA decay and
+    commitment weight as LASER's; update "gradient" learns the codebook through its
+    commitment loss (learnable_codebook)."""
+    from vector_quantize_pytorch import VectorQuantize
+
+    size, dim = codebook.shape
+    ema = update == "ema"
+    quantizer = VectorQuantize(
+        dim=dim,
+        codebook_size=size,
+        decay=DECAY,
+        commitment_weight=COMMITMENT_WEIGHT,
+        kmeans_init=False,
+        threshold_ema_dead_code=0,
+        rotation_trick=False,
+        accept_image_fmap=True,
+        ema_update=ema,
+        learnable_codebook=not ema,
+    )
+    quantizer = quantizer.to(codebook.device).train()
+    with torch.no_grad():
+        quantizer._codebook.embed.copy_(codebook[None])
+        quantizer._codebook.embed_avg.copy_(codebook[None])
+
+    def step(z: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+        quantizer.zero_grad(set_to_none=True)
+        quantized, indices, loss = quantizer(z)
+        ((quantized * upstream).sum() + loss.sum()).backward()
+        return indices.flatten()
+
+    return step
+
+
+def brute_force_vq(codebook: torch.Tensor, update: str) -> VQStep:
+    """The textbook step in eager torch: the dense (N, K) distance matrix by ``torch.cdist``,
+    argmin, one-hot (N, K) codes times the codebook, and EMA statistics from the one-hot
+    matrix; LASER's losses and straight-through estimator."""
+    size = len(codebook)
+    weight = codebook.clone().requires_grad_(update == "gradient")
+    cluster_size, embed_sum = torch.ones(size, device=codebook.device), codebook.clone()
+
+    def step(z: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+        weight.grad = None
+        batch, dim, height, width = z.shape
+        x = z.permute(0, 2, 3, 1).reshape(-1, dim)
+        indices = torch.cdist(x.detach(), weight.detach()).argmin(1)
+        one_hot = F.one_hot(indices, size).float()
+        codes = one_hot @ weight
+        loss = COMMITMENT_WEIGHT * F.mse_loss(x, codes.detach())
+        if update == "gradient":
+            loss = loss + F.mse_loss(codes, x.detach())
+        quantized = (codes + (x - x.detach())).view(batch, height, width, dim).permute(0, 3, 1, 2)
+        ((quantized * upstream).sum() + loss).backward()
+        if update == "ema":
+            with torch.no_grad():
+                cluster_size.lerp_(one_hot.sum(0), 1 - DECAY)
+                embed_sum.lerp_(one_hot.t() @ x, 1 - DECAY)
+                total = cluster_size.sum()
+                smoothed = (cluster_size + 1e-5) / (total + size * 1e-5) * total
+                weight.copy_(embed_sum / smoothed[:, None])
+        return indices
+
+    return step
+
+
+def _fresh_step(step: VQStep, z: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+    """``step`` with z's gradient cleared first, so that no run adds to the last one's."""
+    z.grad = None
+    return step(z, upstream)
+
+
+def vq_section(args: argparse.Namespace, device: torch.device) -> None:
+    """A markdown table: each config, each peer's training step, against LASER's vq."""
+    peers: dict[str, Callable[[torch.Tensor, str], VQStep]] = {
+        f"laser vq ({args.vq_update}, {args.backend})": partial(laser_vq, backend=args.backend),
+        f"vector-quantize-pytorch VectorQuantize ({args.vq_update})": vector_quantize_pytorch_vq,
+        f"brute-force torch VQ ({args.vq_update})": brute_force_vq,
+    }
+    try:
+        import vector_quantize_pytorch  # noqa: F401
+    except ImportError as error:
+        print(
+            f"vector-quantize-pytorch cannot be imported ({error}), so its rows are left out; "
+            "install the benchmark extra with  pip install -e '.[bench]'  to compare with it.\n",
+            flush=True,
+        )
+        peers = {k: peer for k, peer in peers.items() if peer is not vector_quantize_pytorch_vq}
+    print(
+        "| config N x D x K | implementation | ns / vector | LASER speed-up "
+        "| index agreement with LASER |\n| --- | --- | --- | --- | --- |",
+        flush=True,
+    )
+    for config in args.vq_configs:
+        count, dim, size = (int(x) for x in config.split("x"))
+        count = max(256, int(count * args.n_scale)) // 256 * 256  # batches of 16 x 16 latents
+        generator = torch.Generator().manual_seed(0)
+        codebook = torch.randn(size, dim, generator=generator).to(device)
+        z = torch.randn(count // 256, dim, 16, 16, generator=generator).to(device)
+        upstream = torch.randn(z.shape, generator=generator).to(device)
+        z.requires_grad_(True)
+        name = f"{count}x{dim}x{size}"
+        laser = None  # LASER's ns per vector and first indices, the reference of the rows below
+        for position, (peer_name, make) in enumerate(peers.items()):
+            try:
+                step = make(codebook, args.vq_update)
+                run = partial(_fresh_step, step, z, upstream)
+                first = run().cpu()  # from the shared codebook; also the warm-up
+                seconds, _ = best_time(run, args.repeats, device)
+            except torch.OutOfMemoryError:
+                print(f"| {name} | {peer_name} | out of memory | | |", flush=True)
+                continue
+            ns = seconds / count * 1e9
+            if position == 0:
+                laser = (ns, first)
+            cells = ["", ""]
+            if laser is not None and position > 0:
+                agreement = (first == laser[1]).float().mean().item()
+                cells = [f"{ns / laser[0]:.1f}x", f"{agreement:.4f}"]
+            print(f"| {name} | {peer_name} | {ns:,.0f} | {' | '.join(cells)} |", flush=True)
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace, torch.device], None]] = {
     "omp": omp_section,
+    "vq": vq_section,
 }
 
 
@@ -232,7 +418,7 @@ def main() -> None:
         "--configs",
         type=lambda s: s.split(","),
         default=ISSUE_CONFIGS,
-        help="comma-separated NxMxKxs (default: the four issue-5 configs)",
+        help="comma-separated NxMxKxs for the omp section (default: the four issue-5 configs)",
     )
     parser.add_argument(
         "--n-scale",
@@ -253,6 +439,18 @@ def main() -> None:
         type=int,
         default=None,
         help="the eager baseline codes only this many signals (default: all)",
+    )
+    parser.add_argument(
+        "--vq-configs",
+        type=lambda s: s.split(","),
+        default=VQ_CONFIGS,
+        help="comma-separated NxDxK for the vq section (default: the issue-5 configs)",
+    )
+    parser.add_argument(
+        "--vq-update",
+        choices=["ema", "gradient"],
+        default="ema",
+        help="how every VQ peer learns its codebook: EMA statistics or the codebook loss",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sections", type=lambda s: s.split(","), default=list(SECTIONS))

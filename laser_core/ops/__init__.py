@@ -1,7 +1,9 @@
-"""Numerical kernels shared by plugins: batched OMP (torch and Triton), dictionary updates."""
+"""Numerical kernels shared by plugins: nearest-code search and batched OMP (torch and Triton),
+dictionary updates."""
 
 from laser_core.ops.atoms import worst_represented_directions
 from laser_core.ops.ksvd import KSVDResult, ksvd, ksvd_update
+from laser_core.ops.nearest_code import nearest_code
 from laser_core.ops.omp import batch_omp, reconstruct
 from laser_core.ops.online_dictionary import code_statistics, online_dictionary_update
 
@@ -11,6 +13,7 @@ __all__ = [
     "code_statistics",
     "ksvd",
     "ksvd_update",
+    "nearest_code",
     "online_dictionary_update",
     "reconstruct",
     "worst_represented_directions",

@@ -1,4 +1,4 @@
-"""Nearest-centroid search and k-means, shared by the codebook bottlenecks (vq, rq).
+"""k-means and cluster statistics, shared by the codebook bottlenecks (vq, rq).
 
 Both run in fp32 whatever autocast is active: a bf16 distance cannot tell close codes apart.
 """
@@ -8,27 +8,7 @@ from __future__ import annotations
 import torch
 
 from laser_core.distributed import all_reduce_sum, broadcast_from_main
-
-CHUNK_ELEMENTS = 2**22
-"""Most entries of one (rows, k) distance block, so that memory stays bounded for any N."""
-
-
-def nearest(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """Index (N,) of the nearest of ``centroids`` (k, D) for each row of ``x`` (N, D).
-
-    Uses ||x||² - 2 x·c + ||c||², of which ||x||² cannot change the argmin, one block of rows
-    at a time, so that no N x k matrix is ever held whole.
-    """
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        x, centroids = x.float(), centroids.float()
-        squared_norms = centroids.square().sum(1)
-        rows = max(1, CHUNK_ELEMENTS // len(centroids))
-        return torch.cat(
-            [
-                torch.addmm(squared_norms, block, centroids.T, alpha=-2).argmin(1)
-                for block in x.split(rows)
-            ]
-        )
+from laser_core.ops.nearest_code import nearest_code
 
 
 def kmeans(
@@ -45,7 +25,7 @@ def kmeans(
         x = x.detach().float()
         centroids = broadcast_from_main(_kmeans_plus_plus(x, k, generator))
         for _ in range(iterations):
-            counts, sums = cluster_statistics(x, nearest(x, centroids), k)
+            counts, sums = cluster_statistics(x, nearest_code(x, centroids), k)
             counts = counts.unsqueeze(1)
             centroids = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
         return centroids
@@ -55,12 +35,12 @@ def cluster_statistics(
     x: torch.Tensor, indices: torch.Tensor, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Size (k,) and sum (k, D) of each of k clusters of the rows of ``x`` (N, D) assigned by
-    ``indices`` (N,), summed over processes; index_add_ keeps memory at O(k D), not O(N k)."""
-    stats = torch.zeros(k, 1 + x.shape[1], device=x.device)
-    stats[:, 0] = torch.bincount(indices, minlength=k)
-    stats[:, 1:].index_add_(0, indices, x.float())
-    counts, sums = all_reduce_sum(stats).split([1, x.shape[1]], dim=1)
-    return counts.squeeze(1), sums
+    ``indices`` (N,), summed over processes; index_add_ keeps memory at O(k D), not O(N k)
+    (and runs about twice as fast into a contiguous tensor as into a column slice)."""
+    sums = torch.zeros(k, x.shape[1], device=x.device).index_add_(0, indices, x.float())
+    counts = torch.bincount(indices, minlength=k).to(sums.dtype)
+    stats = all_reduce_sum(torch.cat([counts.unsqueeze(1), sums], dim=1))  # one all-reduce
+    return stats[:, 0], stats[:, 1:]
 
 
 def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:

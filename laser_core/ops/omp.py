@@ -22,18 +22,11 @@ holds index 0 and value 0, so it adds nothing to ``reconstruct`` and the code ke
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
 from laser_core.components import Codes
-
-Backend = Literal["auto", "torch", "triton"]
+from laser_core.ops.dispatch import Backend, in_threads, use_triton
 
 NEGLIGIBLE_CORRELATION = 1e-5
 """A residual whose largest correlation is below this fraction of the signal norm is treated
@@ -83,7 +76,7 @@ def batch_omp(
         if not len(signals):
             empty = signals.new_zeros(0, sparsity)
             return Codes(empty.long(), empty)
-        if _use_triton(backend, signals):
+        if use_triton(backend, signals, "batch_omp"):
             from laser_core.ops.omp_triton import triton_batch_omp
 
             return triton_batch_omp(signals, dictionary, sparsity, tolerance)
@@ -116,21 +109,6 @@ def _check_arguments(
         raise ValueError(f"batch_omp: tolerance={tolerance} must be a non-negative squared norm")
 
 
-def _use_triton(backend: Backend, signals: torch.Tensor) -> bool:
-    if backend == "torch":
-        return False
-    if backend == "auto":
-        return signals.is_cuda and importlib.util.find_spec("triton") is not None
-    if backend == "triton":
-        if not (signals.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
-            raise ValueError(
-                "batch_omp: backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run "
-                "the kernel on the CPU for testing); use backend='auto' or 'torch' here"
-            )
-        return True
-    raise ValueError(f"batch_omp: unknown backend {backend!r}; use 'auto', 'torch' or 'triton'")
-
-
 def _torch_batch_omp(
     signals: torch.Tensor,
     dictionary: torch.Tensor,
@@ -157,29 +135,8 @@ def _torch_batch_omp(
     if workers == 1:
         code(chunks)
     else:
-        _in_threads(code, [chunks[k::workers] for k in range(workers)])
+        in_threads(code, [chunks[k::workers] for k in range(workers)])
     return Codes(indices, values)
-
-
-def _in_threads(code: Callable[[list[slice]], None], shares: list[list[slice]]) -> None:
-    """Run ``code`` on each share of chunks in its own thread with single-threaded torch ops.
-
-    A chunk's ops are small and many; splitting each across cores costs a barrier per op,
-    which stalls whenever another process holds a core. Whole chunks per thread do not.
-    """
-    threads = torch.get_num_threads()
-
-    def run(share: list[slice]) -> None:
-        torch.set_num_threads(1)  # this thread's OpenMP and MKL settings
-        with torch.no_grad():
-            code(share)
-
-    try:
-        with ThreadPoolExecutor(len(shares)) as pool:
-            for done in [pool.submit(run, share) for share in shares]:
-                done.result()
-    finally:
-        torch.set_num_threads(threads)  # also the default for threads started later
 
 
 def _omp_chunk(

@@ -25,7 +25,9 @@ from laser_core.components import (
 )
 from laser_core.distributed import all_reduce_sum, broadcast_from_main
 from laser_core.hookspecs import Register
-from laser_core.ops.kmeans import cluster_statistics, kmeans, nearest
+from laser_core.ops.dispatch import Backend
+from laser_core.ops.kmeans import cluster_statistics, kmeans
+from laser_core.ops.nearest_code import nearest_code
 
 
 class CodebookConfig(ComponentConfig):
@@ -53,6 +55,11 @@ class CodebookConfig(ComponentConfig):
     )
     revive_dead_codes: bool = Field(
         True, description="replace each dead code by a random latent of the current batch"
+    )
+    backend: Backend = Field(
+        "auto",
+        description="nearest-code search: a fused Triton kernel on CUDA and chunked torch "
+        "elsewhere by default (laser_core.ops.nearest_code)",
     )
 
 
@@ -101,8 +108,9 @@ class Codebook(nn.Module):
 
     @torch.no_grad()
     def assign(self, x: torch.Tensor) -> torch.Tensor:
-        """Index (N,) of the nearest code for each row of x (N, dim)."""
-        return nearest(x, self.vectors())
+        """Index (N,) of the nearest code for each row of x (N, dim), without the (N, size)
+        distance matrix."""
+        return nearest_code(x, self.vectors(), backend=self.config.backend)
 
     def loss(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """β ||x - sg(codes)||², plus ||sg(x) - codes||² when codes learn by gradient; means."""

@@ -92,6 +92,41 @@ def test_vq_returns_quantized_in_the_dtype_of_bf16_latents():
     assert torch.equal(output.codes.indices.flatten(), expected)
 
 
+def brute_force_vq(z: torch.Tensor, weight: torch.Tensor, commitment_weight: float, ema: bool):
+    """The textbook step with a dense (N, K) distance matrix and a one-hot lookup: codes,
+    quantized = codes + (x - sg(x)), loss β‖x - sg(codes)‖² (+ ‖sg(x) - codes‖² by gradient)."""
+    x = z.float().permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+    indices = torch.cdist(x.detach().double(), weight.detach().double()).argmin(1)
+    codes = torch.nn.functional.one_hot(indices, len(weight)).float() @ weight
+    loss = commitment_weight * torch.nn.functional.mse_loss(x, codes.detach())
+    if not ema:
+        loss = loss + torch.nn.functional.mse_loss(codes, x.detach())
+    quantized = (codes + (x - x.detach())).view(z.shape[0], *z.shape[2:], -1).permute(0, 3, 1, 2)
+    return indices, quantized, loss
+
+
+@pytest.mark.parametrize("update", ["ema", "gradient"])
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
+def test_vq_forward_and_gradients_equal_a_brute_force_reference(update, autocast):
+    torch.manual_seed(0)
+    bottleneck = build(dim=16, codebook_size=128, kmeans_init=False, update=update).train()
+    weight = bottleneck.codebook.weight.detach().clone().requires_grad_(update == "gradient")
+    z = torch.randn(4, 16, 8, 8, requires_grad=True)
+    upstream = torch.randn(4, 16, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        output = bottleneck(z)
+    ((output.quantized * upstream).sum() + 3 * output.loss).backward()
+    z_grad, z.grad = z.grad, None
+    indices, quantized, loss = brute_force_vq(z, weight, 0.25, ema=update == "ema")
+    ((quantized * upstream).sum() + 3 * loss).backward()
+    assert torch.equal(output.codes.indices.flatten(), indices)
+    assert torch.equal(output.quantized, quantized)
+    torch.testing.assert_close(output.loss, loss)
+    torch.testing.assert_close(z_grad, z.grad)
+    if update == "gradient":
+        torch.testing.assert_close(bottleneck.codebook.weight.grad, weight.grad)
+
+
 def test_straight_through_passes_the_decoder_gradient_to_the_encoder_unchanged():
     torch.manual_seed(0)
     bottleneck = build(codebook_size=16).train()

@@ -1,0 +1,54 @@
+"""How the kernels in ``laser_core.ops`` choose a backend and spread CPU work over threads."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, TypeVar
+
+import torch
+
+Backend = Literal["auto", "torch", "triton"]
+"""auto: the Triton kernel on CUDA tensors (when Triton is installed), torch elsewhere."""
+
+Share = TypeVar("Share")
+
+
+def use_triton(backend: Backend, tensor: torch.Tensor, caller: str) -> bool:
+    """Whether ``caller`` runs its Triton kernel on ``tensor``; a forced "triton" on CPU tensors
+    is only allowed under the Triton interpreter (TRITON_INTERPRET=1), for tests."""
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        return tensor.is_cuda and importlib.util.find_spec("triton") is not None
+    if backend == "triton":
+        if not (tensor.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
+            raise ValueError(
+                f"{caller}: backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run "
+                "the kernel on the CPU for testing); use backend='auto' or 'torch' here"
+            )
+        return True
+    raise ValueError(f"{caller}: unknown backend {backend!r}; use 'auto', 'torch' or 'triton'")
+
+
+def in_threads(work: Callable[[Share], None], shares: list[Share]) -> None:
+    """Run ``work`` on each share in its own thread with single-threaded torch ops.
+
+    A chunk's ops are small and many; splitting each across cores costs a barrier per op,
+    which stalls whenever another process holds a core. Whole chunks per thread do not.
+    """
+    threads = torch.get_num_threads()
+
+    def run(share: Share) -> None:
+        torch.set_num_threads(1)  # this thread's OpenMP and MKL settings
+        with torch.no_grad():
+            work(share)
+
+    try:
+        with ThreadPoolExecutor(len(shares)) as pool:
+            for done in [pool.submit(run, share) for share in shares]:
+                done.result()
+    finally:
+        torch.set_num_threads(threads)  # also the default for threads started later
