@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from laser_core import hookimpl
@@ -61,6 +61,19 @@ class CodebookConfig(ComponentConfig):
         description="nearest-code search: a fused Triton kernel on CUDA and chunked torch "
         "elsewhere by default (laser_core.ops.nearest_code)",
     )
+
+    @model_validator(mode="after")
+    def _ema_options_need_ema(self) -> CodebookConfig:
+        """A changed EMA setting under gradient updates would do nothing: say so."""
+        if self.update == "gradient":
+            for option in ("decay", "epsilon"):
+                default = type(self).model_fields[option].default
+                if getattr(self, option) != default:
+                    raise ValueError(
+                        f"{option} applies only to update: ema, not update: gradient; "
+                        "remove it or set update: ema"
+                    )
+        return self
 
 
 class VQConfig(CodebookConfig):

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
 from laser_core.components import BuildContext
+from laser_core.errors import RecipeError
+from laser_core.recipe import load_recipe
 from laser_core.registry import Provider, Registry
 from laser_core.testing import check_component
 from laser_plugins.bottlenecks import vq
 from laser_plugins.bottlenecks.vq import VectorQuantizer, VQConfig
+from tests.helpers import TINY_RECIPE
 
 
 def build(dim: int = 8, **params) -> VectorQuantizer:
@@ -234,3 +238,15 @@ def test_a_loaded_codebook_is_not_reinitialized_by_kmeans():
     loaded.load_state_dict(trained.state_dict())
     loaded.train()(clustered_latents(50 + torch.randn(4, 8)))
     assert torch.equal(loaded.codebook.weight, trained.codebook.weight)
+
+
+def test_an_ema_setting_under_gradient_updates_is_refused_not_ignored(write_recipe):
+    recipe = TINY_RECIPE.replace(
+        "{name: vq, codebook_size: 16}",
+        "{name: vq, codebook_size: 16, update: gradient, decay: 0.9}",
+    )
+    with pytest.raises(RecipeError, match="decay applies only to update: ema"):
+        load_recipe(write_recipe(recipe))
+    resolved = load_recipe(write_recipe(recipe.replace(", decay: 0.9", ""))).resolved()
+    assert resolved["bottleneck"]["decay"] == 0.99  # and the resolved recipe reloads
+    load_recipe(write_recipe(yaml.safe_dump(resolved), "resolved.yaml"))
