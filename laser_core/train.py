@@ -243,7 +243,8 @@ class _Loop:
             losses["bottleneck"] = output.loss.float()
             loss = sum(losses.values())
             self._stop_if_diverged(loss, state.step + 1)
-            accelerator.backward(loss)
+            if loss.requires_grad:  # else nothing learns by gradient, see parameter_groups
+                accelerator.backward(loss)
             if accelerator.sync_gradients and self.config.grad_clip:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
@@ -290,7 +291,12 @@ class _Loop:
 
 
 def parameter_groups(model: Autoencoder, config: TrainConfig) -> list[dict[str, Any]]:
-    """One AdamW group per component, so a codebook or dictionary can have its own lr."""
+    """One AdamW group per component, so a codebook or dictionary can have its own lr.
+
+    A model may have nothing to train by gradient (identity encoder and decoder around an EMA
+    codebook or an online dictionary): it then gets one empty group, so that the optimizer,
+    scheduler and checkpoints work unchanged while the bottleneck learns in its forward pass.
+    """
     groups = []
     for part in ("encoder", "bottleneck", "decoder"):
         params = [p for p in getattr(model, part).parameters() if p.requires_grad]
@@ -298,7 +304,7 @@ def parameter_groups(model: Autoencoder, config: TrainConfig) -> list[dict[str, 
             groups.append(
                 {"params": params, "lr": config.lr_per_component.get(part, config.lr), "name": part}
             )
-    return groups
+    return groups or [{"params": [], "lr": config.lr, "name": "none"}]
 
 
 def warmup_cosine(config: TrainConfig):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
 
 # Seconds on a CPU with real components: the shape of a recipe, at toy size.
 TINY_RECIPE = """
@@ -19,6 +20,12 @@ decoder: {name: conv, channels: [16, 8]}
 metrics: [mse, psnr]
 train: {steps: 6, lr: 0.005, log_every: 1, eval_batches: 1}
 """
+
+
+def shipped_recipes() -> list[Path]:
+    """Every runnable recipe in recipes/: the YAML files outside ``base`` folders, which hold
+    recipes that are only extended."""
+    return sorted(p for p in RECIPES.rglob("*.yaml") if "base" not in p.relative_to(RECIPES).parts)
 
 
 def run_laser(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):

@@ -9,7 +9,7 @@ import pytest
 
 from laser_core.errors import RecipeError
 from laser_core.recipe import load_recipe
-from tests.helpers import REPO, TINY_RECIPE
+from tests.helpers import RECIPES, TINY_RECIPE, shipped_recipes
 
 
 def problems_of(path: Path, overrides: tuple[str, ...] = ()) -> str:
@@ -55,6 +55,12 @@ def test_wrong_type_names_the_key_and_the_value(write_recipe):
     message = problems_of(path)
     assert f"{path.resolve()}:7: train.steps:" in message
     assert "'many'" in message
+
+
+def test_a_metric_listed_twice_is_named_with_its_line(write_recipe):
+    path = write_recipe(TINY_RECIPE.replace("metrics: [mse, psnr]", "metrics:\n- mse\n- mse"))
+    message = problems_of(path)
+    assert f"{path.resolve()}:8: metrics.1: metric 'mse' is listed twice" in message
 
 
 def test_unknown_plugin_lists_available_ones_and_suggests(write_recipe):
@@ -145,10 +151,7 @@ def test_resolved_recipe_reloads_to_the_same_recipe(write_recipe, tmp_path):
     assert load_recipe(again).resolved() == recipe.resolved()
 
 
-SHIPPED = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if "base" not in p.parts)
-
-
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO / "recipes")))
+@pytest.mark.parametrize("path", shipped_recipes(), ids=lambda p: str(p.relative_to(RECIPES)))
 def test_every_shipped_recipe_validates(path: Path):
     recipe = load_recipe(path)
     assert path.read_text().startswith("#"), (

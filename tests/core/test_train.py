@@ -184,3 +184,20 @@ def test_two_cpu_processes_end_with_identical_parameters_and_codebooks(write_rec
     assert any("bottleneck" in key for key in rank0)
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
+
+
+def test_a_model_with_nothing_to_train_by_gradient_learns_in_its_forward_pass(
+    write_recipe, tmp_path
+):
+    # identity encoder and decoder around an EMA codebook: no parameter at all
+    pixels = TINY_RECIPE.replace(
+        "{name: conv, channels: [8, 16], downsamplings: 1, latent_dim: 4}",
+        "{name: identity, patch_size: 2}",
+    ).replace("{name: conv, channels: [16, 8]}", "{name: identity}")
+    recipe = load_recipe(write_recipe(pixels), ["train.steps=4", "train.checkpoint_every=2"])
+    result = train(recipe, tmp_path / "run")
+    assert not list(result.model.parameters())
+    assert result.after["mse"] < 0.5 * result.before["mse"]
+    resumed = load_recipe(result.run_dir / "recipe.yaml", ["train.steps=6"])
+    train(resumed, result.run_dir, resume=True)
+    assert sorted(train_losses(result.run_dir)) == [1, 2, 3, 4, 5, 6]
