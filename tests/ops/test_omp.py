@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -233,14 +231,9 @@ def _compare_triton_with_torch() -> dict:
 
 @pytest.mark.slow
 def test_triton_kernel_matches_torch_path_in_interpreter():
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    run = subprocess.run(
-        [sys.executable, __file__], capture_output=True, text=True, env=env, timeout=300
-    )
-    if run.returncode != 0 and "triton" in run.stderr and "No module named" in run.stderr:
-        pytest.skip(f"Triton is not installed: {run.stderr.strip().splitlines()[-1]}")
-    assert run.returncode == 0, run.stderr
-    results = json.loads(run.stdout.strip().splitlines()[-1])
+    from tests.helpers import run_in_triton_interpreter  # not at the top: __file__ runs alone
+
+    results = run_in_triton_interpreter(__file__)
     for case, expected in zip(results["cases"], INTERPRETER_CASES, strict=True):
         assert case["same_indices"], expected
         assert case["value_error"] < 1e-4, expected
