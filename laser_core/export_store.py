@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from laser_core.components import ClipLayout
 from laser_core.errors import LaserError
-from laser_core.rundir import atomic_write
+from laser_core.rundir import atomic_write, default_mode
 
 Format = Literal["safetensors", "npy"]
 METADATA = "metadata.json"
@@ -47,6 +47,7 @@ def write_batch(path: Path, arrays: dict[str, torch.Tensor], format: Format) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
+        os.chmod(folder, default_mode(directory=True))
         for name, tensor in arrays.items():
             with open(folder / f"{name}.npy", "wb") as stream:
                 np.save(stream, tensor.numpy())

@@ -39,7 +39,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     try:
         write(Path(temporary))
-        os.chmod(temporary, _mode_for_new_files())
+        os.chmod(temporary, default_mode())
         with open(temporary, "rb") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -48,12 +48,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _mode_for_new_files() -> int:
-    """What open() would have given: mkstemp makes files private (0600), but run directories
-    are shared with colleagues and tools just as files written directly would be."""
+def default_mode(directory: bool = False) -> int:
+    """What open() or mkdir() would have given: mkstemp and mkdtemp make private files and
+    folders (0600, 0700), but run and export directories are shared with colleagues and tools
+    just as what is written directly would be."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return (0o777 if directory else 0o666) & ~umask
 
 
 def atomic_write_text(path: Path, text: str) -> None:

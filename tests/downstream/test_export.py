@@ -16,6 +16,7 @@ from laser_core.errors import LaserError
 from laser_core.export import export
 from laser_core.export_store import batch_path, open_export
 from laser_core.latents import decode_each_form, encode, samples_to_items
+from laser_core.rundir import default_mode
 from laser_core.trained import load_trained
 
 pytestmark = pytest.mark.slow
@@ -57,6 +58,8 @@ def test_an_interrupted_export_resumes_without_redoing_or_duplicating_batches(di
     root = tmp_path / "export"
     first = export(run, root, "val", "npy")
     last = first.written[-1]
+    # batch folders are as shared as any folder mkdir makes, not private like mkdtemp's
+    assert batch_path(root, last, "npy").stat().st_mode & 0o777 == default_mode(directory=True)
     kept = {i: batch_path(root, i, "npy").stat().st_mtime_ns for i in first.written[:-1]}
     # What a crash mid-batch leaves: the last batch missing, a hidden half-written folder.
     shutil.rmtree(batch_path(root, last, "npy"))
