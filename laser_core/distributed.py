@@ -21,11 +21,6 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
-    """Average ``tensor`` over processes in place and return it."""
-    return all_reduce_sum(tensor).div_(world_size())
-
-
 def broadcast_from_main(tensor: torch.Tensor) -> torch.Tensor:
     """Overwrite ``tensor`` with rank 0's copy, for choices drawn at random (k-means seeds,
     revived codes) that must not differ between processes."""
