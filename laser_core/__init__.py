@@ -1,7 +1,6 @@
 """LASER: discrete and sparse latent autoencoders, assembled from plugins by YAML recipes."""
 
-from laser_core.build import build_component, list_components
-from laser_core.components import (
+from laser_core.plugin.contracts import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
@@ -14,8 +13,9 @@ from laser_core.components import (
     DiscriminatorConfig,
     Task,
 )
-from laser_core.hookspecs import hookimpl
-from laser_core.recipe import load_recipe
+from laser_core.plugin.hookspecs import hookimpl
+from laser_core.recipes.model import load_recipe
+from laser_core.training.build import build_component, list_components
 
 __all__ = [
     "Bottleneck",

@@ -15,8 +15,14 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from laser_core.components import Bottleneck, BottleneckOutput, BuildContext, Codes, DataSplits
-from laser_core.registry import Component, Registry, default_registry
+from laser_core.plugin.contracts import (
+    Bottleneck,
+    BottleneckOutput,
+    BuildContext,
+    Codes,
+    DataSplits,
+)
+from laser_core.plugin.registry import Component, Registry, default_registry
 
 
 def check_component(

@@ -8,9 +8,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from laser_core import hookimpl
-from laser_core.components import BuildContext, ComponentConfig
 from laser_core.errors import LaserError
-from laser_core.layers import ResBlock, group_norm, is_power_of_two, stage_channels
+from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
+from laser_core.plugin.contracts import BuildContext, ComponentConfig
 
 
 class ConvDecoderConfig(ComponentConfig):

@@ -8,8 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from laser_core import hookimpl
-from laser_core.components import BuildContext, ComponentConfig
-from laser_core.layers import ResBlock, group_norm, stage_channels
+from laser_core.nn.layers import ResBlock, group_norm, stage_channels
+from laser_core.plugin.contracts import BuildContext, ComponentConfig
 
 
 class ConvEncoderConfig(ComponentConfig):

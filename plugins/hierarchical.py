@@ -23,10 +23,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from laser_core import hookimpl
-from laser_core.components import BuildContext, ComponentConfig
 from laser_core.errors import LaserError
-from laser_core.hookspecs import Register
-from laser_core.layers import ResBlock, group_norm, is_power_of_two
+from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two
+from laser_core.plugin.contracts import BuildContext, ComponentConfig
+from laser_core.plugin.hookspecs import Register
 from laser_plugins.decoders import ConvDecoder, ConvDecoderConfig
 from laser_plugins.encoders import ConvEncoder, ConvEncoderConfig
 

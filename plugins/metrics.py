@@ -12,9 +12,9 @@ import math
 import torch
 
 from laser_core import hookimpl
-from laser_core.components import BottleneckOutput, BuildContext, CodeSpec, ComponentConfig
 from laser_core.errors import LaserError
-from laser_core.hookspecs import Register
+from laser_core.plugin.contracts import BottleneckOutput, BuildContext, CodeSpec, ComponentConfig
+from laser_core.plugin.hookspecs import Register
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 FID and KID follow the Metric contract: ``per_example`` gives each example's features, which
 are gathered across processes, and ``summarize`` compares the two sets with torchmetrics. The
 features come from torchmetrics' Inception (weights from the torch cache, see
-:mod:`laser_core.weights`) or from any saved module (torch.export or TorchScript), e.g. a
+:mod:`laser_core.training.weights`) or from any saved module (torch.export or TorchScript), e.g. a
 classifier of one's own, so that FID works offline and in other domains.
 """
 
@@ -18,12 +18,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl, weights
-from laser_core.components import BottleneckOutput, BuildContext, ComponentConfig
+from laser_core import hookimpl
 from laser_core.errors import LaserError
-from laser_core.hookspecs import Register
-from laser_core.perceptual import LPIPS, build_lpips
-from laser_core.recipe import BackboneWeights, LpipsNet
+from laser_core.plugin.contracts import BottleneckOutput, BuildContext, ComponentConfig
+from laser_core.plugin.hookspecs import Register
+from laser_core.recipes.model import BackboneWeights, LpipsNet
+from laser_core.training import weights
+from laser_core.training.perceptual import LPIPS, build_lpips
 
 log = logging.getLogger(__name__)
 

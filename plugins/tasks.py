@@ -32,11 +32,11 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from laser_core import hookimpl
-from laser_core.components import BuildContext, Codes, CodeSpec, ComponentConfig
+from laser_core.downstream.latents import encode
 from laser_core.errors import LaserError
-from laser_core.hookspecs import Register
-from laser_core.latents import encode
-from laser_core.trained import TrainedRun, dataset_overrides, load_trained
+from laser_core.plugin.contracts import BuildContext, Codes, CodeSpec, ComponentConfig
+from laser_core.plugin.hookspecs import Register
+from laser_core.runs.load import TrainedRun, dataset_overrides, load_trained
 
 Input = Literal["pixels", "continuous", "quantized", "codes"]
 Classifier = Literal["linear", "mlp", "cnn"]

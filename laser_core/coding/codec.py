@@ -23,7 +23,7 @@ from laser_core.coding.rates import Rates, codebook_bytes, nominal_bits
 from laser_core.coding.symbols import Symbols, concatenate, to_codes, to_symbols
 from laser_core.coding.tiles import from_tiles, layout, to_tiles
 from laser_core.errors import LaserError
-from laser_core.trained import TrainedRun, load_trained
+from laser_core.runs.load import TrainedRun, load_trained
 
 
 @dataclass

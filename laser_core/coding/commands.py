@@ -55,7 +55,7 @@ def add_commands(command: AddCommand) -> None:
 def _priors(args: argparse.Namespace) -> None:
     from laser_core.coding.identity import model_identity
     from laser_core.coding.priors import PRIORS_FILE, build_priors
-    from laser_core.trained import load_trained
+    from laser_core.runs.load import load_trained
 
     model_id = model_identity(args.run_dir)
     priors = build_priors(load_trained(args.run_dir), model_id, args.bits, args.max_images)
@@ -69,7 +69,7 @@ def _priors(args: argparse.Namespace) -> None:
 def _compress(args: argparse.Namespace) -> None:
     from laser_core.coding.codec import Codec
     from laser_core.coding.images import from_pixels, read_pixels
-    from laser_core.rundir import atomic_write
+    from laser_core.runs.layout import atomic_write
 
     codec = Codec.open(args.run_dir)
     images = [from_pixels(read_pixels(path, codec.channels)) for path in args.images]
@@ -112,7 +112,7 @@ def _finetune_quantized(args: argparse.Namespace) -> None:
 
 
 def _rd(args: argparse.Namespace) -> None:
-    from laser_core.rd import METRICS, default_images, folder_images, rate_distortion
+    from laser_core.coding.rd import METRICS, default_images, folder_images, rate_distortion
 
     images = folder_images(args.images) if args.images else default_images()
     means = rate_distortion(args.run_dirs, images, args.output)

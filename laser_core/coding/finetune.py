@@ -25,8 +25,8 @@ from laser_core.coding.identity import model_identity
 from laser_core.coding.priors import build_priors
 from laser_core.coding.symbols import quantized
 from laser_core.errors import LaserError
-from laser_core.rundir import atomic_write
-from laser_core.trained import TrainedRun
+from laser_core.runs.layout import atomic_write
+from laser_core.runs.load import TrainedRun
 
 
 def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from laser_core.errors import LaserError
-from laser_core.rundir import atomic_write
+from laser_core.runs.layout import atomic_write
 
 MODES = {1: "L", 3: "RGB"}
 

@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader, Subset
 from laser_core.coding.identity import digest
 from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.symbols import Symbols, concatenate, to_symbols
-from laser_core.components import Codes
 from laser_core.errors import LaserError
-from laser_core.rundir import atomic_write
-from laser_core.trained import TrainedRun
+from laser_core.plugin.contracts import Codes
+from laser_core.runs.layout import atomic_write
+from laser_core.runs.load import TrainedRun
 
 PRIORS_FILE = "priors.safetensors"
 DEFAULT_BITS = 8

@@ -15,7 +15,7 @@ from torch.overrides import TorchFunctionMode
 
 from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.symbols import Symbols
-from laser_core.components import Bottleneck, Codes
+from laser_core.plugin.contracts import Bottleneck, Codes
 
 
 @dataclass

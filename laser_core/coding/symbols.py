@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from laser_core.coding.quantize import ValueQuantizer
-from laser_core.components import Codes
+from laser_core.plugin.contracts import Codes
 
 
 @dataclass

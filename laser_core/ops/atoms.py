@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from laser_core.distributed import broadcast_from_main
+from laser_core.nn.distributed import broadcast_from_main
 
 
 def worst_represented_directions(residuals: torch.Tensor, count: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from laser_core.distributed import all_reduce_sum, broadcast_from_main
+from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main
 from laser_core.ops.nearest_code import nearest_code
 
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import torch
 
-from laser_core.components import Codes
-from laser_core.distributed import all_reduce_sum
+from laser_core.nn.distributed import all_reduce_sum
 from laser_core.ops.atoms import worst_represented_directions
 from laser_core.ops.omp import Backend, batch_omp, reconstruct
+from laser_core.plugin.contracts import Codes
 
 
 @dataclass

@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from laser_core.components import Codes
 from laser_core.ops.dispatch import Backend, in_threads, use_triton
+from laser_core.plugin.contracts import Codes
 
 NEGLIGIBLE_CORRELATION = 1e-5
 """A residual whose largest correlation is below this fraction of the signal norm is treated

@@ -17,8 +17,8 @@ import torch
 import triton
 import triton.language as tl
 
-from laser_core.components import Codes
 from laser_core.ops.omp import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
+from laser_core.plugin.contracts import Codes
 
 BLOCK_N = 16
 BLOCK_K = 64

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from laser_core.components import Codes
+from laser_core.plugin.contracts import Codes
 
 
 def code_statistics(

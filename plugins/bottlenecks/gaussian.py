@@ -10,7 +10,7 @@ from pydantic import Field
 from torch import nn
 
 from laser_core import hookimpl
-from laser_core.components import (
+from laser_core.plugin.contracts import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
@@ -18,7 +18,7 @@ from laser_core.components import (
     CodeSpec,
     ComponentConfig,
 )
-from laser_core.hookspecs import Register
+from laser_core.plugin.hookspecs import Register
 from laser_plugins.bottlenecks.vq import full_precision
 
 

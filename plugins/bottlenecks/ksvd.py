@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from laser_core.components import BuildContext
-from laser_core.hookspecs import Register, hookimpl
+from laser_core.plugin.contracts import BuildContext
+from laser_core.plugin.hookspecs import Register, hookimpl
 from laser_plugins.bottlenecks.omp import DictionaryBottleneck, OMPConfig, SparseCodingConfig
 
 

@@ -27,17 +27,8 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from laser_core.components import (
-    Bottleneck,
-    BottleneckOutput,
-    BuildContext,
-    Codes,
-    CodeSpec,
-    ComponentConfig,
-)
-from laser_core.distributed import all_reduce_sum, broadcast_from_main
 from laser_core.errors import LaserError
-from laser_core.hookspecs import Register, hookimpl
+from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main
 from laser_core.ops import (
     batch_omp,
     code_statistics,
@@ -46,6 +37,15 @@ from laser_core.ops import (
     reconstruct,
     worst_represented_directions,
 )
+from laser_core.plugin.contracts import (
+    Bottleneck,
+    BottleneckOutput,
+    BuildContext,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+)
+from laser_core.plugin.hookspecs import Register, hookimpl
 
 MODE_DEFAULTS = {"dictionary_loss_weight": 1.0, "forgetting_factor": 0.99, "ksvd_iterations": 1}
 MODE_OF_OPTION = {

@@ -16,8 +16,8 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from laser_core import hookimpl
-from laser_core.components import Bottleneck, BottleneckOutput, BuildContext, Codes, CodeSpec
-from laser_core.hookspecs import Register
+from laser_core.plugin.contracts import Bottleneck, BottleneckOutput, BuildContext, Codes, CodeSpec
+from laser_core.plugin.hookspecs import Register
 from laser_plugins.bottlenecks.vq import (
     Codebook,
     CodebookConfig,

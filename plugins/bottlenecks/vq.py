@@ -15,7 +15,11 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from laser_core import hookimpl
-from laser_core.components import (
+from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main
+from laser_core.ops.dispatch import Backend
+from laser_core.ops.kmeans import cluster_statistics, kmeans
+from laser_core.ops.nearest_code import nearest_code
+from laser_core.plugin.contracts import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
@@ -23,11 +27,7 @@ from laser_core.components import (
     CodeSpec,
     ComponentConfig,
 )
-from laser_core.distributed import all_reduce_sum, broadcast_from_main
-from laser_core.hookspecs import Register
-from laser_core.ops.dispatch import Backend
-from laser_core.ops.kmeans import cluster_statistics, kmeans
-from laser_core.ops.nearest_code import nearest_code
+from laser_core.plugin.hookspecs import Register
 
 
 class CodebookConfig(ComponentConfig):

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from laser_core.components import BuildContext, DataSplits
 from laser_core.errors import LaserError, did_you_mean
+from laser_core.plugin.contracts import BuildContext, DataSplits
 
 from .hf_images import ResizedImagesConfig, hf_splits
 

@@ -14,8 +14,8 @@ from PIL import Image, ImageOps
 from pydantic import Field
 from torch.utils.data import Dataset
 
-from laser_core.components import DatasetConfig, DataSplits
 from laser_core.errors import LaserError, did_you_mean
+from laser_core.plugin.contracts import DatasetConfig, DataSplits
 
 from .common import PIL_MODES, split_indices, to_signed_unit
 

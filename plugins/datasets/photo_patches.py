@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from pydantic import Field, field_validator
 
-from laser_core.components import BuildContext, DatasetConfig, DataSplits
+from laser_core.plugin.contracts import BuildContext, DatasetConfig, DataSplits
 
 from .common import PIL_MODES, InMemoryImages
 

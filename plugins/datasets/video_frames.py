@@ -18,8 +18,8 @@ import torch
 from PIL import Image, ImageOps
 from pydantic import Field
 
-from laser_core.components import BuildContext, ClipLayout, DatasetConfig, DataSplits
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext, ClipLayout, DatasetConfig, DataSplits
 
 from .common import InMemoryImages, split_indices
 
@@ -102,7 +102,7 @@ def load_clip(source: Path, height: int, width: int) -> torch.Tensor:
 
 def patch_grid(clip: torch.Tensor, size: int) -> torch.Tensor:
     """Frames (frames, rows * size, cols * size, 3) -> patches (frames, rows, cols, 3, size,
-    size), in the item order of :class:`laser_core.components.ClipLayout`."""
+    size), in the item order of :class:`laser_core.plugin.contracts.ClipLayout`."""
     frames, height, width, channels = clip.shape
     patches = clip.reshape(frames, height // size, size, width // size, size, channels)
     return patches.permute(0, 1, 3, 5, 2, 4).contiguous()

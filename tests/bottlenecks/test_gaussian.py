@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from laser_core.components import BuildContext
-from laser_core.registry import Provider, Registry
+from laser_core.plugin.contracts import BuildContext
+from laser_core.plugin.registry import Provider, Registry
 from laser_core.testing import check_component
 from laser_plugins.bottlenecks import gaussian
 from laser_plugins.bottlenecks.gaussian import GaussianBottleneck, GaussianConfig

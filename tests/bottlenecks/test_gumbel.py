@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from laser_core.components import BuildContext
-from laser_core.registry import Provider, Registry
+from laser_core.plugin.contracts import BuildContext
+from laser_core.plugin.registry import Provider, Registry
 from laser_core.testing import check_component
 from laser_plugins.bottlenecks import gumbel
 from laser_plugins.bottlenecks.gumbel import GumbelConfig, GumbelQuantizer

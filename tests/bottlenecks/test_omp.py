@@ -14,11 +14,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from pydantic import ValidationError
 
-from laser_core.build import build_component
-from laser_core.components import BuildContext
 from laser_core.errors import LaserError
 from laser_core.ops import reconstruct
+from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
+from laser_core.training.build import build_component
 from laser_plugins.bottlenecks.omp import DictionaryBottleneck, OMPConfig
 from tests.ops.test_omp import sparse_signals, unit_dictionary
 

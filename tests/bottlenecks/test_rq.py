@@ -9,8 +9,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from laser_core.components import BuildContext
-from laser_core.registry import Provider, Registry
+from laser_core.plugin.contracts import BuildContext
+from laser_core.plugin.registry import Provider, Registry
 from laser_core.testing import check_component
 from laser_plugins.bottlenecks import rq
 from laser_plugins.bottlenecks.rq import ResidualQuantizer, RQConfig

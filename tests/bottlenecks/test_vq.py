@@ -7,10 +7,10 @@ import pytest
 import torch
 import yaml
 
-from laser_core.components import BuildContext
 from laser_core.errors import RecipeError
-from laser_core.recipe import load_recipe
-from laser_core.registry import Provider, Registry
+from laser_core.plugin.contracts import BuildContext
+from laser_core.plugin.registry import Provider, Registry
+from laser_core.recipes.model import load_recipe
 from laser_core.testing import check_component
 from laser_plugins.bottlenecks import vq
 from laser_plugins.bottlenecks.vq import VectorQuantizer, VQConfig

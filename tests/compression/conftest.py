@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from laser_core.recipe import load_recipe
-from laser_core.train import train
+from laser_core.recipes.model import load_recipe
+from laser_core.training.train import train
 
 RECIPE = """
 seed: 0

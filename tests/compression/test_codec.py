@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from laser_core.coding.codec import Codec
 from laser_core.coding.finetune import finetune_decoder
 from laser_core.coding.priors import build_priors
-from laser_core.components import Codes
+from laser_core.plugin.contracts import Codes
 from tests.compression.photos import photo
 
 pytestmark = pytest.mark.slow  # trains tiny models (conftest.py)

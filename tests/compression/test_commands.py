@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from laser_core.cli import main
+from laser_core.cli.main import main
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
-from laser_core.rd import labels
+from laser_core.coding.rd import labels
 from tests.compression.photos import photo_pixels
 
 pytestmark = pytest.mark.slow  # trains tiny models (conftest.py)

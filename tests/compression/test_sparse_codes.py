@@ -11,7 +11,7 @@ from laser_core.coding.priors import count_symbols, parse_priors
 from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.rates import nominal_bits
 from laser_core.coding.symbols import quantized, to_symbols
-from laser_core.components import Codes
+from laser_core.plugin.contracts import Codes
 
 ATOMS, SPARSITY, MODEL = 64, 4, bytes(16)
 

@@ -13,7 +13,9 @@ from accelerate import Accelerator
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core.adversarial import (
+from laser_core.errors import LaserError
+from laser_core.recipes.model import load_recipe
+from laser_core.training.adversarial import (
     MAX_ADAPTIVE_WEIGHT,
     Adversary,
     adaptive_weight,
@@ -25,9 +27,7 @@ from laser_core.adversarial import (
     prepare_adversary,
     r1_penalty,
 )
-from laser_core.build import build_data, build_discriminator, build_model
-from laser_core.errors import LaserError
-from laser_core.recipe import load_recipe
+from laser_core.training.build import build_data, build_discriminator, build_model
 
 START = 2
 GAN_RECIPE = f"""

@@ -15,10 +15,10 @@ import torch
 from torchvision import models
 
 from laser_core.errors import LaserError
-from laser_core.perceptual import build_lpips
-from laser_core.recipe import load_recipe
-from laser_core.train import train
-from laser_core.weights import cache_dir, known_weights
+from laser_core.recipes.model import load_recipe
+from laser_core.training.perceptual import build_lpips
+from laser_core.training.train import train
+from laser_core.training.weights import cache_dir, known_weights
 from tests.helpers import TINY_RECIPE
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from laser_core.errors import RecipeError
-from laser_core.recipe import load_recipe
+from laser_core.recipes.model import load_recipe
 from tests.helpers import RECIPES, TINY_RECIPE, shipped_recipes
 
 

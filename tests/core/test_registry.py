@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from laser_core import hookimpl, hookspecs
-from laser_core.components import KINDS, ComponentConfig, DatasetConfig, DiscriminatorConfig
+from laser_core import hookimpl
 from laser_core.errors import PluginError
-from laser_core.registry import Provider, Registry
+from laser_core.plugin import hookspecs
+from laser_core.plugin.contracts import KINDS, ComponentConfig, DatasetConfig, DiscriminatorConfig
+from laser_core.plugin.registry import Provider, Registry
 from tests.helpers import REPO, run_laser
 
 

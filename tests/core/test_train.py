@@ -17,9 +17,9 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file
 
-from laser_core import checkpoint
-from laser_core.recipe import load_recipe
-from laser_core.train import TrainingDiverged, train
+from laser_core.recipes.model import load_recipe
+from laser_core.training import checkpoint
+from laser_core.training.train import TrainingDiverged, train
 from tests.helpers import TINY_RECIPE, run_laser
 
 pytestmark = pytest.mark.slow

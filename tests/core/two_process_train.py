@@ -7,8 +7,8 @@ from pathlib import Path
 from accelerate import PartialState
 from safetensors.torch import save_file
 
-from laser_core.recipe import load_recipe
-from laser_core.train import train
+from laser_core.recipes.model import load_recipe
+from laser_core.training.train import train
 
 recipe_path, run_dir = Path(sys.argv[1]), Path(sys.argv[2])
 result = train(load_recipe(recipe_path), run_dir)

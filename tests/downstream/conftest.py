@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from laser_core import cli
-from laser_core.recipe import load_recipe
-from laser_core.train import train
+from laser_core.recipes.model import load_recipe
+from laser_core.training.train import train
 
 DIGITS_RECIPE = """
 seed: 0

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from laser_core import cli
-from laser_core.analyze import TITLES, analyze
-from laser_core.export import export
-from laser_core.trained import load_trained
+from laser_core.downstream.analyze import TITLES, analyze
+from laser_core.downstream.export.writer import export
+from laser_core.runs.load import load_trained
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from laser_core import cli
-from laser_core.components import Codes
+from laser_core.plugin.contracts import Codes
 from laser_plugins.tasks import code_features
 
 INPUTS = ("pixels", "continuous", "quantized", "codes")

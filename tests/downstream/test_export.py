@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from laser_core import cli
-from laser_core.components import Codes
+from laser_core.downstream.export.store import batch_path, open_export
+from laser_core.downstream.export.writer import export
+from laser_core.downstream.latents import decode_each_form, encode, samples_to_items
 from laser_core.errors import LaserError
-from laser_core.export import export
-from laser_core.export_store import batch_path, open_export
-from laser_core.latents import decode_each_form, encode, samples_to_items
-from laser_core.rundir import default_mode
-from laser_core.trained import load_trained
+from laser_core.plugin.contracts import Codes
+from laser_core.runs.layout import default_mode
+from laser_core.runs.load import load_trained
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from laser_core.components import ClipLayout
+from laser_core.downstream.latents import items_to_frames
 from laser_core.errors import LaserError
-from laser_core.latents import items_to_frames
+from laser_core.plugin.contracts import ClipLayout
 from laser_core.testing import check_component
 from laser_plugins.datasets.common import split_indices
 from laser_plugins.datasets.video_frames import find_clips, load_clip

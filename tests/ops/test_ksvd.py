@@ -14,7 +14,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from laser_core.components import Codes
 from laser_core.ops import (
     batch_omp,
     code_statistics,
@@ -23,6 +22,7 @@ from laser_core.ops import (
     online_dictionary_update,
     reconstruct,
 )
+from laser_core.plugin.contracts import Codes
 from tests.ops.test_omp import sparse_signals, unit_dictionary
 
 

@@ -140,8 +140,8 @@ fewer codes than one tile."""
 
 def _compare_triton_with_brute_force() -> dict:
     """Runs with TRITON_INTERPRET=1 set before triton is imported (see __main__ below)."""
-    from laser_core.components import BuildContext
-    from laser_core.registry import default_registry
+    from laser_core.plugin.contracts import BuildContext
+    from laser_core.plugin.registry import default_registry
 
     results = {"cases": []}
     for count, dim, size in INTERPRETER_CASES:

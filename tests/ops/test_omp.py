@@ -190,8 +190,8 @@ INTERPRETER_CASES = [(40, 16, 64, 4, None), (37, 3, 16, 3, None), (30, 24, 100, 
 
 def _compare_triton_with_torch() -> dict:
     """Runs with TRITON_INTERPRET=1 set before triton is imported (see __main__ below)."""
-    from laser_core.components import BuildContext
-    from laser_core.registry import default_registry
+    from laser_core.plugin.contracts import BuildContext
+    from laser_core.plugin.registry import default_registry
 
     results = {"cases": []}
     for count, dim, atoms, sparsity, tolerance in INTERPRETER_CASES:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from laser_core.components import BuildContext
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
 
 

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from laser_core import build_component
-from laser_core.components import BuildContext
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
 
 ENCODER = {"channels": [8, 16], "downsamplings": 1, "bottom_dim": 4, "top_dim": 8}

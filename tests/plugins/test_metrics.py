@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from laser_core.components import BottleneckOutput, BuildContext, Codes, CodeSpec
+from laser_core.plugin.contracts import BottleneckOutput, BuildContext, Codes, CodeSpec
 from laser_core.testing import check_component
 from laser_plugins.metrics import MAX_PSNR, window_sigma
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from laser_core.build import build_component
-from laser_core.components import BottleneckOutput, BuildContext, Codes
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BottleneckOutput, BuildContext, Codes
 from laser_core.testing import check_component
+from laser_core.training.build import build_component
 
 NO_OUTPUT = BottleneckOutput(torch.zeros(1), torch.zeros(()), Codes(None))
 

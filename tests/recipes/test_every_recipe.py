@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from laser_core.cli import main
-from laser_core.recipe import Recipe, load_recipe
+from laser_core.cli.main import main
+from laser_core.recipes.model import Recipe, load_recipe
 from tests.helpers import RECIPES, shipped_recipes
 
 pytestmark = pytest.mark.slow

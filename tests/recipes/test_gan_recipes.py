@@ -11,11 +11,11 @@ import shutil
 
 import pytest
 
-from laser_core import checkpoint
-from laser_core.recipe import load_recipe
-from laser_core.registry import default_registry
-from laser_core.rundir import MetricsLog
-from laser_core.train import train
+from laser_core.plugin.registry import default_registry
+from laser_core.recipes.model import load_recipe
+from laser_core.runs.layout import MetricsLog
+from laser_core.training import checkpoint
+from laser_core.training.train import train
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow

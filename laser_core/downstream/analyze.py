@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from laser_core import plots
-from laser_core.export_store import PREVIEW, SYMBOLS, Export, open_export
-from laser_core.rundir import atomic_write, atomic_write_text
+from laser_core.downstream import plots
+from laser_core.downstream.export.store import PREVIEW, SYMBOLS, Export, open_export
+from laser_core.runs.layout import atomic_write, atomic_write_text
 
 MAX_SAMPLES = 2000
 SYMBOL_BACKDROP = 5000  # latent vectors drawn behind the codebook

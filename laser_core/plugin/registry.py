@@ -18,9 +18,9 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel
 
-from laser_core import hookspecs
-from laser_core.components import CONFIG_BASES, KINDS, ComponentConfig
 from laser_core.errors import PluginError, did_you_mean
+from laser_core.plugin import hookspecs
+from laser_core.plugin.contracts import CONFIG_BASES, KINDS, ComponentConfig
 
 ENTRY_POINT_GROUP = "laser"
 DISABLE_ENV = "LASER_DISABLE_PLUGINS"

@@ -17,9 +17,13 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from laser_core import checkpoint, rundir
-from laser_core.adversarial import Adversary, prepare_adversary
-from laser_core.build import (
+from laser_core.errors import LaserError
+from laser_core.plugin.registry import default_registry
+from laser_core.recipes.model import Recipe, TrainConfig
+from laser_core.runs import layout as rundir
+from laser_core.training import checkpoint
+from laser_core.training.adversarial import Adversary, prepare_adversary
+from laser_core.training.build import (
     Autoencoder,
     build_data,
     build_discriminator,
@@ -27,12 +31,9 @@ from laser_core.build import (
     build_metrics,
     build_model,
 )
-from laser_core.errors import LaserError
-from laser_core.evaluate import evaluate
-from laser_core.interrupt import DeferredInterrupt
-from laser_core.losses import ImageLosses
-from laser_core.recipe import Recipe, TrainConfig
-from laser_core.registry import default_registry
+from laser_core.training.evaluate import evaluate
+from laser_core.training.interrupt import DeferredInterrupt
+from laser_core.training.losses import ImageLosses
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A batch is one ``.safetensors`` file, or with ``--format npy`` one folder of ``.npy`` files
 renamed into place when complete. Either way a crash leaves a hidden temporary (a name
 starting with ".") that readers ignore and the next export run deletes. The layout of the
-directory and of each array is described in :mod:`laser_core.export`.
+directory and of each array is described in :mod:`laser_core.downstream.export.writer`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from laser_core.components import ClipLayout
 from laser_core.errors import LaserError
-from laser_core.rundir import atomic_write, default_mode
+from laser_core.plugin.contracts import ClipLayout
+from laser_core.runs.layout import atomic_write, default_mode
 
 Format = Literal["safetensors", "npy"]
 METADATA = "metadata.json"

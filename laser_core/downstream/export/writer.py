@@ -52,9 +52,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.dataloader import default_collate
 from tqdm.auto import tqdm
 
-from laser_core.components import ClipLayout
-from laser_core.errors import LaserError
-from laser_core.export_store import (
+from laser_core.downstream.export.store import (
     METADATA,
     PREVIEW,
     SYMBOLS,
@@ -64,7 +62,7 @@ from laser_core.export_store import (
     remove_temporaries,
     write_batch,
 )
-from laser_core.latents import (
+from laser_core.downstream.latents import (
     Latents,
     code_bits,
     encode,
@@ -72,8 +70,10 @@ from laser_core.latents import (
     items_to_samples,
     symbol_vectors,
 )
-from laser_core.rundir import atomic_write_text
-from laser_core.trained import TrainedRun
+from laser_core.errors import LaserError
+from laser_core.plugin.contracts import ClipLayout
+from laser_core.runs.layout import atomic_write_text
+from laser_core.runs.load import TrainedRun
 
 Split = Literal["train", "val"]
 PREVIEW_COUNT = 16

@@ -17,13 +17,18 @@ from accelerate import PartialState
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from laser_core.build import build_component
-from laser_core.components import Codes
-from laser_core.evaluate import save_image_rows
-from laser_core.export_store import Export, read_batch
-from laser_core.latents import decode_each_form, encode, items_to_frames, samples_to_items
-from laser_core.rundir import atomic_write_text
-from laser_core.trained import TrainedRun
+from laser_core.downstream.export.store import Export, read_batch
+from laser_core.downstream.latents import (
+    decode_each_form,
+    encode,
+    items_to_frames,
+    samples_to_items,
+)
+from laser_core.plugin.contracts import Codes
+from laser_core.runs.layout import atomic_write_text
+from laser_core.runs.load import TrainedRun
+from laser_core.training.build import build_component
+from laser_core.training.evaluate import save_image_rows
 
 FORMS = ("continuous", "quantized", "codes")
 STORED = ("continuous", "quantized", "indices", "values")

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from laser_core.build import build_component, list_components
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
 from laser_core.errors import LaserError
-from laser_core.rundir import atomic_write, atomic_write_text
+from laser_core.runs.layout import atomic_write, atomic_write_text
+from laser_core.training.build import build_component, list_components
 
 log = logging.getLogger(__name__)
 

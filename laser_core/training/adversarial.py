@@ -13,9 +13,9 @@ from accelerate import Accelerator
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core.components import DiscriminatorConfig
 from laser_core.errors import LaserError
-from laser_core.recipe import Recipe
+from laser_core.plugin.contracts import DiscriminatorConfig
+from laser_core.recipes.model import Recipe
 
 MAX_ADAPTIVE_WEIGHT = 1e4
 """VQGAN's clamp: a vanishing adversarial gradient must not blow the weight up."""

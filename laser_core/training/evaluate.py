@@ -9,8 +9,8 @@ import torch
 from accelerate import Accelerator
 from torchvision.utils import make_grid, save_image
 
-from laser_core.build import Autoencoder
-from laser_core.rundir import atomic_write
+from laser_core.runs.layout import atomic_write
+from laser_core.training.build import Autoencoder
 
 
 @torch.no_grad()

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 from accelerate import Accelerator
 
-from laser_core.recipe import Recipe
-from laser_core.registry import Registry
+from laser_core.recipes.model import Recipe
+from laser_core.plugin.registry import Registry
 
 
 def default_run_dir(recipe: Recipe) -> Path:

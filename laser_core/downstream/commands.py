@@ -40,7 +40,7 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 def data_overrides(block: str | None) -> list[str]:
     """Recipe overrides that replace the data block by ``block``, a YAML mapping."""
-    from laser_core.trained import dataset_overrides
+    from laser_core.runs.load import dataset_overrides
 
     if block is None:
         return []
@@ -56,11 +56,11 @@ def data_overrides(block: str | None) -> list[str]:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from laser_core.export import export
-    from laser_core.export_store import open_export
-    from laser_core.export_verify import verify
-    from laser_core.tasks import format_table
-    from laser_core.trained import load_trained
+    from laser_core.downstream.export.store import open_export
+    from laser_core.downstream.export.verify import verify
+    from laser_core.downstream.export.writer import export
+    from laser_core.downstream.tasks import format_table
+    from laser_core.runs.load import load_trained
 
     run = load_trained(args.run_dir, [*data_overrides(args.data), *args.overrides])
     result = export(run, args.out, args.split, args.format)
@@ -81,7 +81,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from laser_core.analyze import analyze
+    from laser_core.downstream.analyze import analyze
 
     analysis = analyze(args.export_dir, args.out)
     for name, why in analysis.skipped.items():
@@ -90,8 +90,8 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _task(args: argparse.Namespace) -> None:
-    from laser_core.recipe import load_recipe
-    from laser_core.tasks import format_table, run_task
+    from laser_core.downstream.tasks import format_table, run_task
+    from laser_core.recipes.model import load_recipe
 
     recipe = load_recipe(args.run_dir / "recipe.yaml", args.overrides)
     print(format_table(run_task(recipe, args.run_dir)))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from laser_core.build import build_component
 from laser_core.errors import LaserError
-from laser_core.recipe import Recipe
-from laser_core.rundir import write_final_metrics
+from laser_core.recipes.model import Recipe
+from laser_core.runs.layout import write_final_metrics
+from laser_core.training.build import build_component
 
 PREFIX = "task/"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch.hub
 
 from laser_core.errors import LaserError
-from laser_core.rundir import atomic_write
+from laser_core.runs.layout import atomic_write
 
 
 @dataclass(frozen=True)

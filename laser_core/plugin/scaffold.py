@@ -19,7 +19,7 @@ def write_plugin_package(name: str, parent: Path) -> Path:
     folder = parent / f"laser-{name}"
     if folder.exists():
         raise LaserError(f"{folder} already exists; choose another name or folder")
-    template = resources.files("laser_core") / "templates" / "plugin"
+    template = resources.files("laser_core.plugin") / "templates" / "plugin"
     _copy(template, folder, {"__name__": name, "__module__": module})
     return folder
 

@@ -9,12 +9,12 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from laser_core.components import BottleneckOutput, BuildContext, DataSplits
 from laser_core.errors import LaserError
-from laser_core.losses import ImageLosses, smallest_side
-from laser_core.perceptual import build_lpips
-from laser_core.recipe import Block, Recipe
-from laser_core.registry import Component, Registry, default_registry
+from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
+from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.recipes.model import Block, Recipe
+from laser_core.training.losses import ImageLosses, smallest_side
+from laser_core.training.perceptual import build_lpips
 
 
 def list_components(kind: str, registry: Registry | None = None) -> list[Component]:

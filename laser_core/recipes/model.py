@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
-from laser_core.registry import Component, Registry, default_registry
-from laser_core.yaml_source import KeyPath, Sourced, apply_overrides, dotted, load_file
+from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.recipes.yaml_source import KeyPath, Sourced, apply_overrides, dotted, load_file
 
 Precision = Literal["no", "fp16", "bf16"]
 ReconKind = Literal["l1", "l2"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from laser_core.coding.commands import add_commands as add_compression_commands
-from laser_core.downstream_commands import add_commands as add_downstream_commands
-from laser_core.downstream_commands import data_overrides
+from laser_core.downstream.commands import add_commands as add_downstream_commands
+from laser_core.downstream.commands import data_overrides
 from laser_core.errors import LaserError, RecipeError
 
 
@@ -104,8 +104,8 @@ def _recipe_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _plugins(args: argparse.Namespace) -> None:
-    from laser_core.components import KINDS
-    from laser_core.registry import default_registry
+    from laser_core.plugin.contracts import KINDS
+    from laser_core.plugin.registry import default_registry
 
     registry = default_registry()
     for kind in KINDS:
@@ -122,15 +122,15 @@ def _plugins(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from laser_core.recipe import load_recipe
+    from laser_core.recipes.model import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     print(yaml.safe_dump(recipe.resolved(), sort_keys=False), end="")
 
 
 def _schema(args: argparse.Namespace) -> None:
-    from laser_core.registry import default_registry
-    from laser_core.schema import recipe_schema
+    from laser_core.plugin.registry import default_registry
+    from laser_core.recipes.schema import recipe_schema
 
     text = json.dumps(recipe_schema(default_registry()), indent=2) + "\n"
     if args.output:
@@ -141,9 +141,9 @@ def _schema(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from laser_core.recipe import load_recipe
-    from laser_core.rundir import default_run_dir
-    from laser_core.train import train
+    from laser_core.recipes.model import load_recipe
+    from laser_core.runs.layout import default_run_dir
+    from laser_core.training.train import train
 
     if args.resume:
         if args.run_dir:
@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace) -> None:
         _report(result.after, "after training")
         print(f"run directory: {result.run_dir}")
         if recipe.task is not None:
-            from laser_core.tasks import format_table, run_task
+            from laser_core.downstream.tasks import format_table, run_task
 
             print(f"task {recipe.task.name}:\n{format_table(run_task(recipe, result.run_dir))}")
 
@@ -181,9 +181,9 @@ def _eval(args: argparse.Namespace) -> None:
     from accelerate import Accelerator
     from torch.utils.data import DataLoader
 
-    from laser_core.build import build_metrics
-    from laser_core.evaluate import evaluate
-    from laser_core.trained import load_trained
+    from laser_core.runs.load import load_trained
+    from laser_core.training.build import build_metrics
+    from laser_core.training.evaluate import evaluate
 
     run = load_trained(args.run_dir, [*data_overrides(args.dataset), *args.overrides])
     accelerator = Accelerator()
@@ -197,7 +197,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _weights(args: argparse.Namespace) -> None:
-    from laser_core import weights
+    from laser_core.training import weights
 
     if args.action == "import":
         print(f"imported {args.file} as {weights.import_file(args.file)}")
@@ -209,11 +209,7 @@ def _weights(args: argparse.Namespace) -> None:
 
 
 def _new_plugin(args: argparse.Namespace) -> None:
-    from laser_core.scaffold import write_plugin_package
+    from laser_core.plugin.scaffold import write_plugin_package
 
     folder = write_plugin_package(args.name, args.output)
     print(f"wrote {folder}; install it with: pip install -e {folder}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

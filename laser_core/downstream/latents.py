@@ -4,7 +4,7 @@ codes) and the way back to pixels from each; shared by export, its verification 
 Models work on items: images (items, C, H, W) and latents (items, dim, h, w). Exports store
 samples channels-last: an image sample is one item, (h, w, dim); a video sample is a clip,
 (frames, rows * h, cols * w, dim), its items stitched back frame by frame over the patch grid
-(see :class:`laser_core.components.ClipLayout`).
+(see :class:`laser_core.plugin.contracts.ClipLayout`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from laser_core.build import Autoencoder
-from laser_core.components import BottleneckOutput, ClipLayout, Codes, CodeSpec
+from laser_core.plugin.contracts import BottleneckOutput, ClipLayout, Codes, CodeSpec
+from laser_core.training.build import Autoencoder
 
 
 @dataclass

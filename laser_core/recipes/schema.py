@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from laser_core.recipe import BLOCK_KINDS, LossConfig, RecipeModel, TrainConfig
-from laser_core.registry import Component, Registry
+from laser_core.plugin.registry import Component, Registry
+from laser_core.recipes.model import BLOCK_KINDS, LossConfig, RecipeModel, TrainConfig
 
 
 def _tags(component: Component, registry: Registry) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 A plugin module implements any of these with ``@laser_core.hookimpl`` and calls
 ``register(name, factory, config=ConfigModel, summary="...")`` once per component.
 ``factory(config, context)`` builds the component from its validated config and a
-:class:`laser_core.components.BuildContext`.
+:class:`laser_core.plugin.contracts.BuildContext`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def laser_register_encoders(register: Register) -> None:
 
 @hookspec
 def laser_register_bottlenecks(register: Register) -> None:
-    """Register bottlenecks: laser_core.components.Bottleneck subclasses (VQ, OMP, ...)."""
+    """Register bottlenecks: laser_core.plugin.contracts.Bottleneck subclasses (VQ, OMP, ...)."""
 
 
 @hookspec
@@ -47,7 +47,7 @@ def laser_register_discriminators(register: Register) -> None:
 
 @hookspec
 def laser_register_datasets(register: Register) -> None:
-    """Register datasets: factories returning laser_core.components.DataSplits."""
+    """Register datasets: factories returning laser_core.plugin.contracts.DataSplits."""
 
 
 @hookspec
