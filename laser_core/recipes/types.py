@@ -1,0 +1,46 @@
+"""Value domains for config fields, shared by the core's models and plugin configs.
+
+YAML turns ``true`` into a bool, which pydantic would take as 1, and ``.inf`` into a float
+that would train a model on nan. These types refuse both, so a wrong value fails at
+``laser validate`` with its file and line instead of somewhere in training.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import AllowInfNan, BeforeValidator, Strict
+
+MAX_SEED = 2**32 - 1  # what Accelerate's set_seed (numpy's legacy seeding) accepts
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{value} is a bool, not a number")
+    return value
+
+
+PositiveInt = Annotated[int, Strict(), Ge(1)]
+"""A count or size: an integer >= 1; a bool or a float such as 2.0 is refused."""
+
+NonNegativeInt = Annotated[int, Strict(), Ge(0)]
+"""An integer >= 0, e.g. steps where 0 means "never"."""
+
+Seed = Annotated[int, Strict(), Ge(0), Le(MAX_SEED)]
+"""A random seed in [0, 2**32 - 1]."""
+
+FiniteFloat = Annotated[float, BeforeValidator(_not_bool), AllowInfNan(False)]
+"""A real number: not inf, not nan, not a bool. Strings such as "1e-4" still convert."""
+
+NonNegativeFloat = Annotated[FiniteFloat, Ge(0)]
+"""A weight or a rate that may be 0 (turned off)."""
+
+PositiveFloat = Annotated[FiniteFloat, Gt(0)]
+"""A learning rate, a clipping norm: finite and > 0."""
+
+UnitInterval = Annotated[FiniteFloat, Ge(0), Le(1)]
+"""A fraction in [0, 1]."""
+
+AdamBeta = Annotated[FiniteFloat, Ge(0), Lt(1)]
+"""One of Adam's betas: in [0, 1), as torch.optim.Adam requires."""
