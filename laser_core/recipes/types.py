@@ -13,6 +13,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import AllowInfNan, BeforeValidator, Strict
 
 MAX_SEED = 2**32 - 1  # what Accelerate's set_seed (numpy's legacy seeding) accepts
+MAX_INT = 2**63 - 1  # torch's int64: counts beyond it overflow in tensors and schedules
 
 
 def _not_bool(value: Any) -> Any:
@@ -21,10 +22,10 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-PositiveInt = Annotated[int, Strict(), Ge(1)]
+PositiveInt = Annotated[int, Strict(), Ge(1), Le(MAX_INT)]
 """A count or size: an integer >= 1; a bool or a float such as 2.0 is refused."""
 
-NonNegativeInt = Annotated[int, Strict(), Ge(0)]
+NonNegativeInt = Annotated[int, Strict(), Ge(0), Le(MAX_INT)]
 """An integer >= 0, e.g. steps where 0 means "never"."""
 
 Seed = Annotated[int, Strict(), Ge(0), Le(MAX_SEED)]

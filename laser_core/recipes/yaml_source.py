@@ -125,26 +125,35 @@ def parse(
         return f"{where}:{mark.line + 1}" if mark and lines else where
 
     _check_depth(text, at)
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # refuses control characters such as NUL right here
         node = loader.get_single_node()
         if node is None:
             return None, {}
         _check_nodes(node, at, prefix)
         data = loader.construct_document(node)
     except yaml.YAMLError as error:
-        parts = [getattr(error, "context", None), getattr(error, "problem", None)]
-        reason = "; ".join(p for p in parts if p) or str(error)
-        message = f"not valid YAML: {reason}"
-        raise RecipeError(
-            [Problem(at(getattr(error, "problem_mark", None)), "", message)]
-        ) from None
+        raise RecipeError([_yaml_problem(error, text, at)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     origins: dict[KeyPath, str] = {}
     if lines:
         _record_lines(node, (), where, origins)
     return data, origins
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str, at: Callable[[yaml.Mark], str]) -> Problem:
+    mark = getattr(error, "problem_mark", None)
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML refuses, by offset
+        line = text.count("\n", 0, error.position)
+        mark = yaml.Mark("", error.position, line, 0, None, None)
+        reason = f"character {error.character:#06x} is not allowed in YAML text"
+    else:
+        parts = [getattr(error, "context", None), getattr(error, "problem", None)]
+        reason = "; ".join(p for p in parts if p) or str(error)
+    return Problem(at(mark), "", f"not valid YAML: {reason}")
 
 
 def _check_depth(text: str, at: Callable[[yaml.Mark], str]) -> None:
