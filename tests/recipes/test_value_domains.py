@@ -53,3 +53,20 @@ def test_the_edges_of_each_domain_are_accepted(write_recipe):
     recipe = load_recipe(write_recipe(TINY_RECIPE), overrides)
     assert recipe.seed == 2**32 - 1 and recipe.train.betas == (0.0, 0.999)
     assert recipe.train.lr == pytest.approx(1e-4)
+
+
+PLUGIN_BOUNDS = [
+    ("bottleneck.codebook_size=2000000", "vq", "is more than 1,048,576: each training batch"),
+    ("bottleneck={name: gumbel, codebook_size: 2000000}", "gumbel", "is more than 1,048,576"),
+    ("bottleneck={name: rq, levels: 100}", "rq", "is more than 64: each level is a codebook"),
+    ("bottleneck={name: omp, atoms: 100000}", "omp", "is more than 65,536: Batch-OMP keeps"),
+    ("encoder.channels=[0, 16]", "conv", "greater than or equal to 1"),
+    ("encoder.channels=[-32, 16]", "conv", "greater than or equal to 1"),
+]
+
+
+@pytest.mark.parametrize(("override", "plugin", "expected"), PLUGIN_BOUNDS)
+def test_plugin_counts_are_bounded_with_the_reason(write_recipe, override, plugin, expected):
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(write_recipe(TINY_RECIPE), [override])
+    assert expected in str(caught.value)
