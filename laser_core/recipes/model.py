@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
 from laser_core.plugin.registry import Component, Registry, default_registry
 from laser_core.recipes.blocks import BLOCK_KEYS, BLOCKS, BlockSpec, singular
+from laser_core.recipes.strict_yaml import KeyPath, dotted
 from laser_core.recipes.types import (
     AdamBeta,
     NonNegativeFloat,
@@ -26,7 +27,7 @@ from laser_core.recipes.types import (
     Seed,
     UnitInterval,
 )
-from laser_core.recipes.yaml_source import KeyPath, Sourced, apply_overrides, dotted, load_file
+from laser_core.recipes.yaml_source import Sourced, apply_overrides, load_file
 
 Precision = Literal["no", "fp16", "bf16"]
 ReconKind = Literal["l1", "l2"]
