@@ -263,7 +263,7 @@ def _problems(
 ) -> list[Problem]:
     """Turn pydantic's errors into located problems with suggestions."""
     problems = []
-    for item in error.errors():
+    for item in _without_mismatched_branches(error.errors()):
         loc = tuple(p for p in item["loc"] if not _is_union_branch(p))
         path = (*prefix, *loc)
         key = dotted(path)
@@ -282,6 +282,31 @@ def _problems(
             message = f"{item['msg']} (got {got!r})" if not isinstance(got, dict) else item["msg"]
         problems.append(Problem(source.origin(path), key, message))
     return problems
+
+
+def _without_mismatched_branches(items: list[Any]) -> list[Any]:
+    """pydantic checks a union's value against every branch; once one branch got past the
+    value's type (``recon: {l1: .inf}`` is a mapping, just with a wrong weight, or an error
+    lies deeper inside it), that the value is not one of the others ("should be 'l1' or
+    'l2'") only misleads."""
+
+    def stripped(item: Any) -> tuple:
+        return tuple(p for p in item["loc"] if not _is_union_branch(p))
+
+    def mismatch(item: Any) -> bool:
+        return item["type"] in ("literal_error", "enum") or item["type"].endswith("_type")
+
+    def superseded(item: Any) -> bool:
+        here = stripped(item)
+        return mismatch(item) and any(
+            other is not item
+            and (not mismatch(other) or len(stripped(other)) > len(here))
+            and stripped(other)[: len(here)] == here
+            and other["loc"][: len(item["loc"])] != item["loc"]
+            for other in items
+        )
+
+    return [item for item in items if not superseded(item)]
 
 
 def _is_union_branch(part: str | int) -> bool:

@@ -70,3 +70,10 @@ def test_plugin_counts_are_bounded_with_the_reason(write_recipe, override, plugi
     with pytest.raises(RecipeError) as caught:
         load_recipe(write_recipe(TINY_RECIPE), [override])
     assert expected in str(caught.value)
+
+
+def test_a_union_value_is_judged_by_the_branch_it_is_written_as(write_recipe):
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(write_recipe(TINY_RECIPE), ["losses.recon={l1: .inf}"])
+    lines = str(caught.value).splitlines()[1:]
+    assert len(lines) == 1 and "losses.recon.l1: Input should be a finite number" in lines[0]
