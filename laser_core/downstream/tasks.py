@@ -12,6 +12,7 @@ from pathlib import Path
 
 from laser_core.errors import LaserError
 from laser_core.recipes.model import Recipe
+from laser_core.runs import manifest
 from laser_core.runs.layout import write_final_metrics
 from laser_core.training.build import build_component
 
@@ -29,6 +30,7 @@ def run_task(recipe: Recipe, run_dir: Path) -> dict[str, float]:
     write_final_metrics(
         run_dir, {**kept, **{PREFIX + key: value for key, value in results.items()}}
     )
+    manifest.reseal(run_dir, ["metrics.json"])
     return results
 
 
