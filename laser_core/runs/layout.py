@@ -177,5 +177,19 @@ def _metrics_record(raw: bytes) -> dict[str, Any] | None:
     return None
 
 
+def read_final_metrics(run_dir: Path) -> dict[str, Any]:
+    """metrics.json, {} when the run has none; a damaged one is an error naming it."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        metrics = json.loads(path.read_bytes())
+    except ValueError:
+        metrics = None
+    if not isinstance(metrics, dict):
+        raise LaserError(f"{path} is damaged (not a JSON object)")
+    return metrics
+
+
 def write_final_metrics(run_dir: Path, metrics: dict[str, float]) -> None:
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
