@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from laser_core.runs import manifest
 from laser_core.runs.resume import FINAL
+from laser_core.training import checkpoint
 from laser_core.training.build import Autoencoder, build_data, build_model
 from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.errors import LaserError
@@ -58,10 +59,12 @@ def check_run(run_dir: Path) -> None:
     about one written before LASER kept manifests, whose files cannot be verified."""
     if not run_dir.is_dir():
         raise LaserError(f"{run_dir} is not a run directory")
-    unfinished = (
-        f"if it is still training, wait for it to finish; if it was stopped, "
+    restart = (
         f"`laser run --resume {run_dir}` finishes it from its last checkpoint"
+        if checkpoint.complete_checkpoints(run_dir)
+        else f"`laser run {run_dir / 'recipe.yaml'} --run-dir {run_dir}` starts it over"
     )
+    unfinished = f"if it is still training, wait for it to finish; if it was stopped, {restart}"
     if not (run_dir / "recipe.yaml").is_file():
         raise LaserError(f"{run_dir} is not a run directory: recipe.yaml is missing")
     if not (run_dir / "model.safetensors").is_file():

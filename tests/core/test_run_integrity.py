@@ -192,6 +192,20 @@ def test_a_damaged_metrics_log_is_refused_by_line_or_loses_only_what_was_cut(
         assert len(set(pairs(run_dir))) == len(pairs(run_dir))
 
 
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_a_damaged_resume_record_is_refused_by_name(run_dir, capsys, how):
+    recipe = load_recipe(run_dir / "recipe.yaml", ["train.steps=6"])
+    resume.record(run_dir, recipe, 4, {"train.steps": [4, 6]})  # run.json, as a resume writes it
+    damage(run_dir / resume.RUN_INFO, how)
+    code, err = laser(capsys, "run", "--resume", run_dir)
+    assert code == 1 and f"{run_dir / resume.RUN_INFO} is damaged" in err, err
+
+
+def test_resume_refuses_fewer_steps_than_its_checkpoint(run_dir, capsys):
+    code, err = laser(capsys, "run", "--resume", run_dir, "train.steps=2")
+    assert code == 1 and "train.steps=2 is below step 4" in err, err
+
+
 def test_resume_refuses_shape_and_data_changes_naming_each(run_dir, capsys):
     recipe = (run_dir / "recipe.yaml").read_text()
     changes = ["bottleneck.codebook_size=32", "data.batch_size=4", "encoder.latent_dim=8"]
