@@ -55,7 +55,8 @@ class RunResult:
 
 
 def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
-    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its latest checkpoint."""
+    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its newest intact
+    checkpoint (runs/resume.py says which recipe changes a resume accepts)."""
     config = recipe.train
     if resume:
         changes = resuming.check_resume(run_dir, recipe)
