@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from laser_core.recipes.blocks import KINDS  # noqa: F401  every kind, one per recipe block
@@ -30,6 +30,21 @@ class DatasetConfig(ComponentConfig):
 
     batch_size: PositiveInt = 32
     num_workers: NonNegativeInt = Field(0, description="loader processes; 0 loads in the main one")
+    pin_memory: bool = Field(
+        False, description="page-locked batches, copied to a GPU without blocking; none on CPUs"
+    )
+    persistent_workers: bool = Field(
+        False, description="keep the loader processes between epochs; needs num_workers > 0"
+    )
+
+    @model_validator(mode="after")
+    def _persistent_workers_need_workers(self) -> DatasetConfig:
+        if self.persistent_workers and self.num_workers == 0:
+            raise ValueError(
+                "persistent_workers needs loader processes to keep, and num_workers is 0; set "
+                "num_workers above 0 or remove persistent_workers"
+            )
+        return self
 
 
 class DiscriminatorConfig(ComponentConfig):

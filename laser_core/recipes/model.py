@@ -81,6 +81,12 @@ class TrainConfig(BaseModel):
     eval_batches: PositiveInt = 4
     checkpoint_every: NonNegativeInt = Field(0, description="0: checkpoint only at the end")
     keep_checkpoints: PositiveInt = 2
+    compile: bool = Field(
+        False, description="torch.compile the encoder and decoder; the first steps compile"
+    )
+    channels_last: bool = Field(
+        False, description="channels-last memory format for the model and images (GPU convs)"
+    )
 
 
 class RecipeSettings(BaseModel):

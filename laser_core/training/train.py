@@ -33,15 +33,17 @@ from laser_core.training.build import (
     build_metrics,
     build_model,
 )
+from laser_core.training.divergence import DivergenceWatch
 from laser_core.training.evaluate import evaluate
-from laser_core.training.interrupt import DeferredInterrupt
+from laser_core.training.interrupt import AgreedStop, DeferredInterrupt
 from laser_core.training.losses import ImageLosses
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(LaserError):
-    """The loss became NaN or infinite; the message names the step and the checkpoint."""
+    """The loss became NaN or infinite; the message names the first bad step and the newest
+    intact checkpoint (one written before that step: every checkpoint is checked first)."""
 
 
 @dataclass
@@ -70,11 +72,20 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             num_steps=config.grad_accum, sync_with_dataloader=False
         ),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
+        dataloader_config=DataLoaderConfiguration(
+            use_seedable_sampler=True,
+            data_seed=recipe.seed,
+            non_blocking=recipe.data.config.pin_memory,  # copies from pinned memory overlap
+        ),
     )
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
     model, context = build_model(recipe, splits)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if config.compile:  # in place: parameter names stay those of the eager model
+        model.encoder.compile()
+        model.decoder.compile()
     metrics = build_metrics(recipe, context)
     image_losses = build_losses(recipe, context)
     discriminator = build_discriminator(recipe, context)
@@ -82,18 +93,9 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         parameter_groups(model, config), betas=config.betas, weight_decay=config.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
-    train_loader = DataLoader(
-        splits.train,
-        batch_size=recipe.data.config.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=recipe.data.config.num_workers,
-    )
-    val_loader = DataLoader(
-        splits.val,
-        batch_size=recipe.data.config.batch_size,
-        num_workers=recipe.data.config.num_workers,
-    )
+    loading = _loader_options(recipe, accelerator)
+    train_loader = DataLoader(splits.train, shuffle=True, drop_last=True, **loading)
+    val_loader = DataLoader(splits.val, **loading)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
@@ -147,6 +149,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     try:
         loop.run(state, _micro_batches(train_loader, state.batches_seen, accelerator))
     except _StopRequested:
+        loop.stop_if_diverged(state.step)
         path = checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
         raise LaserError(
             f"interrupted at step {state.step}; saved {path}; resume with "
@@ -193,6 +196,7 @@ class _Loop:
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
+        self.divergence = DivergenceWatch(accelerator.device)
 
     def run(self, state: checkpoint.TrainerState, batches: Iterator[dict[str, Any]]) -> None:
         config, accelerator = self.config, self.accelerator
@@ -206,10 +210,19 @@ class _Loop:
         )
         self.model.train()
         with DeferredInterrupt() as interrupt:
-            while state.step < config.steps:
-                self._step(state, batches, bottleneck, progress)
-                if self._any_process_interrupted(interrupt):
-                    raise _StopRequested
+            stop = AgreedStop(interrupt, accelerator.num_processes)
+            try:
+                while state.step < config.steps:
+                    self._step(state, batches, bottleneck, progress)
+                    if stop.requested():
+                        raise _StopRequested
+            except (TrainingDiverged, _StopRequested):
+                raise
+            except Exception:
+                # NaN weights can break a bottleneck's solver before the next check: say so
+                self.stop_if_diverged(state.step, across_processes=False)
+                raise
+            stop.close()
         progress.close()
 
     def _step(
@@ -232,29 +245,30 @@ class _Loop:
         self.scheduler.step()
         _reset_optimizer_rows(self.optimizer, bottleneck.after_optimizer_step())
         progress.update(1)
-        if state.step % config.log_every == 0 or state.step == config.steps:
+        # Only these steps read the device; the others queue work without waiting for it.
+        # The last step validates and checkpoints here, so a resume from that checkpoint
+        # finds all of the step's records logged, and logs none of them twice.
+        last = state.step == config.steps
+        log = last or state.step % config.log_every == 0
+        val = last or bool(config.eval_every and state.step % config.eval_every == 0)
+        save = last or bool(config.checkpoint_every and state.step % config.checkpoint_every == 0)
+        if log or val or save:
+            self.stop_if_diverged(state.step)
+        if log:
             record = self._log_train(state.step, sums)
             progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
-        # the last step validates and checkpoints here, so a resume from that checkpoint
-        # finds all of the step's records logged, and logs none of them twice
-        last = state.step == config.steps
-        if last or (config.eval_every and state.step % config.eval_every == 0):
+        if val:
             self.validate(state.step)
-        if last or (config.checkpoint_every and state.step % config.checkpoint_every == 0):
+        if save:
             checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
-
-    def _any_process_interrupted(self, interrupt: DeferredInterrupt) -> bool:
-        """Every process must stop at the same step, whichever of them saw the signal."""
-        if self.accelerator.num_processes == 1:
-            return interrupt.requested
-        flag = torch.tensor(float(interrupt.requested), device=self.accelerator.device)
-        return self.accelerator.reduce(flag, reduction="sum").item() > 0
 
     def _micro_step(
         self, images: torch.Tensor, state: checkpoint.TrainerState
     ) -> dict[str, torch.Tensor]:
         """The generator's step, then the discriminator's; what to log, by name."""
         accelerator, adversary = self.accelerator, self.adversary
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         with accelerator.accumulate(*self.trained):
             reconstructions, output = self.model(images)
             losses = self.image_losses(reconstructions, images)
@@ -265,7 +279,7 @@ class _Loop:
                 )
             losses["bottleneck"] = output.loss.float()
             loss = sum(losses.values())
-            self._stop_if_diverged(loss, state.step + 1)
+            self.divergence.observe(loss, state.step + 1)
             if loss.requires_grad:  # else nothing learns by gradient, see parameter_groups
                 accelerator.backward(loss)
             if accelerator.sync_gradients and self.config.grad_clip:
@@ -277,15 +291,22 @@ class _Loop:
         stats = {f"stats/{k}": v for k, v in output.stats.items()}
         return {"loss": loss, **losses, **logs, **stats}
 
-    def _stop_if_diverged(self, loss: torch.Tensor, step: int) -> None:
-        bad = self.accelerator.reduce((~torch.isfinite(loss)).float(), reduction="sum")
-        if bad.item() > 0:
-            last = checkpoint.latest_intact(self.run_dir)
-            raise TrainingDiverged(
-                f"loss is {loss.item()} at step {step}; training stopped. Last good checkpoint: "
-                f"{last or 'none (no checkpoint was written yet)'}. Lower train.lr, enable "
-                "train.grad_clip, or check the data."
-            )
+    def stop_if_diverged(self, step: int, across_processes: bool = True) -> None:
+        """Raise TrainingDiverged, naming the first bad step, if any loss up to ``step`` was
+        NaN or infinite; a sync, so only at log, validation and checkpoint steps."""
+        found = self.divergence.first_bad(self.accelerator if across_processes else None)
+        if found is None:
+            return
+        first, loss = found
+        stopped = "training stopped" if first == step else f"training stopped at step {step}"
+        if first != step:
+            stopped += " (the loss is read at log, validation and checkpoint steps only)"
+        last = checkpoint.latest_intact(self.run_dir)
+        raise TrainingDiverged(
+            f"loss is {loss} at step {first}; {stopped}. Last good checkpoint: "
+            f"{last or 'none (no checkpoint was written yet)'}. Lower train.lr, enable "
+            "train.grad_clip, or check the data."
+        )
 
     def _log_train(self, step: int, sums: dict[str, torch.Tensor]) -> dict[str, Any]:
         reduced = {k: self.accelerator.reduce(v, reduction="mean").item() for k, v in sums.items()}
@@ -356,6 +377,17 @@ def warmup_cosine(config: TrainConfig):
         return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
 
     return factor
+
+
+def _loader_options(recipe: Recipe, accelerator: Accelerator) -> dict[str, Any]:
+    """DataLoader keywords from the recipe's data block; pinning only helps a GPU."""
+    data = recipe.data.config
+    return {
+        "batch_size": data.batch_size,
+        "num_workers": data.num_workers,
+        "pin_memory": data.pin_memory and accelerator.device.type != "cpu",
+        "persistent_workers": data.persistent_workers,
+    }
 
 
 def _has_accelerator() -> bool:
