@@ -158,8 +158,37 @@ def test_a_diverging_loss_stops_training_naming_the_step_and_checkpoint(write_re
     assert f"step-{step - 1:07d}" in message
 
 
-def test_two_cpu_processes_end_with_identical_parameters_and_codebooks(write_recipe, tmp_path):
-    recipe = write_recipe(TINY_RECIPE.replace("steps: 6", "steps: 4"))
+def test_a_loss_read_only_at_checked_steps_still_names_the_first_bad_step(write_recipe, tmp_path):
+    # the loss is read at log, validation and checkpoint steps: here only steps 4 and 8
+    recipe = load_recipe(
+        write_recipe(TINY_RECIPE),
+        [
+            "train.lr=1e30",
+            "train.steps=8",
+            "train.log_every=100",
+            "train.checkpoint_every=4",
+            "train.grad_clip=null",
+        ],
+    )
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingDiverged) as caught:
+        train(recipe, run_dir)
+    message = str(caught.value)
+    first = int(message.split("at step ")[1].split(";")[0])
+    assert first == 2 and "training stopped at step 4 (the loss is read at log" in message
+    # the check comes before the checkpoint: none is written from a diverged state
+    assert "Last good checkpoint: none" in message
+    assert checkpoint.complete_checkpoints(run_dir) == []
+    assert train_losses(run_dir) == {}
+
+
+def test_two_cpu_processes_end_with_identical_parameters_and_codebooks_without_waiting(
+    write_recipe, tmp_path
+):
+    # steps 1 and 2 neither log, validate nor checkpoint: they must not wait for the device
+    recipe = write_recipe(
+        TINY_RECIPE.replace("steps: 6", "steps: 4").replace("log_every: 1", "log_every: 3")
+    )
     run_dir = tmp_path / "run"
     script = Path(__file__).with_name("two_process_train.py")
     launched = subprocess.run(
@@ -184,6 +213,8 @@ def test_two_cpu_processes_end_with_identical_parameters_and_codebooks(write_rec
     assert any("bottleneck" in key for key in rank0)
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
+    for rank in (0, 1):
+        assert json.loads((run_dir / f"rank{rank}-of-2-syncs.json").read_text()) == []
 
 
 def test_a_model_with_nothing_to_train_by_gradient_learns_in_its_forward_pass(
