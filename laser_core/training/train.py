@@ -298,9 +298,9 @@ class _Loop:
         if found is None:
             return
         first, loss = found
-        stopped = "training stopped" if first == step else f"training stopped at step {step}"
+        stopped = "training stopped"
         if first != step:
-            stopped += " (the loss is read at log, validation and checkpoint steps only)"
+            stopped += f" at step {step} (the loss is read at log, validation and checkpoint steps)"
         last = checkpoint.latest_intact(self.run_dir)
         raise TrainingDiverged(
             f"loss is {loss} at step {first}; {stopped}. Last good checkpoint: "
