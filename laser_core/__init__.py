@@ -34,6 +34,7 @@ from laser_core.plugin.hookspecs import Register, hookimpl
 from laser_core.plugin.mode_options import ModeOptions
 from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
 from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
+from laser_core.runs.workflow import EvalResult, RunResult, evaluate_run, run_recipe
 from laser_core.training.build import Autoencoder, build_component, list_components
 from laser_core.training.perceptual import LPIPS, build_lpips
 from laser_core.training.weights import require as require_weights
@@ -56,6 +57,7 @@ __all__ = [
     "Discriminator",
     "DiscriminatorConfig",
     "Encoder",
+    "EvalResult",
     "LaserError",
     "Latents",
     "LpipsNet",
@@ -68,6 +70,7 @@ __all__ = [
     "RecipeError",
     "Register",
     "ResBlock",
+    "RunResult",
     "Task",
     "TrainedRun",
     "all_reduce_sum",
@@ -78,6 +81,7 @@ __all__ = [
     "dataset_overrides",
     "did_you_mean",
     "encode_images",
+    "evaluate_run",
     "full_precision",
     "group_norm",
     "hookimpl",
@@ -87,6 +91,7 @@ __all__ = [
     "load_run",
     "perplexity",
     "require_weights",
+    "run_recipe",
     "sample_photo",
     "stage_channels",
     "to_latent",

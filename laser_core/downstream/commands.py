@@ -42,8 +42,14 @@ def data_overrides(block: str | None) -> list[str]:
     """Recipe overrides that replace the data block by ``block``, a YAML mapping."""
     from laser_core.runs.load import dataset_overrides
 
+    parsed = parse_dataset(block)
+    return [] if parsed is None else dataset_overrides(parsed)
+
+
+def parse_dataset(block: str | None) -> dict | None:
+    """A ``--data``/``--dataset`` argument, a YAML mapping such as '{name: digits}'."""
     if block is None:
-        return []
+        return None
     try:
         parsed = yaml.safe_load(block)
     except yaml.YAMLError as error:
@@ -52,7 +58,7 @@ def data_overrides(block: str | None) -> list[str]:
         raise LaserError(
             f"a dataset block is a YAML mapping with a name, e.g. '{{name: digits}}'; got {block!r}"
         )
-    return dataset_overrides(parsed)
+    return parsed
 
 
 def _export(args: argparse.Namespace) -> None:

@@ -43,7 +43,7 @@ class TrainingDiverged(LaserError):
 
 
 @dataclass
-class RunResult:
+class TrainResult:
     """The run directory, validation metrics before and after, and the trained model."""
 
     run_dir: Path
@@ -52,7 +52,7 @@ class RunResult:
     after: dict[str, float] = field(default_factory=dict)
 
 
-def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
+def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     """Train ``recipe`` into ``run_dir``; with ``resume``, continue its latest checkpoint."""
     config = recipe.train
     accelerator = Accelerator(
@@ -125,7 +125,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         image_losses,
         adversary,
     )
-    result = RunResult(run_dir, accelerator.unwrap_model(model))
+    result = TrainResult(run_dir, accelerator.unwrap_model(model))
     if not resume:
         result.before = loop.validate(state.step)
     try:
