@@ -5,8 +5,10 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
+from laser_core.coding.files import Compressed, compress_files, count_priors, decompress_file
 from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
 from laser_core.downstream.latents import Latents, encode_images
+from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
 from laser_core.errors import LaserError, PluginError, Problem, RecipeError, did_you_mean
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
@@ -51,6 +53,7 @@ __all__ = [
     "CodeSpec",
     "Codes",
     "ComponentConfig",
+    "Compressed",
     "DataSplits",
     "DatasetConfig",
     "Decoder",
@@ -58,6 +61,7 @@ __all__ = [
     "DiscriminatorConfig",
     "Encoder",
     "EvalResult",
+    "ExportReport",
     "LaserError",
     "Latents",
     "LpipsNet",
@@ -74,14 +78,19 @@ __all__ = [
     "Task",
     "TrainedRun",
     "all_reduce_sum",
+    "analyze_export",
     "broadcast_from_main",
     "build_component",
     "build_lpips",
     "code_counts",
+    "compress_files",
+    "count_priors",
     "dataset_overrides",
+    "decompress_file",
     "did_you_mean",
     "encode_images",
     "evaluate_run",
+    "export_run",
     "full_precision",
     "group_norm",
     "hookimpl",
@@ -91,6 +100,7 @@ __all__ = [
     "load_run",
     "perplexity",
     "require_weights",
+    "rerun_task",
     "run_recipe",
     "sample_photo",
     "stage_channels",

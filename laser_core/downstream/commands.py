@@ -79,9 +79,9 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from laser_core.downstream.analyze import analyze
+    from laser_core.downstream.workflow import analyze_export
 
-    analysis = analyze(args.export_dir, args.out)
+    analysis = analyze_export(args.export_dir, args.out)
     for name, why in analysis.skipped.items():
         print(f"no {name} plot: {why}")
     print(f"wrote {len(analysis.plots)} plots and {analysis.folder / 'report.html'}")

@@ -1,10 +1,11 @@
-"""What ``laser export`` and ``laser task`` do, as library functions the CLI calls."""
+"""What ``laser export``, ``laser analyze`` and ``laser task`` do, as library functions the CLI
+calls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laser_core.downstream.export.store import Export, Format, open_export
 from laser_core.downstream.export.verify import verify as verify_export
@@ -12,6 +13,9 @@ from laser_core.downstream.export.writer import ExportResult, Split, export
 from laser_core.downstream.tasks import run_task
 from laser_core.recipes.model import load_recipe
 from laser_core.runs.load import dataset_overrides, load_run
+
+if TYPE_CHECKING:
+    from laser_core.downstream.analyze import Analysis
 
 
 @dataclass
@@ -51,3 +55,11 @@ def rerun_task(
     ``["task.classifier=mlp"]``), merging its numbers into metrics.json: ``laser task``."""
     run_dir = Path(run_dir)
     return run_task(load_recipe(run_dir / "recipe.yaml", overrides), run_dir)
+
+
+def analyze_export(export_dir: str | Path, out: str | Path | None = None) -> Analysis:
+    """Plots of an export and a one-page ``report.html`` in ``out`` (default
+    ``EXPORT_DIR/analysis``): what ``laser analyze`` does."""
+    from laser_core.downstream.analyze import analyze  # matplotlib: a second to import
+
+    return analyze(Path(export_dir), None if out is None else Path(out))
