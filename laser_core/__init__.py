@@ -5,7 +5,14 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
-from laser_core.coding.files import Compressed, compress_files, count_priors, decompress_file
+from laser_core.coding.files import (
+    Compressed,
+    compare_rd,
+    compress_files,
+    count_priors,
+    decompress_file,
+    finetune_quantized,
+)
 from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
 from laser_core.downstream.latents import Latents, encode_images
 from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
@@ -83,6 +90,7 @@ __all__ = [
     "build_component",
     "build_lpips",
     "code_counts",
+    "compare_rd",
     "compress_files",
     "count_priors",
     "dataset_overrides",
@@ -91,6 +99,7 @@ __all__ = [
     "encode_images",
     "evaluate_run",
     "export_run",
+    "finetune_quantized",
     "full_precision",
     "group_norm",
     "hookimpl",

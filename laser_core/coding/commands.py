@@ -83,19 +83,17 @@ def _decompress(args: argparse.Namespace) -> None:
 
 
 def _finetune_quantized(args: argparse.Namespace) -> None:
-    from laser_core.coding.codec import Codec
-    from laser_core.coding.finetune import finetune_decoder
+    from laser_core.coding.files import finetune_quantized
 
-    tuned = finetune_decoder(Codec.open(args.run_dir), args.output, args.steps)
-    bits = tuned.priors.quantizer.bits
+    bits = finetune_quantized(args.run_dir, args.output, args.steps).quantizer.bits
     print(f"wrote {args.output}: decoder fine-tuned for {args.steps} steps on {bits}-bit values")
 
 
 def _rd(args: argparse.Namespace) -> None:
-    from laser_core.coding.rd import METRICS, default_images, folder_images, rate_distortion
+    from laser_core.coding.files import compare_rd
+    from laser_core.coding.rd import METRICS
 
-    images = folder_images(args.images) if args.images else default_images()
-    means = rate_distortion(args.run_dirs, images, args.output)
+    means = compare_rd(args.run_dirs, args.output, args.images)
     metrics = [k for k in METRICS if k in means[0]]
     print(f"{'codec':<24} {'setting':<10} {'bpp':>8} " + " ".join(f"{m:>8}" for m in metrics))
     for row in means:

@@ -1,5 +1,5 @@
-"""What ``laser priors``, ``compress`` and ``decompress`` do, from files to files, as library
-functions the CLI calls."""
+"""What ``laser priors``, ``compress``, ``decompress``, ``finetune-quantized`` and ``rd`` do,
+from files to files, as library functions the CLI calls."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from laser_core.coding.codec import Codec
+from laser_core.coding.finetune import finetune_decoder
 from laser_core.coding.identity import model_identity
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels, write_png
 from laser_core.coding.priors import DEFAULT_BITS, DEFAULT_MAX_IMAGES, Priors, build_priors
 from laser_core.coding.rates import Rates
+from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
 from laser_core.errors import LaserError
 from laser_core.runs.layout import atomic_write
 from laser_core.runs.load import load_run
@@ -64,3 +66,20 @@ def decompress_file(run_dir: str | Path, file: str | Path, output: str | Path) -
     for image, path in zip(images, paths, strict=True):
         write_png(to_pixels(image), path)
     return paths
+
+
+def finetune_quantized(run_dir: str | Path, output: str | Path, steps: int = 200) -> Priors:
+    """Fine-tune a run's decoder on its quantized code values into the new run directory
+    ``output``, with priors counted like the source's, and return those: what ``laser
+    finetune-quantized`` does."""
+    return finetune_decoder(Codec.open(Path(run_dir)), Path(output), steps).priors
+
+
+def compare_rd(
+    run_dirs: list[Path], output: str | Path, images: str | Path | None = None
+) -> list[Row]:
+    """Bits per pixel against PSNR/SSIM of runs, JPEG and WebP on the image files in
+    ``images`` (default: photo-patches' validation photographs): OUTPUT/rd.csv and rd.png and
+    the means per codec and setting; what ``laser rd`` does."""
+    pictures = default_images() if images is None else folder_images(Path(images))
+    return rate_distortion([Path(run_dir) for run_dir in run_dirs], pictures, Path(output))
