@@ -172,8 +172,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _report(metrics: dict[str, float], when: str) -> None:
-    if metrics:
-        numbers = {k: v for k, v in metrics.items() if k != "val_examples"}
+    numbers = {k: v for k, v in metrics.items() if k != "val_examples"}
+    if numbers:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in numbers.items())
         print(f"validation {when}: {shown} ({metrics['val_examples']} examples)")
 
@@ -186,11 +186,15 @@ def _eval(args: argparse.Namespace) -> None:
     dataset = parse_dataset(args.dataset)
     result = evaluate_run(args.run_dir, args.overrides, dataset, args.whole_split)
     if PartialState().is_main_process:
-        which = "the whole split" if args.whole_split else "the run's final validation"
+        which = (
+            "the whole split"
+            if args.whole_split
+            else "the first train.eval_batches batches, as the run validated; --whole-split for all"
+        )
+        step = "" if result.step is None else f" (step {result.step})"
         print(
-            f"evaluated {result.weights} (step {result.step}) on {result.dataset['name']} "
-            f"{result.split}: {result.examples} of {result.split_examples} examples, "
-            f"{which}",
+            f"evaluated {result.weights}{step} on {result.dataset['name']} "
+            f"{result.split}: {result.examples} of {result.split_examples} examples, {which}",
             file=sys.stderr,
         )
         print(json.dumps(result.to_json(), indent=2))
