@@ -68,7 +68,9 @@ def check_run(run_dir: Path) -> None:
     if not (run_dir / "recipe.yaml").is_file():
         raise LaserError(f"{run_dir} is not a run directory: recipe.yaml is missing")
     if not (run_dir / "model.safetensors").is_file():
-        raise LaserError(f"{run_dir} is not a finished run: model.safetensors is missing; {unfinished}")
+        raise LaserError(
+            f"{run_dir} is not a finished run: model.safetensors is missing; {unfinished}"
+        )
     if not manifest.exists(run_dir):
         log.warning(f"{run_dir} has no {manifest.MANIFEST} (an older LASER wrote it): unverified")
         return
