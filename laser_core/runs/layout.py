@@ -27,8 +27,8 @@ import yaml
 from accelerate import Accelerator
 
 from laser_core.errors import LaserError
-from laser_core.recipes.model import Recipe
 from laser_core.plugin.registry import Registry
+from laser_core.recipes.model import Recipe
 
 log = logging.getLogger(__name__)
 
