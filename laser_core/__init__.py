@@ -42,8 +42,26 @@ from laser_core.plugin.contracts import (
 from laser_core.plugin.hookspecs import Register, hookimpl
 from laser_core.plugin.mode_options import ModeOptions
 from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
+from laser_core.recipes.types import (
+    AdamBeta,
+    AtMost,
+    CodebookSize,
+    FiniteFloat,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    UnitInterval,
+)
 from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
-from laser_core.runs.workflow import EvalResult, RunResult, evaluate_run, run_recipe
+from laser_core.runs.workflow import (
+    EvalResult,
+    RunResult,
+    evaluate_run,
+    resume_run,
+    run_recipe,
+)
 from laser_core.training.build import Autoencoder, build_component, list_components
 from laser_core.training.perceptual import LPIPS, build_lpips
 from laser_core.training.weights import require as require_weights
@@ -51,6 +69,8 @@ from laser_core.training.weights import require as require_weights
 __all__ = [
     "LPIPS",
     "SAMPLE_PHOTOS",
+    "AdamBeta",
+    "AtMost",
     "Autoencoder",
     "BackboneWeights",
     "Bottleneck",
@@ -58,6 +78,7 @@ __all__ = [
     "BuildContext",
     "ClipLayout",
     "CodeSpec",
+    "CodebookSize",
     "Codes",
     "ComponentConfig",
     "Compressed",
@@ -69,21 +90,28 @@ __all__ = [
     "Encoder",
     "EvalResult",
     "ExportReport",
+    "FiniteFloat",
     "LaserError",
     "Latents",
     "LpipsNet",
     "Metric",
     "ModeOptions",
+    "NonNegativeFloat",
+    "NonNegativeInt",
     "PhotoName",
     "PluginError",
+    "PositiveFloat",
+    "PositiveInt",
     "Problem",
     "Recipe",
     "RecipeError",
     "Register",
     "ResBlock",
     "RunResult",
+    "Seed",
     "Task",
     "TrainedRun",
+    "UnitInterval",
     "all_reduce_sum",
     "analyze_export",
     "broadcast_from_main",
@@ -110,6 +138,7 @@ __all__ = [
     "perplexity",
     "require_weights",
     "rerun_task",
+    "resume_run",
     "run_recipe",
     "sample_photo",
     "stage_channels",

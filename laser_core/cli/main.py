@@ -151,14 +151,13 @@ def _run(args: argparse.Namespace) -> None:
 
     from laser_core.downstream.tasks import format_table
     from laser_core.recipes.model import load_recipe
-    from laser_core.runs.workflow import run_recipe
+    from laser_core.runs.workflow import resume_run, run_recipe
 
     if args.resume:
         if args.run_dir:
             raise LaserError("--resume continues the run where it is; drop --run-dir")
         overrides = [str(args.recipe), *args.overrides] if args.recipe else args.overrides
-        recipe = load_recipe(args.resume / "recipe.yaml", overrides)
-        result = run_recipe(recipe, args.resume, resume=True)
+        result = resume_run(args.resume, overrides)
     elif args.recipe:
         result = run_recipe(load_recipe(args.recipe, args.overrides), args.run_dir)
     else:
