@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from laser_core.ops.dispatch import Backend, in_threads, use_triton
+from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
 from laser_core.plugin.contracts import Codes
 
 NEGLIGIBLE_CORRELATION = 1e-5
@@ -41,6 +41,17 @@ CPU_CHUNK_ELEMENTS = 2**19
 
 GPU_CHUNK_ELEMENTS = 2**26
 """Signals x atoms per chunk elsewhere: bounds the torch path to about 1 GB of buffers."""
+
+TRITON_MAX_DIM = 64
+TRITON_MAX_SPARSITY = 16
+"""The Triton kernel holds a whole signal and the support's factor in registers; for signals of
+more than ``TRITON_MAX_DIM`` features or sparsity above ``TRITON_MAX_SPARSITY`` it would spill
+(see ``laser_core.ops.omp_triton``), so backend "auto" runs the torch path there."""
+
+
+def triton_serves(dim: int, sparsity: int) -> bool:
+    """Whether backend "auto" runs the Triton kernel for signals of ``dim`` features."""
+    return dim <= TRITON_MAX_DIM and sparsity <= TRITON_MAX_SPARSITY
 
 
 def batch_omp(
@@ -63,8 +74,10 @@ def batch_omp(
     at most ``tolerance`` (unused slots hold index 0 and value 0, see the module docstring).
 
     Computes in fp32 whatever the input dtype and any autocast. Not differentiable: the codes
-    are a selection. ``backend`` "auto" runs the Triton kernel on CUDA tensors and the torch
-    path elsewhere; ``chunk_size`` caps how many signals the torch path codes at once.
+    are a selection. ``backend`` "auto" runs the Triton kernel on CUDA tensors whose shape it
+    serves (``triton_serves``) and the torch path elsewhere; ``chunk_size`` caps how many
+    signals the torch path codes at once. Should the kernel fail to compile or launch, a
+    warning names the shape and that shape runs the torch path from then on.
     """
     _check_arguments(signals, dictionary, sparsity, tolerance)
     device_type = signals.device.type
@@ -76,11 +89,23 @@ def batch_omp(
         if not len(signals):
             empty = signals.new_zeros(0, sparsity)
             return Codes(empty.long(), empty)
-        if use_triton(backend, signals, "batch_omp"):
-            from laser_core.ops.omp_triton import triton_batch_omp
+        dim, atoms = dictionary.shape
 
-            return triton_batch_omp(signals, dictionary, sparsity, tolerance)
-        return _torch_batch_omp(signals, dictionary, sparsity, tolerance, chunk_size)
+        def torch_path() -> Codes:
+            return _torch_batch_omp(signals, dictionary, sparsity, tolerance, chunk_size)
+
+        if use_triton(backend, signals, "batch_omp") and (
+            backend == "triton" or triton_serves(dim, sparsity)
+        ):
+
+            def kernel() -> Codes:
+                from laser_core.ops.omp_triton import triton_batch_omp
+
+                return triton_batch_omp(signals, dictionary, sparsity, tolerance)
+
+            shape = f"M={dim}, K={atoms}, sparsity={sparsity}"
+            return triton_or_torch("batch_omp", shape, kernel, torch_path)
+        return torch_path()
 
 
 def reconstruct(codes: Codes, dictionary: torch.Tensor) -> torch.Tensor:
