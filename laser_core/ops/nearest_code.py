@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
+from laser_core.ops.precision import ieee_fp32
 
 CPU_CHUNK_ELEMENTS = 2**18
 """Vectors x codes per scored block on the CPU: a 1 MiB buffer that stays in the L2 cache
@@ -55,7 +56,7 @@ def nearest_code(
     if len(codebook) == 0:
         raise ValueError("nearest_code: the codebook has no codes")
     device_type = vectors.device.type
-    with torch.no_grad(), torch.autocast(device_type, enabled=False):
+    with torch.no_grad(), torch.autocast(device_type, enabled=False), ieee_fp32():
         vectors, codebook = vectors.detach().float(), codebook.detach().float()
         if len(vectors) == 0:
             return torch.zeros(0, dtype=torch.long, device=vectors.device)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
+from laser_core.ops.precision import ieee_fp32
 from laser_core.plugin.contracts import Codes
 
 NEGLIGIBLE_CORRELATION = 1e-5
@@ -81,7 +82,7 @@ def batch_omp(
     """
     _check_arguments(signals, dictionary, sparsity, tolerance)
     device_type = signals.device.type
-    with torch.no_grad(), torch.autocast(device_type, enabled=False):
+    with torch.no_grad(), torch.autocast(device_type, enabled=False), ieee_fp32():
         signals = signals.detach().float()
         dictionary = dictionary.detach().float()
         if not torch.isfinite(signals).all():
