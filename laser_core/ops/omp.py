@@ -85,8 +85,7 @@ def batch_omp(
     with torch.no_grad(), torch.autocast(device_type, enabled=False), ieee_fp32():
         signals = signals.detach().float()
         dictionary = dictionary.detach().float()
-        if not torch.isfinite(signals).all():
-            raise ValueError("batch_omp: signals contain NaN or infinite values")
+        _check_finite(signals)
         if not len(signals):
             empty = signals.new_zeros(0, sparsity)
             return Codes(empty.long(), empty)
@@ -133,6 +132,16 @@ def _check_arguments(
         )
     if tolerance is not None and tolerance < 0:
         raise ValueError(f"batch_omp: tolerance={tolerance} must be a non-negative squared norm")
+
+
+def _check_finite(signals: torch.Tensor) -> None:
+    """NaN or infinite signals are an error. An asynchronous assert: it raises here on the CPU,
+    and on CUDA fails the stream later instead of making the host wait for the answer."""
+    message = "batch_omp: signals contain NaN or infinite values"
+    try:
+        torch._assert_async(torch.isfinite(signals).all(), message)
+    except RuntimeError:
+        raise ValueError(message) from None
 
 
 def _torch_batch_omp(
