@@ -67,6 +67,9 @@ class TrainConfig(BaseModel):
     eval_batches: int = Field(4, ge=1)
     checkpoint_every: int = Field(0, ge=0, description="0: checkpoint only at the end")
     keep_checkpoints: int = Field(2, ge=1)
+    deterministic: bool = Field(
+        False, description="deterministic GPU kernels, so a resumed GPU run is exact; slower"
+    )
 
 
 class RecipeModel(BaseModel):
