@@ -1,5 +1,18 @@
-"""LASER: discrete and sparse latent autoencoders, assembled from plugins by YAML recipes."""
+"""LASER: discrete and sparse latent autoencoders, assembled from plugins by YAML recipes.
 
+This module is the public API, for plugin authors and library users alike: a built-in plugin
+imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kernels) and
+:mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
+"""
+
+from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
+from laser_core.downstream.latents import Latents, encode_images
+from laser_core.errors import LaserError, PluginError, Problem, RecipeError, did_you_mean
+from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
+from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
+from laser_core.nn.precision import full_precision
+from laser_core.nn.shapes import to_latent, to_vectors
+from laser_core.nn.usage import code_counts, perplexity, usage_stats
 from laser_core.plugin.contracts import (
     Bottleneck,
     BottleneckOutput,
@@ -10,14 +23,26 @@ from laser_core.plugin.contracts import (
     ComponentConfig,
     DatasetConfig,
     DataSplits,
+    Decoder,
+    Discriminator,
     DiscriminatorConfig,
+    Encoder,
+    Metric,
     Task,
 )
-from laser_core.plugin.hookspecs import hookimpl
-from laser_core.recipes.model import load_recipe
-from laser_core.training.build import build_component, list_components
+from laser_core.plugin.hookspecs import Register, hookimpl
+from laser_core.plugin.mode_options import ModeOptions
+from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
+from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
+from laser_core.training.build import Autoencoder, build_component, list_components
+from laser_core.training.perceptual import LPIPS, build_lpips
+from laser_core.training.weights import require as require_weights
 
 __all__ = [
+    "LPIPS",
+    "SAMPLE_PHOTOS",
+    "Autoencoder",
+    "BackboneWeights",
     "Bottleneck",
     "BottleneckOutput",
     "BuildContext",
@@ -27,10 +52,45 @@ __all__ = [
     "ComponentConfig",
     "DataSplits",
     "DatasetConfig",
+    "Decoder",
+    "Discriminator",
     "DiscriminatorConfig",
+    "Encoder",
+    "LaserError",
+    "Latents",
+    "LpipsNet",
+    "Metric",
+    "ModeOptions",
+    "PhotoName",
+    "PluginError",
+    "Problem",
+    "Recipe",
+    "RecipeError",
+    "Register",
+    "ResBlock",
     "Task",
+    "TrainedRun",
+    "all_reduce_sum",
+    "broadcast_from_main",
     "build_component",
+    "build_lpips",
+    "code_counts",
+    "dataset_overrides",
+    "did_you_mean",
+    "encode_images",
+    "full_precision",
+    "group_norm",
     "hookimpl",
+    "is_power_of_two",
     "list_components",
     "load_recipe",
+    "load_run",
+    "perplexity",
+    "require_weights",
+    "sample_photo",
+    "stage_channels",
+    "to_latent",
+    "to_vectors",
+    "usage_stats",
+    "world_size",
 ]

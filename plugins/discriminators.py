@@ -8,11 +8,15 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.errors import LaserError
-from laser_core.nn.layers import group_norm
-from laser_core.plugin.contracts import BuildContext, Discriminator, DiscriminatorConfig
-from laser_core.plugin.hookspecs import Register
+from laser_core import (
+    BuildContext,
+    Discriminator,
+    DiscriminatorConfig,
+    LaserError,
+    Register,
+    group_norm,
+    hookimpl,
+)
 
 Norm = Literal["batch", "group", "instance", "none"]
 MAX_WIDTH_MULTIPLIER = 8  # pix2pix's cap: widths double per layer up to 8x the first

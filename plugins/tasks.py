@@ -31,12 +31,19 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from laser_core import hookimpl
-from laser_core.downstream.latents import encode
-from laser_core.errors import LaserError
-from laser_core.plugin.contracts import BuildContext, Codes, CodeSpec, ComponentConfig
-from laser_core.plugin.hookspecs import Register
-from laser_core.runs.load import TrainedRun, dataset_overrides, load_trained
+from laser_core import (
+    BuildContext,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+    LaserError,
+    Register,
+    TrainedRun,
+    dataset_overrides,
+    encode_images,
+    hookimpl,
+    load_run,
+)
 
 Input = Literal["pixels", "continuous", "quantized", "codes"]
 Classifier = Literal["linear", "mlp", "cnn"]
@@ -71,7 +78,7 @@ class ClassifyTask:
         from accelerate import PartialState  # imported here: loading every plugin must stay fast
 
         data = self.config.data
-        run = load_trained(run_dir, dataset_overrides(data) if data else ())
+        run = load_run(run_dir, dataset_overrides(data) if data else ())
         if run.data.num_classes is None:
             raise LaserError(
                 f"task 'classify': dataset '{run.recipe.data.name}' of {run_dir} has no labels; "
@@ -105,7 +112,7 @@ def extract(
     labels = []
     for batch in loader:
         images = batch["image"].to(device)
-        latents = encode(run.model, images)
+        latents = encode_images(run.model, images)
         views = {
             "pixels": images.float(),
             "continuous": latents.continuous.float(),

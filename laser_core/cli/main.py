@@ -181,11 +181,11 @@ def _eval(args: argparse.Namespace) -> None:
     from accelerate import Accelerator
     from torch.utils.data import DataLoader
 
-    from laser_core.runs.load import load_trained
+    from laser_core.runs.load import load_run
     from laser_core.training.build import build_metrics
     from laser_core.training.evaluate import evaluate
 
-    run = load_trained(args.run_dir, [*data_overrides(args.dataset), *args.overrides])
+    run = load_run(args.run_dir, [*data_overrides(args.dataset), *args.overrides])
     accelerator = Accelerator()
     loader = accelerator.prepare(
         DataLoader(run.data.val, batch_size=run.recipe.data.config.batch_size)

@@ -55,10 +55,10 @@ def add_commands(command: AddCommand) -> None:
 def _priors(args: argparse.Namespace) -> None:
     from laser_core.coding.identity import model_identity
     from laser_core.coding.priors import PRIORS_FILE, build_priors
-    from laser_core.runs.load import load_trained
+    from laser_core.runs.load import load_run
 
     model_id = model_identity(args.run_dir)
-    priors = build_priors(load_trained(args.run_dir), model_id, args.bits, args.max_images)
+    priors = build_priors(load_run(args.run_dir), model_id, args.bits, args.max_images)
     values = f", values quantized to {priors.quantizer.bits} bits" if priors.quantizer else ""
     print(
         f"wrote {args.run_dir / PRIORS_FILE}: {priors.depth} depth slot(s) counted on "

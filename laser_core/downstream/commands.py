@@ -60,9 +60,9 @@ def _export(args: argparse.Namespace) -> None:
     from laser_core.downstream.export.verify import verify
     from laser_core.downstream.export.writer import export
     from laser_core.downstream.tasks import format_table
-    from laser_core.runs.load import load_trained
+    from laser_core.runs.load import load_run
 
-    run = load_trained(args.run_dir, [*data_overrides(args.data), *args.overrides])
+    run = load_run(args.run_dir, [*data_overrides(args.data), *args.overrides])
     result = export(run, args.out, args.split, args.format)
     exported = open_export(args.out)
     for path in result.removed:

@@ -26,16 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
+from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
 from laser_core.plugin.contracts import Codes
-
-NEGLIGIBLE_CORRELATION = 1e-5
-"""A residual whose largest correlation is below this fraction of the signal norm is treated
-as fully represented: any further atom would fit rounding noise."""
-
-DEGENERATE_PIVOT = 1e-6
-"""An atom whose squared distance to the span of the support is below this fraction of its
-squared norm would make the Cholesky factor singular; its slot is left unused."""
 
 CPU_CHUNK_ELEMENTS = 2**19
 """Signals x atoms per chunk on the CPU: keeps the correlation buffers near the L2/L3 caches."""

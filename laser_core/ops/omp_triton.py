@@ -24,7 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
-from laser_core.ops.omp import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
+from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.plugin.contracts import Codes
 
 BLOCK_N = 16

@@ -24,7 +24,7 @@ class TrainedRun:
     data: DataSplits
 
 
-def load_trained(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainedRun:
+def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainedRun:
     """Rebuild the run's model from its recorded recipe and load its final weights.
 
     ``overrides`` change the recipe first, e.g. to evaluate on another dataset block; the

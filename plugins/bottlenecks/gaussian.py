@@ -9,17 +9,17 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.plugin.contracts import (
+from laser_core import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
     Codes,
     CodeSpec,
     ComponentConfig,
+    Register,
+    full_precision,
+    hookimpl,
 )
-from laser_core.plugin.hookspecs import Register
-from laser_plugins.bottlenecks.vq import full_precision
 
 
 class GaussianConfig(ComponentConfig):

@@ -20,17 +20,19 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.plugin.contracts import (
+from laser_core import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
     Codes,
     CodeSpec,
     ComponentConfig,
+    Register,
+    code_counts,
+    full_precision,
+    hookimpl,
+    usage_stats,
 )
-from laser_core.plugin.hookspecs import Register
-from laser_plugins.bottlenecks.vq import full_precision, usage_stats
 
 
 class GumbelConfig(ComponentConfig):
@@ -102,7 +104,7 @@ class GumbelQuantizer(Bottleneck):
             # KL(q || uniform) = sum q log(q / (1/K)), averaged over positions.
             log_ratio = F.log_softmax(logits, dim=1) + math.log(len(self.codebook))
             kl = (F.softmax(logits, dim=1) * log_ratio).sum(1).mean()
-        counts = torch.bincount(indices.flatten(), minlength=len(self.codebook))
+        counts = code_counts(indices, len(self.codebook))
         return BottleneckOutput(
             quantized=quantized.to(z.dtype),
             loss=self.config.kl_weight * kl,

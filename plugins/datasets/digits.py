@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch.nn import functional as F
 
-from laser_core.plugin.contracts import BuildContext, DatasetConfig, DataSplits
+from laser_core import BuildContext, DatasetConfig, DataSplits
 
 from .common import InMemoryImages, split_indices
 

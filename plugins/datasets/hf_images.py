@@ -14,8 +14,7 @@ from PIL import Image, ImageOps
 from pydantic import Field
 from torch.utils.data import Dataset
 
-from laser_core.errors import LaserError, did_you_mean
-from laser_core.plugin.contracts import DatasetConfig, DataSplits
+from laser_core import DatasetConfig, DataSplits, LaserError, did_you_mean
 
 from .common import PIL_MODES, split_indices, to_signed_unit
 

@@ -18,8 +18,7 @@ import torch
 from PIL import Image, ImageOps
 from pydantic import Field
 
-from laser_core.errors import LaserError
-from laser_core.plugin.contracts import BuildContext, ClipLayout, DatasetConfig, DataSplits
+from laser_core import BuildContext, ClipLayout, DatasetConfig, DataSplits, LaserError
 
 from .common import InMemoryImages, split_indices
 

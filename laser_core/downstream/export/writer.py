@@ -65,7 +65,7 @@ from laser_core.downstream.export.store import (
 from laser_core.downstream.latents import (
     Latents,
     code_bits,
-    encode,
+    encode_images,
     items_to_frames,
     items_to_samples,
     symbol_vectors,
@@ -119,7 +119,7 @@ def export(run: TrainedRun, root: Path, split: Split, format: Format) -> ExportR
     )
     for index, batch in zip(pending, loader, strict=True):
         images = batch["image"].to(device)
-        latents = encode(model, images)
+        latents = encode_images(model, images)
         if index == 0:
             _write_preview(root, images, latents, run.data.clips)
         arrays = _arrays(latents, batch, index * plan["batch_size"], run.data.clips)
@@ -214,7 +214,7 @@ def _plan(run: TrainedRun, dataset: Dataset, split: Split, format: Format) -> di
     batch_size = run.recipe.data.config.batch_size
     probe = default_collate([dataset[i] for i in range(per_sample)])
     model = run.model.eval()
-    latents = encode(model, probe["image"])
+    latents = encode_images(model, probe["image"])
     arrays = _arrays(latents, probe, 0, clips)
     spec = model.bottleneck.code_spec()
     image = items_to_samples(probe["image"].permute(0, 2, 3, 1), clips)[0]

@@ -1,9 +1,5 @@
-"""``vq``: vector quantization (van den Oord et al., 2017), each latent vector replaced by its
-nearest code, with codes learnt as running means (EMA) or by a codebook loss.
-
-:class:`Codebook` holds everything a codebook does besides the lookup arithmetic (k-means
-initialisation, EMA statistics, dead-code revival) so that ``rq`` composes it level by level.
-"""
+"""What a codebook does besides the lookup arithmetic, shared by ``vq`` and ``rq`` (which
+composes it level by level): k-means initialisation, EMA statistics, dead-code revival."""
 
 from __future__ import annotations
 
@@ -14,20 +10,17 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main
-from laser_core.ops.dispatch import Backend
-from laser_core.ops.kmeans import cluster_statistics, kmeans
-from laser_core.ops.nearest_code import nearest_code
-from laser_core.plugin.contracts import (
-    Bottleneck,
-    BottleneckOutput,
-    BuildContext,
-    Codes,
-    CodeSpec,
+from laser_core import (
     ComponentConfig,
+    ModeOptions,
+    all_reduce_sum,
+    broadcast_from_main,
+    code_counts,
+    usage_stats,
 )
-from laser_core.plugin.hookspecs import Register
+from laser_core.ops import Backend, cluster_statistics, kmeans, nearest_code
+
+UPDATE_OPTIONS = ModeOptions("update", {"decay": ("ema", 0.99), "epsilon": ("ema", 1e-5)})
 
 
 class CodebookConfig(ComponentConfig):
@@ -41,12 +34,14 @@ class CodebookConfig(ComponentConfig):
         description="ema: each code is the running mean of the latents assigned to it; "
         "gradient: codes learn from the codebook loss ||sg(z) - code||²",
     )
-    decay: float = Field(0.99, gt=0, lt=1, description="EMA decay (update: ema only)")
-    epsilon: float = Field(
-        1e-5,
+    decay: float | None = Field(
+        None, gt=0, lt=1, description="update: ema only; EMA decay (default 0.99)"
+    )
+    epsilon: float | None = Field(
+        None,
         gt=0,
-        description="Laplace smoothing of EMA cluster sizes, so that an empty cluster never "
-        "divides by zero (update: ema only)",
+        description="update: ema only; Laplace smoothing of EMA cluster sizes, so that an empty "
+        "cluster never divides by zero (default 1e-5)",
     )
     kmeans_init: bool = Field(True, description="place the codes by k-means on the first batch")
     kmeans_iterations: int = Field(10, ge=1)
@@ -65,22 +60,12 @@ class CodebookConfig(ComponentConfig):
     @model_validator(mode="after")
     def _ema_options_need_ema(self) -> CodebookConfig:
         """A changed EMA setting under gradient updates would do nothing: say so."""
-        if self.update == "gradient":
-            for option in ("decay", "epsilon"):
-                default = type(self).model_fields[option].default
-                if getattr(self, option) != default:
-                    raise ValueError(
-                        f"{option} applies only to update: ema, not update: gradient; "
-                        "remove it or set update: ema"
-                    )
+        UPDATE_OPTIONS.check(self)
         return self
 
-
-class VQConfig(CodebookConfig):
-    codebook_size: int = Field(512, ge=2, description="number of codes")
-    normalize: bool = Field(
-        False, description="l2-normalise latents and codes, so nearest means highest cosine"
-    )
+    def option(self, name: str) -> float:
+        """``decay`` or ``epsilon`` as set, or its default."""
+        return UPDATE_OPTIONS.value(self, name)
 
 
 class Codebook(nn.Module):
@@ -148,14 +133,15 @@ class Codebook(nn.Module):
         of cluster sizes and sums (Laplace-smoothed), idle counts, and revival candidates."""
         if self.ema:
             counts, sums = cluster_statistics(x, indices, self.size)
-            self.cluster_size.lerp_(counts, 1 - self.config.decay)
-            self.embed_sum.lerp_(sums, 1 - self.config.decay)
+            decay = self.config.option("decay")
+            self.cluster_size.lerp_(counts, 1 - decay)
+            self.embed_sum.lerp_(sums, 1 - decay)
             total = self.cluster_size.sum()
-            epsilon = self.config.epsilon
+            epsilon = self.config.option("epsilon")
             smoothed = (self.cluster_size + epsilon) / (total + self.size * epsilon) * total
             self.weight.copy_(self.embed_sum / smoothed.unsqueeze(1))
         else:
-            counts = all_reduce_sum(torch.bincount(indices, minlength=self.size))
+            counts = all_reduce_sum(code_counts(indices, self.size))
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
         if self.config.revive_dead_codes:
             rows = torch.multinomial(x.new_ones(len(x)), self.size, replacement=len(x) < self.size)
@@ -186,96 +172,5 @@ class Codebook(nn.Module):
     def stats(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """Usage in this batch (indices of any shape) and dead codes, as float tensors."""
         dead = self.unused_steps >= self.config.dead_code_after
-        counts = torch.bincount(indices.flatten(), minlength=self.size)
+        counts = code_counts(indices, self.size)
         return {**usage_stats(counts), "dead_codes": dead.sum().float()}
-
-
-def usage_stats(counts: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Perplexity (exp of the entropy of code frequencies: codebook_size when all codes are
-    used alike, 1 when one is) and the number of codes used, from counts per code (size,)."""
-    frequencies = counts.float() / counts.sum().clamp(min=1)
-    return {
-        "perplexity": torch.special.entr(frequencies).sum().exp(),
-        "used_codes": (counts > 0).sum().float(),
-    }
-
-
-def to_vectors(z: torch.Tensor) -> torch.Tensor:
-    """Latents (batch, dim, height, width) -> fp32 vectors (batch * height * width, dim)."""
-    return z.float().permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-
-
-def to_latent(x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Vectors (batch * height * width, dim) -> latents of ``shape`` (batch, dim, height, width)."""
-    batch, dim, height, width = shape
-    return x.view(batch, height, width, dim).permute(0, 3, 1, 2)
-
-
-def full_precision(z: torch.Tensor) -> torch.autocast:
-    """Autocast switched off on z's device: distances and statistics need fp32."""
-    return torch.autocast(device_type=z.device.type, enabled=False)
-
-
-class VectorQuantizer(Bottleneck):
-    """Latents (batch, dim, height, width) -> nearest of codebook_size codes at each position;
-    codes (batch, height, width, 1). The straight-through estimator hands the encoder the
-    decoder's gradient unchanged."""
-
-    def __init__(self, dim: int, config: VQConfig):
-        super().__init__()
-        self.dim, self.normalize = dim, config.normalize
-        self.codebook = Codebook(config.codebook_size, dim, config, normalize=config.normalize)
-
-    def _vectors(self, z: torch.Tensor) -> torch.Tensor:
-        x = to_vectors(z)
-        return F.normalize(x, dim=1) if self.normalize else x
-
-    def forward(self, z: torch.Tensor) -> BottleneckOutput:
-        with full_precision(z):
-            x = self._vectors(z)
-            if self.training:
-                self.codebook.initialize(x)
-            indices = self.codebook.assign(x)
-            codes = self.codebook.lookup(indices)
-            loss = self.codebook.loss(x, codes)
-            if self.training:
-                self.codebook.update(x.detach(), indices)
-            # Adding x - sg(x), exactly zero, keeps the codes' values and x's gradient.
-            quantized = to_latent(codes + (x - x.detach()), z.shape).to(z.dtype)
-        batch, _, height, width = z.shape
-        return BottleneckOutput(
-            quantized=quantized,
-            loss=loss,
-            codes=Codes(indices.view(batch, height, width, 1)),
-            stats=self.codebook.stats(indices),
-        )
-
-    @torch.no_grad()
-    def encode(self, z: torch.Tensor) -> Codes:
-        batch, _, height, width = z.shape
-        with full_precision(z):
-            indices = self.codebook.assign(self._vectors(z))
-        return Codes(indices.view(batch, height, width, 1))
-
-    def decode(self, codes: Codes) -> torch.Tensor:
-        return self.codebook.lookup(codes.indices[..., 0]).permute(0, 3, 1, 2)
-
-    def code_spec(self) -> CodeSpec:
-        return CodeSpec(alphabet_sizes=[self.codebook.size])
-
-    def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
-        return self.codebook.after_optimizer_step()
-
-
-def build(config: VQConfig, context: BuildContext) -> VectorQuantizer:
-    return VectorQuantizer(context.latent_dim, config)
-
-
-@hookimpl
-def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "vq",
-        build,
-        config=VQConfig,
-        summary="vector quantization: nearest of codebook_size codes, EMA or gradient codebook",
-    )

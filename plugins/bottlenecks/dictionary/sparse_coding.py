@@ -1,4 +1,4 @@
-"""`omp`: sparse codes over a learned dictionary, found by Batch-OMP.
+"""The dictionary bottleneck behind ``omp`` and ``ksvd``: sparse codes found by Batch-OMP.
 
 Every latent position, or every non-overlapping p x p patch of positions, is a signal of
 dimension M = dim * p * p, coded by at most ``sparsity`` of ``atoms`` unit-norm atoms
@@ -27,8 +27,18 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from laser_core.errors import LaserError
-from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main
+from laser_core import (
+    Bottleneck,
+    BottleneckOutput,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+    LaserError,
+    ModeOptions,
+    all_reduce_sum,
+    broadcast_from_main,
+    code_counts,
+)
 from laser_core.ops import (
     batch_omp,
     code_statistics,
@@ -37,22 +47,15 @@ from laser_core.ops import (
     reconstruct,
     worst_represented_directions,
 )
-from laser_core.plugin.contracts import (
-    Bottleneck,
-    BottleneckOutput,
-    BuildContext,
-    Codes,
-    CodeSpec,
-    ComponentConfig,
-)
-from laser_core.plugin.hookspecs import Register, hookimpl
 
-MODE_DEFAULTS = {"dictionary_loss_weight": 1.0, "forgetting_factor": 0.99, "ksvd_iterations": 1}
-MODE_OF_OPTION = {
-    "dictionary_loss_weight": "gradient",
-    "forgetting_factor": "online",
-    "ksvd_iterations": "ksvd",
-}
+UPDATE_OPTIONS = ModeOptions(
+    "update",
+    {
+        "dictionary_loss_weight": ("gradient", 1.0),
+        "forgetting_factor": ("online", 0.99),
+        "ksvd_iterations": ("ksvd", 1),
+    },
+)
 
 
 class SparseCodingConfig(ComponentConfig):
@@ -94,18 +97,12 @@ class OMPConfig(SparseCodingConfig):
 
     @model_validator(mode="after")
     def _options_match_update(self) -> OMPConfig:
-        for option, mode in MODE_OF_OPTION.items():
-            if getattr(self, option) is not None and self.update != mode:
-                raise ValueError(
-                    f"{option} applies only to update: {mode}, not update: {self.update}; "
-                    f"remove it or set update: {mode}"
-                )
+        UPDATE_OPTIONS.check(self)
         return self
 
     def option(self, name: str) -> float:
         """A mode-specific option, or its default when the recipe leaves it out."""
-        value = getattr(self, name)
-        return MODE_DEFAULTS[name] if value is None else value
+        return UPDATE_OPTIONS.value(self, name)
 
 
 class DictionaryBottleneck(Bottleneck):
@@ -223,7 +220,7 @@ class DictionaryBottleneck(Bottleneck):
 
     def _stats(self, codes: Codes) -> dict[str, torch.Tensor]:
         nonzero = codes.values != 0
-        usage = torch.bincount(codes.indices[nonzero], minlength=self.config.atoms)
+        usage = code_counts(codes.indices[nonzero], self.config.atoms)
         magnitudes = codes.values.abs()[nonzero]
         dead = self.unused_steps >= self.config.dead_atom_after
         return {
@@ -279,7 +276,7 @@ class DictionaryBottleneck(Bottleneck):
         ``dead_atom_after`` steps by the residual directions of the worst-represented signals
         and return their rows."""
         used = codes.indices[codes.values != 0]
-        counts = all_reduce_sum(torch.bincount(used, minlength=self.config.atoms))
+        counts = all_reduce_sum(code_counts(used, self.config.atoms))
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
         dead = (self.unused_steps >= self.config.dead_atom_after).nonzero().squeeze(1)
         if not self.config.revive_dead_atoms or not dead.numel():
@@ -304,17 +301,3 @@ def _check_sparsity(config: SparseCodingConfig, dim: int, signal_dim: int) -> No
             "cannot select more linearly independent atoms than that. Lower sparsity, or raise "
             "patch_size or the encoder's latent_dim."
         )
-
-
-def build(config: OMPConfig, context: BuildContext) -> DictionaryBottleneck:
-    return DictionaryBottleneck(context.latent_dim, config)
-
-
-@hookimpl
-def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "omp",
-        build,
-        config=OMPConfig,
-        summary="sparse codes over a learned dictionary (Batch-OMP; gradient, online or K-SVD)",
-    )

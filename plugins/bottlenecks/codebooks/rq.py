@@ -2,7 +2,7 @@
 quantizes what the levels before it left over, so a position's latent is the sum of one code
 per level and any prefix of the levels is a coarser reconstruction.
 
-Every level is a :class:`laser_plugins.bottlenecks.vq.Codebook`, with vq's k-means
+Every level is a :class:`.codebook.Codebook`, with vq's k-means
 initialisation (residual by residual on the first batch), EMA or gradient learning and
 dead-code revival.
 """
@@ -15,16 +15,20 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.plugin.contracts import Bottleneck, BottleneckOutput, BuildContext, Codes, CodeSpec
-from laser_core.plugin.hookspecs import Register
-from laser_plugins.bottlenecks.vq import (
-    Codebook,
-    CodebookConfig,
+from laser_core import (
+    Bottleneck,
+    BottleneckOutput,
+    BuildContext,
+    Codes,
+    CodeSpec,
+    Register,
     full_precision,
+    hookimpl,
     to_latent,
     to_vectors,
 )
+
+from .codebook import Codebook, CodebookConfig
 
 CodebookSize = Annotated[int, Field(ge=2)]
 

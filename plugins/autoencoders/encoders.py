@@ -7,36 +7,9 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core import hookimpl
-from laser_core.nn.layers import ResBlock, group_norm, stage_channels
-from laser_core.plugin.contracts import BuildContext, ComponentConfig
+from laser_core import BuildContext, ComponentConfig, hookimpl
 
-
-class ConvEncoderConfig(ComponentConfig):
-    channels: list[int] = Field([64, 128], min_length=1, description="width per resolution")
-    downsamplings: int = Field(2, ge=0, description="each halves height and width")
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
-    latent_dim: int = Field(64, ge=1)
-
-
-class ConvEncoder(nn.Module):
-    """Images (B, C, H, W) -> latents (B, latent_dim, H / 2**downsamplings, ...)."""
-
-    def __init__(self, config: ConvEncoderConfig, image_channels: int):
-        super().__init__()
-        widths = stage_channels(config.channels, config.downsamplings + 1)
-        layers: list[nn.Module] = [nn.Conv2d(image_channels, widths[0], 3, padding=1)]
-        for stage, width in enumerate(widths):
-            layers += [ResBlock(width, width) for _ in range(config.blocks)]
-            if stage < config.downsamplings:
-                layers.append(nn.Conv2d(width, widths[stage + 1], 4, stride=2, padding=1))
-        layers += [group_norm(widths[-1]), nn.SiLU(), nn.Conv2d(widths[-1], config.latent_dim, 1)]
-        self.net = nn.Sequential(*layers)
-        self.latent_dim = config.latent_dim
-        self.downsampling = 2**config.downsamplings
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)
+from .conv import ConvEncoder, ConvEncoderConfig
 
 
 class IdentityEncoderConfig(ComponentConfig):

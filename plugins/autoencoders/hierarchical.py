@@ -22,13 +22,18 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core import hookimpl
-from laser_core.errors import LaserError
-from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two
-from laser_core.plugin.contracts import BuildContext, ComponentConfig
-from laser_core.plugin.hookspecs import Register
-from laser_plugins.decoders import ConvDecoder, ConvDecoderConfig
-from laser_plugins.encoders import ConvEncoder, ConvEncoderConfig
+from laser_core import (
+    BuildContext,
+    ComponentConfig,
+    LaserError,
+    Register,
+    ResBlock,
+    group_norm,
+    hookimpl,
+    is_power_of_two,
+)
+
+from .conv import ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig
 
 
 class HierarchicalEncoderConfig(ComponentConfig):

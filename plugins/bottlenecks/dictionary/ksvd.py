@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from laser_core.plugin.contracts import BuildContext
-from laser_core.plugin.hookspecs import Register, hookimpl
-from laser_plugins.bottlenecks.omp import DictionaryBottleneck, OMPConfig, SparseCodingConfig
+from laser_core import BuildContext, Register, hookimpl
+
+from .sparse_coding import DictionaryBottleneck, OMPConfig, SparseCodingConfig
 
 
 class KSVDConfig(SparseCodingConfig):
