@@ -72,7 +72,9 @@ def ksvd(
         result = ksvd_update(signals, dictionary, codes)
         dictionary, codes = result.dictionary, result.codes
         replaced.append(result.replaced)
-    return KSVDResult(dictionary, codes, torch.cat(replaced).unique())
+    # One sweep's atoms are already distinct and sorted; unique() would read back to the host.
+    replaced = replaced[0] if len(replaced) == 1 else torch.cat(replaced).unique()
+    return KSVDResult(dictionary, codes, replaced)
 
 
 def ksvd_update(signals: torch.Tensor, dictionary: torch.Tensor, codes: Codes) -> KSVDResult:

@@ -350,11 +350,15 @@ def _micro_batches(
 def _reset_optimizer_rows(
     optimizer: torch.optim.Optimizer, rows: list[tuple[torch.nn.Parameter, torch.Tensor]]
 ) -> None:
-    """Forget Adam's moments for re-initialised codebook rows or atoms."""
+    """Forget Adam's moments for re-initialised codebook rows or atoms, given as row indices or
+    as a boolean mask over rows (masked_fill: no host sync)."""
     for parameter, index in rows:
         for moment in optimizer.state.get(parameter, {}).values():
             if torch.is_tensor(moment) and moment.shape == parameter.shape:
-                moment[index] = 0
+                if index.dtype == torch.bool:
+                    moment.masked_fill_(index.view(-1, *[1] * (moment.ndim - 1)), 0)
+                else:
+                    moment[index] = 0
 
 
 def _deterministic() -> None:
