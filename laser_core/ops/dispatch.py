@@ -48,6 +48,8 @@ def triton_or_torch(
         return torch_path()
     try:
         return kernel()
+    except torch.OutOfMemoryError:  # the device is full: the torch path would not help
+        raise
     except Exception as error:  # Triton raises CompilationError, OutOfResources, RuntimeError
         _FAILED_SHAPES.add((caller, shape))
         warnings.warn(
