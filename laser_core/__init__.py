@@ -13,6 +13,7 @@ from laser_core.coding.files import (
     decompress_file,
     finetune_quantized,
 )
+from laser_core.data.images import image_pixels
 from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
 from laser_core.downstream.latents import Latents, encode_images
 from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
@@ -131,6 +132,7 @@ __all__ = [
     "full_precision",
     "group_norm",
     "hookimpl",
+    "image_pixels",
     "is_power_of_two",
     "list_components",
     "load_recipe",
