@@ -1,72 +1,65 @@
-"""Counting, on a CPU, the calls that would make the host wait for a GPU.
+"""Count, on the CPU, the calls that would make the host wait for a CUDA stream.
 
-On a GPU these calls block the Python thread until the device has finished all queued work
-(a value read back, a shape that depends on the data, a blocking collective), so the host stops
-queueing kernels ahead. On a CPU nothing waits, but the same calls are made: wrapping them
-shows where a GPU run would stall, without a GPU.
+A host sync costs little on the CPU, so a CPU test cannot time it; it can count it. Inside
+``SyncCounter`` every call known to synchronise a CUDA stream is counted, by name, with the
+line of code that made it:
+
+- at the ATen level (a ``TorchDispatchMode``, so calls made inside composite ops count too):
+  ``_local_scalar_dense`` (``Tensor.item``, ``bool``/``int``/``float`` of a tensor, ``if
+  tensor``), ``nonzero`` (also ``torch.where(mask)``, ``argwhere``), ``bincount`` (reads min and
+  max back), ``unique``, ``unique_consecutive``, ``masked_select``, ``repeat_interleave`` with a
+  tensor of repeats, ``equal``, ``is_nonzero``, ``multinomial`` (its fast path for one sample
+  or no replacement checks its input with an ``item``), ``index``/``index_put_`` with a boolean
+  mask (a ``nonzero`` inside);
+- at the Python level, for what never reaches the dispatcher on a CPU tensor:
+  ``Tensor.tolist``, ``Tensor.cpu``, ``Tensor.numpy``, and the blocking ``torch.distributed``
+  collectives (those called without ``async_op=True``).
+
+Reads of host tensors that stay on the host on every device are not counted (HOST_SIDE: the
+optimizer's step count), nor calls made while any frame of the stack lies in a file under one
+of ``ignore`` (TRAINING_LOOP_IGNORE: the built-in plugins, whose own syncs the bottleneck tests
+count, and data loading, which works on host memory by design). ``mark(label)`` files the calls
+that follow under ``label``, a training step say.
+
+The mode is thread-local, so the counter sets torch to one thread while it is active (the ops
+then run their CPU work in the calling thread, as they do on CUDA) and restores it after.
+Usage::
 
     with SyncCounter() as syncs:
-        syncs.mark("step 1")
-        ...
-    syncs.calls  # [Sync(name="Tensor.item", where="laser_core/training/train.py:212", ...)]
-
-Calls made while any frame of the stack lies under ``ignore`` are not counted (by default the
-built-in plugins, whose own syncs the bottleneck tests count, and the data loading, which
-works on host memory by design), nor the host-side reads listed in HOST_SIDE.
+        step()
+    assert syncs.total == 0, syncs.report()
 """
 
 from __future__ import annotations
 
-import functools
+import collections
 import inspect
-import sys
-import threading
-from collections import Counter
-from dataclasses import dataclass
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
+from torch.utils._python_dispatch import TorchDispatchMode
 
-REPO = Path(__file__).resolve().parents[1]
+aten = torch.ops.aten
 
-# Tensor methods and torch functions whose result the host must wait for.
-TENSOR_METHODS = (
-    "item",
-    "tolist",
-    "cpu",
-    "numpy",
-    "__bool__",
-    "__int__",
-    "__float__",
-    "__index__",
-    "nonzero",
-    "argwhere",
-    "bincount",
-    "unique",
-    "unique_consecutive",
-    "masked_select",
-    "repeat_interleave",
-    "equal",
-    "allclose",
-)
-TORCH_FUNCTIONS = {
-    torch: (
-        "nonzero",
-        "argwhere",
-        "bincount",
-        "unique",
-        "unique_consecutive",
-        "masked_select",
-        "repeat_interleave",
-        "equal",
-        "allclose",
-    ),
-    # these check their result for errors on the host (the *_ex forms do not)
-    torch.linalg: ("cholesky", "inv", "solve"),
-    torch.cuda: ("synchronize",),
+ALWAYS = {
+    aten._local_scalar_dense.default: "item/bool/int/float of a tensor",
+    aten.nonzero.default: "nonzero",
+    aten.bincount.default: "bincount",
+    aten._unique2.default: "unique",
+    aten.unique_dim.default: "unique",
+    aten.unique_consecutive.default: "unique_consecutive",
+    aten.masked_select.default: "masked_select",
+    aten.repeat_interleave.Tensor: "repeat_interleave with tensor repeats",
+    aten.repeat_interleave.self_Tensor: "repeat_interleave with tensor repeats",
+    aten.equal.default: "equal",
+    aten.is_nonzero.default: "bool of a tensor",
+    aten.multinomial.default: "multinomial",
 }
+MASK_INDEXING = {aten.index.Tensor, aten.index_put.default, aten.index_put_.default}
+PYTHON_METHODS = ("tolist", "cpu", "numpy")
 COLLECTIVES = (
     "all_reduce",
     "all_gather",
@@ -78,134 +71,106 @@ COLLECTIVES = (
     "reduce_scatter_tensor",
     "barrier",
 )
-DEFAULT_IGNORE = (
-    str(REPO / "plugins") + "/",
-    "/torch/utils/data/",  # samplers and collation work on host memory
-    "/accelerate/data_loader.py",
-)
 HOST_SIDE = {("torch/optim/optimizer.py", "_get_value")}
 """(file, function) whose reads are of host tensors on every device: the optimizer's step
 count lives on the CPU unless ``capturable``."""
+TRAINING_LOOP_IGNORE = (
+    str(Path(__file__).resolve().parents[1] / "plugins") + "/",
+    "/torch/utils/data/",  # samplers and collation
+    "/accelerate/data_loader.py",  # its seedable sampler
+)
 
 
-@dataclass(frozen=True)
-class Sync:
+class Sync(NamedTuple):
     name: str
-    where: str  # the innermost caller outside torch: file:line function
+    site: str  # file:line of the innermost caller outside torch
     label: Any  # the last mark() before the call
 
 
-class SyncCounter:
-    """Wraps the syncing calls while active and records each one that counts."""
+class SyncCounter(TorchDispatchMode):
+    """Counts host-syncing calls made while active (see the module docstring)."""
 
-    def __init__(self, ignore: tuple[str, ...] = DEFAULT_IGNORE):
+    def __init__(self, ignore: tuple[str, ...] = ()) -> None:
+        super().__init__()
         self.ignore = ignore
-        self.calls: list[Sync] = []
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.sites: list[Sync] = []
         self.label: Any = None
-        self._patches: list[tuple[Any, str, Any, bool]] = []
-        self._inside = threading.local()
+        self._saved: dict[tuple[Any, str], object] = {}
+        self._threads = 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     def mark(self, label: Any) -> None:
-        """Calls from now on are recorded under ``label`` (a step number, say)."""
+        """File the calls from now on under ``label``."""
         self.label = label
 
     def count(self, label: Any) -> int:
-        return sum(1 for call in self.calls if call.label == label)
+        return sum(1 for sync in self.sites if sync.label == label)
 
-    def by_label(self) -> Counter:
-        return Counter(call.label for call in self.calls)
+    def report(self) -> str:
+        lines = (f"{s.name} at {s.site}" + (f" ({s.label})" if s.label else "") for s in self.sites)
+        return "\n".join(lines) or "no host syncs"
 
-    def __enter__(self) -> SyncCounter:
-        for name in TENSOR_METHODS:
-            self._wrap(torch.Tensor, name, f"Tensor.{name}", _always)
-        for module, names in TORCH_FUNCTIONS.items():
-            for name in names:
-                self._wrap(module, name, f"{module.__name__}.{name}", _always)
-        self._wrap(torch.Tensor, "multinomial", "Tensor.multinomial", _without_replacement)
-        self._wrap(torch, "multinomial", "torch.multinomial", _without_replacement)
-        self._wrap(torch.Tensor, "__getitem__", "Tensor[bool mask]", _boolean_index)
-        self._wrap(torch.Tensor, "__setitem__", "Tensor[bool mask] =", _boolean_index)
-        self._wrap(torch.Tensor, "to", "Tensor.to(cpu)", _to_host)
-        for name in COLLECTIVES:
-            self._wrap(dist, name, f"dist.{name}", _blocking(getattr(dist, name)))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for owner, name, original, owned in reversed(self._patches):
-            if owned:
-                setattr(owner, name, original)
-            else:
-                delattr(owner, name)
-        self._patches.clear()
-
-    def _wrap(self, owner: Any, name: str, label: str, syncs: Any) -> None:
-        original = getattr(owner, name)
-        owned = name in vars(owner)
-        counter = self
-
-        @functools.wraps(original)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if getattr(counter._inside, "active", False):  # a sync inside a sync counts once
-                return original(*args, **kwargs)
-            counter._inside.active = True
-            try:
-                if syncs(args, kwargs):
-                    counter._record(label, sys._getframe(1))
-                return original(*args, **kwargs)
-            finally:
-                counter._inside.active = False
-
-        setattr(owner, name, wrapper)
-        self._patches.append((owner, name, original, owned))
-
-    def _record(self, name: str, caller: Any) -> None:
-        if (_short(caller.f_code.co_filename), caller.f_code.co_name) in HOST_SIDE:
-            return
-        where, frame = None, caller
-        while frame is not None:
-            path = frame.f_code.co_filename
-            if any(part in path for part in self.ignore):
+    def _count(self, name: str) -> None:
+        stack = traceback.extract_stack()[:-2]
+        for frame in stack:
+            if any(part in frame.filename for part in self.ignore):
                 return
-            if where is None and "/torch/" not in path:
-                where = f"{_short(path)}:{frame.f_lineno} {frame.f_code.co_name}"
-            frame = frame.f_back
-        self.calls.append(Sync(name, where or "torch", self.label))
+            if any(frame.filename.endswith(f) and frame.name == n for f, n in HOST_SIDE):
+                return
+        frames = [
+            frame
+            for frame in stack
+            if "torch/" not in frame.filename and frame.filename != __file__
+        ]
+        site = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        self.counts[name] += 1
+        self.sites.append(Sync(name, site, self.label))
 
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in ALWAYS:
+            self._count(ALWAYS[func])
+        elif func in MASK_INDEXING:
+            indices = args[1] if len(args) > 1 else kwargs.get("indices", ())
+            if any(i is not None and i.dtype == torch.bool for i in indices):
+                self._count("indexing with a boolean mask")
+        return func(*args, **kwargs)
 
-def _short(path: str) -> str:
-    for root in ("/site-packages/", str(REPO) + "/"):
-        if root in path:
-            return path.split(root, 1)[1]
-    return path
+    def __enter__(self):
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        for name in PYTHON_METHODS:
+            original = getattr(torch.Tensor, name)
+            self._saved[torch.Tensor, name] = original
 
+            def counted(tensor, *args, _name=name, _original=original, **kwargs):
+                self._count(f"Tensor.{_name}")
+                return _original(tensor, *args, **kwargs)
 
-def _always(args: tuple, kwargs: dict) -> bool:
-    return True
+            setattr(torch.Tensor, name, counted)
+        for name in COLLECTIVES:
+            original = getattr(dist, name)
+            self._saved[dist, name] = original
+            setattr(dist, name, self._blocking(name, original))
+        return super().__enter__()
 
+    def _blocking(self, name: str, collective: Any) -> Any:
+        """``collective``, counted unless called with ``async_op=True``."""
+        signature = inspect.signature(collective)
 
-def _without_replacement(args: tuple, kwargs: dict) -> bool:
-    replacement = kwargs.get("replacement", args[2] if len(args) > 2 else False)
-    return not replacement
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if not signature.bind_partial(*args, **kwargs).arguments.get("async_op", False):
+                self._count(f"dist.{name}")
+            return collective(*args, **kwargs)
 
+        return counted
 
-def _boolean_index(args: tuple, kwargs: dict) -> bool:
-    index = args[1]
-    parts = index if isinstance(index, tuple) else (index,)
-    return any(torch.is_tensor(part) and part.dtype == torch.bool for part in parts)
-
-
-def _to_host(args: tuple, kwargs: dict) -> bool:
-    """``.to("cpu")`` written out: a device object names the CPU in every CPU run, the
-    accelerator's own device included, so only the string says "to the host"."""
-    return any(t == "cpu" for t in [*args[1:], kwargs.get("device")])
-
-
-def _blocking(collective: Any) -> Any:
-    """Whether a torch.distributed call waits: all of them unless ``async_op=True``."""
-    signature = inspect.signature(collective)
-
-    def check(args: tuple, kwargs: dict) -> bool:
-        bound = signature.bind_partial(*args, **kwargs).arguments
-        return not bound.get("async_op", False)
-
-    return check
+    def __exit__(self, *exc):
+        for (owner, name), original in self._saved.items():
+            setattr(owner, name, original)
+        torch.set_num_threads(self._threads)
+        return super().__exit__(*exc)

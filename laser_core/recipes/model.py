@@ -87,6 +87,9 @@ class TrainConfig(BaseModel):
     channels_last: bool = Field(
         False, description="channels-last memory format for the model and images (GPU convs)"
     )
+    deterministic: bool = Field(
+        False, description="deterministic GPU kernels, so a resumed GPU run is exact; slower"
+    )
 
 
 class RecipeSettings(BaseModel):

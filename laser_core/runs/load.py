@@ -10,13 +10,13 @@ from typing import Any
 
 from safetensors.torch import load_file
 
+from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext, DataSplits
+from laser_core.recipes.model import Recipe, load_recipe
 from laser_core.runs import manifest
 from laser_core.runs.resume import FINAL
 from laser_core.training import checkpoint
 from laser_core.training.build import Autoencoder, build_data, build_model
-from laser_core.plugin.contracts import BuildContext, DataSplits
-from laser_core.errors import LaserError
-from laser_core.recipes.model import Recipe, load_recipe
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ def check_run(run_dir: Path) -> None:
     if not (run_dir / "recipe.yaml").is_file():
         raise LaserError(f"{run_dir} is not a run directory: recipe.yaml is missing")
     if not (run_dir / "model.safetensors").is_file():
-        raise LaserError(f"{run_dir} is not a finished run: model.safetensors is missing; {unfinished}")
+        raise LaserError(
+            f"{run_dir} is not a finished run: model.safetensors is missing; {unfinished}"
+        )
     if not manifest.exists(run_dir):
         log.warning(f"{run_dir} has no {manifest.MANIFEST} (an older LASER wrote it): unverified")
         return

@@ -90,7 +90,9 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
     }
     refused = [key for key in changes if not _may_change(key)]
     if refused:
-        listed = "".join(f"\n  {key}: {changes[key][0]!r} -> {changes[key][1]!r}" for key in refused)
+        listed = "".join(
+            f"\n  {key}: {changes[key][0]!r} -> {changes[key][1]!r}" for key in refused
+        )
         raise LaserError(
             f"cannot resume {run_dir} with these changes, which alter the model's shapes, its "
             f"data or its objective:{listed}\nA resume may change only {', '.join(RESUMABLE)}. "

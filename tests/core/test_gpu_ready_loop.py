@@ -14,6 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
+from torch.optim.optimizer import _get_value
 from torch.overrides import TorchFunctionMode
 
 from laser_core.errors import RecipeError
@@ -22,35 +23,36 @@ from laser_core.training import train as training
 from laser_core.training.interrupt import AgreedStop, DeferredInterrupt
 from tests.core.test_train import train_losses
 from tests.helpers import TINY_RECIPE
-from tests.sync_counter import SyncCounter
+from tests.sync_counter import TRAINING_LOOP_IGNORE, SyncCounter
 
 pytestmark = pytest.mark.slow
 
 OMP = "{name: omp, atoms: 16, sparsity: 2, update: gradient}"
 
 
-def test_the_sync_counter_counts_host_reads_and_not_device_work():
-    x = torch.randn(8)
-    with SyncCounter() as syncs:
-        syncs.mark("device")
-        y = (x * 2).clamp(min=0)[torch.arange(3)]
-        torch.multinomial(x.abs() + 1, 20, replacement=True)
-        syncs.mark("host")
-        y.sum().item()
-        bool(y.sum() > 0)
-        x[x > 0]
-        torch.multinomial(x.abs() + 1, 3)
-        f"{y.sum():.3f}"  # formatting reads the value
-    assert syncs.count("device") == 0
-    assert [call.name for call in syncs.calls] == [
-        "Tensor.item",
-        "Tensor.__bool__",
-        "Tensor[bool mask]",
-        "torch.multinomial",
-        "Tensor.item",
+def test_the_counter_files_syncs_by_step_and_skips_ignored_code_and_host_reads(tmp_path):
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rv'}", rank=0, world_size=1)
+    try:
+        x, step_count = torch.randn(8), torch.tensor(3.0)
+        with SyncCounter() as syncs:
+            syncs.mark(1)
+            y = (x * 2).clamp(min=0)[torch.arange(3)]
+            dist.all_reduce(y, async_op=True).wait()
+            _get_value(step_count)  # the optimizer's step count: a host tensor on any device
+            syncs.mark(2)
+            y.sum().item()
+            dist.all_reduce(y)
+        with SyncCounter(ignore=(Path(__file__).name,)) as ignoring:
+            y.sum().item()
+    finally:
+        dist.destroy_process_group()
+    assert syncs.count(1) == 0
+    assert [(sync.name, sync.label) for sync in syncs.sites] == [
+        ("item/bool/int/float of a tensor", 2),
+        ("dist.all_reduce", 2),
     ]
-    assert all(call.where.startswith("tests/core/test_gpu_ready_loop.py:") for call in syncs.calls)
-    assert torch.Tensor.item.__qualname__ == "TensorBase.item"  # unwrapped on exit
+    assert all(sync.site.startswith(__file__) for sync in syncs.sites)
+    assert ignoring.total == 0
 
 
 @pytest.mark.parametrize("accumulate", ["train.grad_accum=1", "train.grad_accum=2"])
@@ -61,7 +63,7 @@ def test_steps_that_do_not_log_validate_or_checkpoint_never_wait_for_the_device(
     overrides = ["train.steps=7", "train.log_every=3", "train.checkpoint_every=5", accumulate]
     recipe = load_recipe(write_recipe(TINY_RECIPE), overrides)
     real_step = training._Loop._step
-    with SyncCounter() as syncs:
+    with SyncCounter(ignore=TRAINING_LOOP_IGNORE) as syncs:
 
         def marked_step(self, state, *args):
             syncs.mark(state.step + 1)  # the step's syncs, and the interrupt check after it
@@ -69,11 +71,11 @@ def test_steps_that_do_not_log_validate_or_checkpoint_never_wait_for_the_device(
 
         monkeypatch.setattr(training._Loop, "_step", marked_step)
         training.train(recipe, tmp_path / "run")
-    unchecked = [call for call in syncs.calls if call.label in (1, 2, 4)]
-    assert unchecked == []
+    unchecked = [sync for sync in syncs.sites if sync.label in (1, 2, 4)]
+    assert unchecked == [], syncs.report()
     # the counter sees the loop's own reads where they are allowed
     assert syncs.count(3) > 0 and syncs.count(5) > 0
-    assert any("laser_core/training/divergence.py" in call.where for call in syncs.calls)
+    assert any("laser_core/training/divergence.py" in sync.site for sync in syncs.sites)
 
 
 def _agree_on_a_stop(rank: int, rendezvous: str, out: str) -> None:

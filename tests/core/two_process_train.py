@@ -13,12 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, 
 
 from laser_core.recipes.model import load_recipe
 from laser_core.training import train as training
-from tests.sync_counter import SyncCounter
+from tests.sync_counter import TRAINING_LOOP_IGNORE, SyncCounter
 
 recipe_path, run_dir = Path(sys.argv[1]), Path(sys.argv[2])
 recipe = load_recipe(recipe_path)
 real_step = training._Loop._step
-with SyncCounter() as syncs:
+with SyncCounter(ignore=TRAINING_LOOP_IGNORE) as syncs:
 
     def marked_step(self, state, *args):
         syncs.mark(state.step + 1)
@@ -33,5 +33,5 @@ name = f"rank{state.process_index}-of-{state.num_processes}"
 save_file(tensors, str(run_dir / f"{name}.safetensors"))
 config = recipe.train
 checked = {config.steps, *range(config.log_every, config.steps + 1, config.log_every)}
-unchecked = [f"{c.name} at {c.where}" for c in syncs.calls if c.label not in checked | {None}]
+unchecked = [f"{s.name} at {s.site}" for s in syncs.sites if s.label not in checked | {None}]
 (run_dir / f"{name}-syncs.json").write_text(json.dumps(unchecked))
