@@ -93,7 +93,11 @@ def _parser() -> argparse.ArgumentParser:
 
     command("plugins", _plugins, "list installed components and plugins that failed to load")
 
-    sub = command("validate", _validate, "validate a recipe and print it fully resolved")
+    sub = command(
+        "validate",
+        _validate,
+        "validate a recipe, build its components on a probe batch, print it fully resolved",
+    )
     _recipe_arguments(sub)
 
     sub = command("schema", _schema, "write the recipe JSON Schema for the installed plugins")
@@ -166,8 +170,10 @@ def _name_note(registry, component) -> str:
 
 def _validate(args: argparse.Namespace) -> None:
     from laser_core.recipes.model import load_recipe
+    from laser_core.training.build import check_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
+    check_recipe(recipe)
     print(yaml.safe_dump(recipe.resolved(), sort_keys=False), end="")
 
 

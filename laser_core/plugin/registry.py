@@ -114,8 +114,8 @@ class Registry:
             except KeyboardInterrupt:
                 raise
             except BaseException as error:  # sys.exit included: the plugin's failure, not ours
-                where = _plugin_root(entry_point.value.split(":")[0])
-                self.failures.append(LoadFailure(provider, _describe(error, where)))
+                where = plugin_root(entry_point.value.split(":")[0])
+                self.failures.append(LoadFailure(provider, describe_error(error, where)))
                 continue
             self.add_plugin(module, provider)
 
@@ -126,7 +126,7 @@ class Registry:
         try:
             self.manager.register(plugin, name=provider.plugin)
         except (pluggy.PluginValidationError, ValueError) as error:
-            self.failures.append(LoadFailure(provider, _describe(error)))
+            self.failures.append(LoadFailure(provider, describe_error(error)))
             return
         try:
             self._check_hook_names(plugin)
@@ -140,7 +140,7 @@ class Registry:
             raise
         except BaseException as error:  # sys.exit in a hook is isolated like any failure
             self.manager.unregister(plugin)
-            self.failures.append(LoadFailure(provider, _describe(error, _source_of(plugin))))
+            self.failures.append(LoadFailure(provider, describe_error(error, _source_of(plugin))))
             return
         for component in staged:
             self.components[component.kind].setdefault(component.name, []).append(component)
@@ -262,7 +262,7 @@ def _provider_of(entry_point: metadata.EntryPoint) -> Provider:
     return Provider(entry_point.name, dist.metadata["Name"], dist.version)
 
 
-def _describe(error: BaseException, source: Path | None = None) -> str:
+def describe_error(error: BaseException, source: Path | None = None) -> str:
     """The error and the line of the plugin's own code that raised it (the innermost frame
     under ``source``, the plugin's package or file), not our or importlib's frames."""
     what = f"{type(error).__name__}: {error}"
@@ -277,7 +277,7 @@ def _describe(error: BaseException, source: Path | None = None) -> str:
     return f"{what} (at {frames[-1].filename}:{frames[-1].lineno})" if frames else what
 
 
-def _plugin_root(module: str) -> Path | None:
+def plugin_root(module: str) -> Path | None:
     """The folder (or file) of an entry point's top-level package, found without importing."""
     try:
         spec = importlib.util.find_spec(module.split(".")[0])

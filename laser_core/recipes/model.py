@@ -99,17 +99,20 @@ BLOCK_KINDS = {
 
 @dataclass
 class Block:
-    """A component block of a recipe: the chosen component and its validated config."""
+    """A component block of a recipe: the chosen component and its validated config, and
+    where the recipe writes it (``file:line`` and key) for errors found when it is built."""
 
     component: Component
     config: BaseModel
+    where: str = ""
+    key: str = ""
 
     @property
     def name(self) -> str:
         return self.component.name
 
     def resolved(self) -> dict[str, Any]:
-        return {"name": self.component.name, **self.config.model_dump(mode="json")}
+        return {"name": self.component.reference, **self.config.model_dump(mode="json")}
 
 
 @dataclass
@@ -226,7 +229,7 @@ def _block(
         return None
     params = {k: v for k, v in raw.items() if k != "name"}
     try:
-        return Block(component, component.config.model_validate(params))
+        return Block(component, component.config.model_validate(params), where, dotted(path))
     except ValidationError as error:
         problems += _problems(error, path, source, component.config, component)
         return None
