@@ -192,13 +192,14 @@ def _schema(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from laser_core.recipes.model import load_recipe
     from laser_core.runs.layout import default_run_dir
+    from laser_core.runs.load import load_run_recipe
     from laser_core.training.train import train
 
     if args.resume:
         if args.run_dir:
             raise LaserError("--resume continues the run where it is; drop --run-dir")
         overrides = [str(args.recipe), *args.overrides] if args.recipe else args.overrides
-        recipe = load_recipe(args.resume / "recipe.yaml", overrides)
+        recipe = load_run_recipe(args.resume, overrides)
         run_dir = args.resume
     elif args.recipe:
         recipe = load_recipe(args.recipe, args.overrides)

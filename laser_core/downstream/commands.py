@@ -91,7 +91,7 @@ def _analyze(args: argparse.Namespace) -> None:
 
 def _task(args: argparse.Namespace) -> None:
     from laser_core.downstream.tasks import format_table, run_task
-    from laser_core.recipes.model import load_recipe
+    from laser_core.runs.load import load_run_recipe
 
-    recipe = load_recipe(args.run_dir / "recipe.yaml", args.overrides)
+    recipe = load_run_recipe(args.run_dir, args.overrides)
     print(format_table(run_task(recipe, args.run_dir)))

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
-from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.plugin.registry import Component, Provider, Registry, default_registry
 from laser_core.recipes.yaml_source import KeyPath, Sourced, apply_overrides, dotted, load_file
 
 Precision = Literal["no", "fp16", "bf16"]
@@ -146,16 +146,24 @@ class Recipe:
         return out
 
 
+Pins = dict[str, tuple[str, Provider]]
+"""Block key ("bottleneck", "metrics.0") -> (component name, the provider that supplied it)."""
+
+
 def load_recipe(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = (), registry: Registry | None = None
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    registry: Registry | None = None,
+    pinned: Pins | None = None,
 ) -> Recipe:
     """Load, merge ``extends``, apply overrides, validate. Raises RecipeError listing every
-    problem with its file:line."""
+    problem with its file:line. ``pinned`` resolves blocks that still name the recorded
+    component to the recorded provider (a run directory's plugins.json)."""
     source = apply_overrides(load_file(Path(path)), list(overrides))
-    return validate(source, str(path), registry or default_registry())
+    return validate(source, str(path), registry or default_registry(), pinned or {})
 
 
-def validate(source: Sourced, name: str, registry: Registry) -> Recipe:
+def validate(source: Sourced, name: str, registry: Registry, pinned: Pins | None = None) -> Recipe:
     problems: list[Problem] = []
     try:
         top = RecipeModel.model_validate(source.data)
@@ -169,13 +177,13 @@ def validate(source: Sourced, name: str, registry: Registry) -> Recipe:
         if key == "metrics" and isinstance(raw, list):
             entries = [{"name": m} if isinstance(m, str) else m for m in raw]
             blocks[key] = [
-                _block(e, (key, i), kind, source, registry, problems)
+                _block(e, (key, i), kind, source, registry, problems, pinned)
                 for i, e in enumerate(entries)
                 if isinstance(e, dict)
             ]
             problems += _repeated_metrics(entries, source)
         elif isinstance(raw, dict):
-            blocks[key] = _block(raw, (key,), kind, source, registry, problems)
+            blocks[key] = _block(raw, (key,), kind, source, registry, problems, pinned)
     if problems or top is None:
         raise RecipeError(problems)
     return Recipe(
@@ -213,6 +221,7 @@ def _block(
     source: Sourced,
     registry: Registry,
     problems: list[Problem],
+    pinned: Pins | None = None,
 ) -> Block | None:
     where = source.origin(path)
     name = raw.get("name")
@@ -220,8 +229,10 @@ def _block(
         available = ", ".join(sorted(registry.components[kind])) or "none installed"
         problems.append(Problem(where, dotted(path), f"needs 'name:' (one of: {available})"))
         return None
+    recorded, provider = (pinned or {}).get(dotted(path), (None, None))
     try:
-        component = registry.get(kind, name)
+        pin = provider if name.rpartition(":")[2] == recorded else None  # not overridden
+        component = registry.get(kind, name, pinned=pin)
     except PluginError as error:
         problems.append(
             Problem(source.origin((*path, "name")), dotted((*path, "name")), str(error))

@@ -9,10 +9,11 @@ from typing import Any
 
 from safetensors.torch import load_file
 
-from laser_core.training.build import Autoencoder, build_data, build_model
-from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.errors import LaserError
-from laser_core.recipes.model import Recipe, load_recipe
+from laser_core.plugin.contracts import BuildContext, DataSplits
+from laser_core.plugin.registry import Provider, Registry
+from laser_core.recipes.model import Pins, Recipe, load_recipe
+from laser_core.training.build import Autoencoder, build_data, build_model
 
 
 @dataclass
@@ -34,7 +35,7 @@ def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
     for needed in (recipe_path, weights):
         if not needed.is_file():
             raise LaserError(f"{run_dir} is not a finished run directory: {needed.name} is missing")
-    recipe = load_recipe(recipe_path, overrides)
+    recipe = load_run_recipe(run_dir, overrides)
     data = build_data(recipe)
     model, context = build_model(recipe, data)
     missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
@@ -44,6 +45,35 @@ def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
             f"{unexpected[:5]}); were encoder/bottleneck/decoder overridden?"
         )
     return TrainedRun(run_dir, recipe, model.eval(), context, data)
+
+
+def load_run_recipe(
+    run_dir: Path, overrides: list[str] | tuple[str, ...] = (), registry: Registry | None = None
+) -> Recipe:
+    """The run's recorded recipe with each block resolved to the plugin that trained it, as
+    plugins.json records, whatever has been installed since; a block that ``overrides``
+    renames resolves as in any recipe."""
+    return load_recipe(run_dir / "recipe.yaml", overrides, registry, recorded_providers(run_dir))
+
+
+def recorded_providers(run_dir: Path) -> Pins:
+    """plugins.json's component providers by block key; none for a run written without one."""
+    path = run_dir / "plugins.json"
+    if not path.is_file():
+        return {}
+    try:
+        components = json.loads(path.read_text())["components"]
+        entries = {key: value for key, value in components.items() if key != "metrics"}
+        entries |= {f"metrics.{i}": value for i, value in enumerate(components.get("metrics", []))}
+        return {
+            key: (entry["name"], Provider(entry["plugin"], entry["distribution"], entry["version"]))
+            for key, entry in entries.items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise LaserError(
+            f"{path} is damaged ({type(error).__name__}: {error}); it records which plugin "
+            "provided each component of the run"
+        ) from None
 
 
 def dataset_overrides(block: dict[str, Any]) -> list[str]:
