@@ -1,8 +1,10 @@
 """Conformance checks any plugin author runs against their components.
 
-    from laser_core.testing import check_component
+    from laser_core.testing import check_component, check_plugin
     def test_my_bottleneck_conforms():
         check_component("bottlenecks", "my-bottleneck", {"atoms": 64})
+    def test_every_component_of_my_plugin_conforms():
+        check_plugin(my_package.plugin, {"my-bottleneck": {"atoms": 64}})
 
 ``check_component`` covers every kind: encoders, decoders, bottlenecks, discriminators,
 datasets, metrics and tasks. Each check raises ``laser_core.errors.ContractError`` (an
@@ -32,6 +34,7 @@ from laser_core.plugin.checks import (
     require,
 )
 from laser_core.plugin.contracts import (
+    KINDS,
     Bottleneck,
     BottleneckOutput,
     BuildContext,
@@ -39,7 +42,7 @@ from laser_core.plugin.contracts import (
     CodeSpec,
     DataSplits,
 )
-from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.plugin.registry import Component, Provider, Registry, default_registry
 
 
 def check_component(
@@ -70,6 +73,27 @@ def check_component(
     if kind in checks:
         checks[kind]()
     return built
+
+
+def check_plugin(
+    plugin: object,
+    params: dict[str, dict[str, Any]] | None = None,
+    context: BuildContext | None = None,
+) -> dict[str, Any]:
+    """Register ``plugin`` (a plugin module or object) on its own and run
+    :func:`check_component` on every component it offers, whatever its kind; ``params`` holds
+    each component's recipe keys by name. Returns the built components by name."""
+    name = getattr(plugin, "__name__", type(plugin).__name__)
+    registry = Registry()
+    registry.add_plugin(plugin, Provider(name, name, "test"))
+    require(not registry.failures, f"the plugin failed to register: {registry.failures}")
+    components = [c for kind in KINDS for c in registry.of_kind(kind)]
+    require(components, "the plugin registers no component")
+    params = params or {}
+    return {
+        c.name: check_component(c.kind, c.name, params.get(c.name), context, registry)
+        for c in components
+    }
 
 
 def check_config_round_trip(component: Component, params: dict[str, Any]) -> BaseModel:

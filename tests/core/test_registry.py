@@ -126,8 +126,9 @@ def test_plugin_that_raises_on_import_leaves_laser_working(tmp_path, write_recip
     env = {"PYTHONPATH": str(tmp_path)}
     assert run_laser("--help", env=env).returncode == 0
     listing = run_laser("plugins", env=env)
-    assert listing.returncode == 0 and "vq" in listing.stdout
+    assert listing.returncode == 1 and "vq" in listing.stdout  # lists, and says it failed
     assert "broken_plugin (broken_plugin 0.1): ImportError: needs libfoo" in listing.stdout
+    assert f"(at {tmp_path / 'broken_plugin.py'}:1)" in listing.stdout
     from tests.helpers import TINY_RECIPE
 
     assert run_laser("validate", str(write_recipe(TINY_RECIPE)), env=env).returncode == 0
