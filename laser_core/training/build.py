@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import torch
 from pydantic import ValidationError
 from torch import nn
 
-from laser_core.errors import ContractError, LaserError, PluginError, Problem, RecipeError
+from laser_core.errors import ContractError, LaserError, Problem, RecipeError
 from laser_core.plugin.checks import (
     check_bottleneck_output,
     check_built,
@@ -25,16 +21,11 @@ from laser_core.plugin.checks import (
     require,
 )
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
-from laser_core.plugin.registry import (
-    Component,
-    Registry,
-    default_registry,
-    describe_error,
-    plugin_root,
-)
+from laser_core.plugin.registry import Component, Registry, default_registry
 from laser_core.recipes.model import Block, Recipe
 from laser_core.training.losses import ImageLosses, smallest_side
 from laser_core.training.perceptual import build_lpips
+from laser_core.training.probe import blame, owner, probe_images, probing
 
 
 def list_components(kind: str, registry: Registry | None = None) -> list[Component]:
@@ -68,69 +59,6 @@ def build_component(
     return built
 
 
-@contextmanager
-def blame(block: Block, doing: str = "") -> Iterator[None]:
-    """Turn whatever goes wrong while building or probing ``block``'s component into one
-    message naming the kind, the component, its plugin and, when known, the recipe line: a
-    LaserError (ComponentError) is the recipe's problem, a broken contract or any other
-    exception the plugin's."""
-    try:
-        yield
-    except (KeyboardInterrupt, RecipeError):
-        raise
-    except ContractError as error:
-        raise PluginError(f"{_whose(block)} breaks its contract{doing}: {error}") from None
-    except LaserError as error:
-        if not block.where:
-            raise LaserError(f"{_whose(block)}: {error}") from None
-        message = f"'{block.component.name}' from plugin {block.component.provider}: {error}"
-        raise RecipeError([Problem(block.where, block.key, message)]) from None
-    except BaseException as error:  # a plugin's bug or sys.exit: never a bare traceback
-        source = plugin_root(block.component.factory.__module__)
-        raise PluginError(
-            f"{_whose(block)} failed{doing}: {describe_error(error, source)}; "
-            f"{DEBUG_HINT} for the traceback"
-        ) from error
-
-
-DEBUG_HINT = "rerun with --debug (or LASER_DEBUG=1)"
-
-
-def _owner(block: Block) -> str:
-    component = block.component
-    return f"{component.kind[:-1]} '{component.name}' from plugin {component.provider}"
-
-
-def _whose(block: Block) -> str:
-    return f"{block.where}: {_owner(block)}" if block.where else _owner(block)
-
-
-@contextmanager
-def probing(*modules: nn.Module) -> Iterator[None]:
-    """Run a probe through freshly built modules without changing them or the training run:
-    eval mode (no EMA, k-means or batch-norm updates), no gradients, and every random
-    generator (torch, numpy, Python) left as it was."""
-    modes = [m.training for m in modules]
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        for m in modules:
-            m.eval()
-        try:
-            yield
-        finally:
-            for m, mode in zip(modules, modes, strict=True):
-                m.train(mode)
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
-
-
-def probe_images(context: BuildContext, batch: int = 2) -> torch.Tensor:
-    """Images in [-1, 1] of the recipe's size, the same every time."""
-    generator = torch.Generator().manual_seed(0)
-    shape = (batch, context.image_channels, context.image_size, context.image_size)
-    return torch.rand(shape, generator=generator) * 2 - 1
-
-
 class Autoencoder(nn.Module):
     """encoder -> bottleneck -> decoder; the unit that is trained, saved and exported."""
 
@@ -157,6 +85,15 @@ def build_data(recipe: Recipe) -> DataSplits:
 def build_model(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext]:
     """Build the three parts with what each needs of the others, and check on a probe batch
     that they fit and keep their contracts."""
+    model, context, _ = _assemble(recipe, splits)
+    return model, context
+
+
+Probe = tuple[torch.Tensor, torch.Tensor, BottleneckOutput]
+"""Probe images, their reconstructions and the bottleneck's output."""
+
+
+def _assemble(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext, Probe]:
     context = BuildContext(image_channels=splits.image_channels, image_size=splits.image_size)
     encoder = build_component("encoders", recipe.encoder, context)
     _check_downsampling(recipe, encoder.downsampling, context.image_size)
@@ -165,8 +102,7 @@ def build_model(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildC
     context = replace(context, code_spec=bottleneck.code_spec())
     decoder = build_component("decoders", recipe.decoder, context)
     model = Autoencoder(encoder, bottleneck, decoder)
-    _probe(model, context, recipe)
-    return model, context
+    return model, context, _probe(model, context, recipe)
 
 
 def _check_downsampling(recipe: Recipe, downsampling: int, image_size: int) -> None:
@@ -186,7 +122,7 @@ def _problem(recipe: Recipe, block: Block, message: str) -> RecipeError:
     return RecipeError([Problem(where, block.key or block.component.kind[:-1], message)])
 
 
-def _probe(model: Autoencoder, context: BuildContext, recipe: Recipe) -> None:
+def _probe(model: Autoencoder, context: BuildContext, recipe: Recipe) -> Probe:
     """Two images through encoder, bottleneck and decoder, each output checked."""
     images = probe_images(context)
     with probing(model):
@@ -202,26 +138,25 @@ def _probe(model: Autoencoder, context: BuildContext, recipe: Recipe) -> None:
         check_decoder_output(reconstruction, tuple(images.shape))
     except ContractError as error:
         message = (
-            f"{_owner(recipe.decoder)}: {error} (encoder '{recipe.encoder.name}' gives latents "
+            f"{owner(recipe.decoder)}: {error} (encoder '{recipe.encoder.name}' gives latents "
             f"{tuple(latents.shape)}); make the decoder's upsampling match the encoder's "
             f"downsampling ({context.downsampling})"
         )
         raise _problem(recipe, recipe.decoder, message) from None
+    return images, reconstruction, output
 
 
 def check_recipe(recipe: Recipe) -> None:
     """Build every component of ``recipe`` on the CPU and run the contract checks on a probe
     batch, so that what fails at build time fails at ``laser validate``, before training."""
     splits = build_data(recipe)
-    model, context = build_model(recipe, splits)
+    _, context, (images, reconstructions, output) = _assemble(recipe, splits)
     metrics = build_metrics(recipe, context)
     build_losses(recipe, context)
     build_discriminator(recipe, context)
     if recipe.task is not None:
         build_component("tasks", recipe.task)
-    images = probe_images(context)
-    with probing(model):
-        reconstructions, output = model(images)
+    with probing():
         for block in recipe.metrics:
             with blame(block, " on a probe batch"):
                 check_metric_values(
