@@ -273,3 +273,14 @@ def test_a_plugin_failing_at_import_is_isolated_and_blamed_at_its_own_line(tmp_p
         assert failures[name].startswith(error), failures[name]
         assert failures[name].endswith(f"(at {tmp_path / name}.py:{line})"), failures[name]
     assert registry.get("bottlenecks", "vq").provider.builtin
+
+
+def test_the_schema_gives_the_bare_name_to_the_built_in_only():
+    from laser_core.recipes.schema import block_type
+
+    registry = Registry()
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), builtin("vq"))
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), Provider("fancy", "laser-fancy", "2.0"))
+    union = block_type("bottlenecks", registry).__origin__.__args__  # Annotated[Union, Field]
+    tags = sorted(member.model_fields["name"].annotation.__args__ for member in union)
+    assert tags == [("fancy:vq",), ("vq", "vq:vq")]
