@@ -91,7 +91,9 @@ def _analyze(args: argparse.Namespace) -> None:
 
 def _task(args: argparse.Namespace) -> None:
     from laser_core.downstream.tasks import format_table, run_task
-    from laser_core.runs.load import load_run_recipe
+    from laser_core.runs.load import check_run
+    from laser_core.runs.providers import load_run_recipe
 
+    check_run(args.run_dir)  # before its recipe is parsed
     recipe = load_run_recipe(args.run_dir, args.overrides)
     print(format_table(run_task(recipe, args.run_dir)))

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from laser_core.errors import PluginError, did_you_mean
 from laser_core.plugin import hookspecs
 from laser_core.plugin.contracts import CONFIG_BASES, KINDS, ComponentConfig
+from laser_core.recipes.blocks import singular
 
 ENTRY_POINT_GROUP = "laser"
 BUILTIN_DISTRIBUTION = "laser"
@@ -185,7 +186,7 @@ class Registry:
         if len(candidates) > 1:
             both = ", ".join(f"'{c.qualified_name}' from {c.provider}" for c in candidates)
             raise PluginError(
-                f"{kind[:-1]} '{name}' is registered by more than one plugin: {both}; "
+                f"{singular(kind)} '{name}' is registered by more than one plugin: {both}; "
                 f"write one of the qualified names to choose"
             )
         raise PluginError(self._unknown_message(kind, name, plugin))
@@ -202,7 +203,7 @@ class Registry:
         others = ", ".join(f"'{c.qualified_name}' from {c.provider}" for c in candidates)
         failed = [f.error for f in self.failures if f.provider.plugin == pinned.plugin]
         raise PluginError(
-            f"{kind[:-1]} '{name}' was provided by plugin {pinned}, which is "
+            f"{singular(kind)} '{name}' was provided by plugin {pinned}, which is "
             + (f"installed but failed to load: {failed[0]}" if failed else "not installed")
             + (f"; installed now: {others}, which need not be the same" if others else "")
             + f"; install {pinned.distribution} {pinned.version} to use this run"
@@ -210,7 +211,7 @@ class Registry:
 
     def _unknown_message(self, kind: str, name: str, plugin: str) -> str:
         available = sorted(self.components[kind])
-        message = f"unknown {kind[:-1]} '{name}'{did_you_mean(name, available)}"
+        message = f"unknown {singular(kind)} '{name}'{did_you_mean(name, available)}"
         message += f"; available: {', '.join(available) or 'none'}"
         failed = [f for f in self.failures if not plugin or f.provider.matches(plugin)]
         for failure in failed:
@@ -234,7 +235,7 @@ class _Registration:
         config: type[BaseModel] | None = None,
         summary: str = "",
     ) -> None:
-        where = f"plugin {self.provider} registering {self.kind[:-1]} '{name}'"
+        where = f"plugin {self.provider} registering {singular(self.kind)} '{name}'"
         if not isinstance(name, str) or not name or ":" in name or name != name.strip():
             raise PluginError(f"{where}: name must be a non-empty string without ':'")
         if not callable(factory):

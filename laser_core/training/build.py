@@ -22,6 +22,7 @@ from laser_core.plugin.checks import (
 )
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
 from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.recipes.blocks import singular
 from laser_core.recipes.model import Block, Recipe
 from laser_core.training.losses import ImageLosses, smallest_side
 from laser_core.training.perceptual import build_lpips
@@ -52,7 +53,7 @@ def build_component(
         try:
             block = Block(component, component.config.model_validate(params))
         except ValidationError as error:
-            raise LaserError(f"{kind[:-1]} '{name}': {error}") from None
+            raise LaserError(f"{singular(kind)} '{name}': {error}") from None
     with blame(block):
         built = block.component.factory(block.config, context or BuildContext())
         check_built(block.component.kind, built)
@@ -119,7 +120,7 @@ def _check_downsampling(recipe: Recipe, downsampling: int, image_size: int) -> N
 def _problem(recipe: Recipe, block: Block, message: str) -> RecipeError:
     """A problem of how blocks fit together, located at ``block`` in the recipe."""
     where = block.where or recipe.source
-    return RecipeError([Problem(where, block.key or block.component.kind[:-1], message)])
+    return RecipeError([Problem(where, block.key or singular(block.component.kind), message)])
 
 
 def _probe(model: Autoencoder, context: BuildContext, recipe: Recipe) -> Probe:
@@ -151,9 +152,9 @@ def check_recipe(recipe: Recipe) -> None:
     batch, so that what fails at build time fails at ``laser validate``, before training."""
     splits = build_data(recipe)
     _, context, (images, reconstructions, output) = _assemble(recipe, splits)
+    build_discriminator(recipe, context)
     metrics = build_metrics(recipe, context)
     build_losses(recipe, context)
-    build_discriminator(recipe, context)
     if recipe.task is not None:
         build_component("tasks", recipe.task)
     with probing():

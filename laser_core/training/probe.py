@@ -15,6 +15,7 @@ from torch import nn
 from laser_core.errors import ContractError, LaserError, PluginError, Problem, RecipeError
 from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import describe_error, plugin_root
+from laser_core.recipes.blocks import singular
 from laser_core.recipes.model import Block
 
 
@@ -48,7 +49,7 @@ DEBUG_HINT = "rerun with --debug (or LASER_DEBUG=1)"
 
 def owner(block: Block) -> str:
     component = block.component
-    return f"{component.kind[:-1]} '{component.name}' from plugin {component.provider}"
+    return f"{singular(component.kind)} '{component.name}' from plugin {component.provider}"
 
 
 def _whose(block: Block) -> str:

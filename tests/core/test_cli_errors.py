@@ -58,7 +58,7 @@ def test_a_laser_error_is_one_line_and_its_exit_code(tmp_path, capsys, monkeypat
     monkeypatch.delenv("LASER_DEBUG", raising=False)
     assert main(["eval", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "not a finished run directory" in err
+    assert err.startswith("error: ") and "is not a run directory: recipe.yaml is missing" in err
     assert "Traceback" not in err
 
 
