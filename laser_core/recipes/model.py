@@ -81,6 +81,9 @@ class TrainConfig(BaseModel):
     eval_batches: PositiveInt = 4
     checkpoint_every: NonNegativeInt = Field(0, description="0: checkpoint only at the end")
     keep_checkpoints: PositiveInt = 2
+    deterministic: bool = Field(
+        False, description="deterministic GPU kernels, so a resumed GPU run is exact; slower"
+    )
 
 
 class RecipeSettings(BaseModel):
