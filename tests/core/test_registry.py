@@ -284,3 +284,27 @@ def test_the_schema_gives_the_bare_name_to_the_built_in_only():
     branches = recipe_schema(registry)["properties"]["bottleneck"]["allOf"]
     tags = sorted(branch["if"]["properties"]["name"]["enum"] for branch in branches)
     assert tags == [["fancy:vq"], ["vq", "vq:vq"]]
+
+
+def test_shipped_recipes_keep_their_built_ins_when_plugins_shadow_every_name():
+    from laser_core.recipes.model import load_recipe
+    from tests.helpers import shipped_recipes
+
+    registry = Registry()
+    registry.load_entry_points(disabled=set())
+    for kind in KINDS:
+        for component in list(registry.of_kind(kind)):
+            shadow = _Plugin(kind, component.name, HOOK_EXAMPLES[kind])
+            registry.add_plugin(
+                shadow, Provider(f"shadow-{kind}-{component.name}", "laser-shadow", "9")
+            )
+    assert not registry.failures
+    for path in shipped_recipes():
+        recipe = load_recipe(path, registry=registry)
+        providers = recipe.map_blocks(lambda block: block.component.provider.distribution)
+        flat = [
+            p
+            for value in providers.values()
+            for p in (value if isinstance(value, list) else [value])
+        ]
+        assert set(flat) == {"laser"}, path
