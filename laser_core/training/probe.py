@@ -60,8 +60,9 @@ def _whose(block: Block) -> str:
 def probing(*modules: nn.Module) -> Iterator[None]:
     """Run a probe through freshly built modules without changing them or the training run:
     eval mode (no EMA, k-means or batch-norm updates), no gradients, and every random
-    generator (torch, numpy, Python) left as it was."""
-    modes = [m.training for m in modules]
+    generator (torch, numpy, Python) left as it was. Each submodule gets its own mode back,
+    so a part a plugin keeps in eval mode (a frozen backbone) stays there."""
+    modes = [(sub, sub.training) for m in modules for sub in m.modules()]
     python_state, numpy_state = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         for m in modules:
@@ -69,8 +70,8 @@ def probing(*modules: nn.Module) -> Iterator[None]:
         try:
             yield
         finally:
-            for m, mode in zip(modules, modes, strict=True):
-                m.train(mode)
+            for sub, mode in modes:
+                sub.training = mode
             random.setstate(python_state)
             np.random.set_state(numpy_state)
 

@@ -225,9 +225,10 @@ def test_the_probe_changes_neither_the_model_nor_the_random_streams(write_recipe
     # in training mode the first batch would have placed the codes by k-means
     assert model.training and not bool(model.bottleneck.codebook.initialized)
     states = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+    model.encoder.net[0].eval()  # a part its plugin keeps frozen
     with probing(model):
         assert not model.training
         torch.rand(3), np.random.rand(3), random.random()
-    assert model.training
+    assert model.training and model.decoder.training and not model.encoder.net[0].training
     assert torch.equal(torch.get_rng_state(), states[0])
     assert (np.random.get_state()[1] == states[1]).all() and random.getstate() == states[2]
