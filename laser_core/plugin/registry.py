@@ -11,7 +11,6 @@ import importlib.metadata as metadata
 import importlib.util
 import inspect
 import os
-import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,7 +140,8 @@ class Registry:
             raise
         except BaseException as error:  # sys.exit in a hook is isolated like any failure
             self.manager.unregister(plugin)
-            self.failures.append(LoadFailure(provider, describe_error(error, _source_of(plugin))))
+            module = plugin.__name__ if inspect.ismodule(plugin) else type(plugin).__module__
+            self.failures.append(LoadFailure(provider, describe_error(error, plugin_root(module))))
             return
         for component in staged:
             self.components[component.kind].setdefault(component.name, []).append(component)
@@ -289,13 +289,6 @@ def plugin_root(module: str) -> Path | None:
     if spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations))).resolve()
     return Path(spec.origin).resolve() if spec.origin else None
-
-
-def _source_of(plugin: object) -> Path | None:
-    """The file a plugin module or plugin object is defined in."""
-    module = plugin if inspect.ismodule(plugin) else sys.modules.get(type(plugin).__module__)
-    path = getattr(module, "__file__", None)
-    return Path(path).resolve() if path else None
 
 
 def _check_kind(kind: str) -> None:
