@@ -56,7 +56,7 @@ def test_an_earlier_run_keeps_its_built_in_when_a_plugin_shadows_it(
     assert "  [shadowed by the built-in 'vq'; this one is 'shadow:vq']" in laser(capsys, "plugins")
     assert "name: vq\n" in laser(capsys, "validate", recipe)
     final = json.loads((run_dir / "metrics.json").read_text())
-    evaluated = json.loads(laser(capsys, "eval", str(run_dir)))
+    evaluated = json.loads(laser(capsys, "eval", str(run_dir)))["metrics"]
     assert evaluated["psnr"] == pytest.approx(final["psnr"], rel=1e-4)
     laser(capsys, "export", str(run_dir), "--out", str(tmp_path / "export"))
     metadata = json.loads((tmp_path / "export" / "metadata.json").read_text())
@@ -83,7 +83,7 @@ def test_a_run_of_a_qualified_plugin_reopens_with_it_or_says_it_is_gone(
         str(run_dir),
     )
     assert "name: shadow:vq" in (run_dir / "recipe.yaml").read_text()
-    assert "psnr" in json.loads(laser(capsys, "eval", str(run_dir)))
+    assert "psnr" in json.loads(laser(capsys, "eval", str(run_dir)))["metrics"]
     assert isinstance(load_run(run_dir).model.bottleneck, SignBottleneck)
     use(monkeypatch)  # the plugin is uninstalled
     assert main(["eval", str(run_dir)]) == 2
