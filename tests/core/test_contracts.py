@@ -93,6 +93,10 @@ class EvilPlugin:
     def laser_register_metrics(self, register):
         register("mae", lambda config, context: config, config=MAEConfig)  # returns its config
 
+    @hookimpl
+    def laser_register_tasks(self, register):
+        register("tally", lambda config, context: {"run": None})  # not a Task
+
 
 @pytest.fixture
 def registry(monkeypatch):
@@ -143,6 +147,15 @@ def test_a_metric_factory_returning_its_config_is_named(registry, write_recipe, 
     assert code == 1
     assert f"{path}:6: metric 'mae' from plugin evil (laser-evil 1.0) breaks its contract" in err
     assert "the factory returned MAEConfig, which has no per_example() method" in err
+
+
+def test_a_broken_task_fails_laser_run_before_training(registry, write_recipe, capsys, tmp_path):
+    path = write_recipe(TINY_RECIPE + "task: {name: tally}\n")
+    assert main(["run", str(path), "--run-dir", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:8: task 'tally' from plugin evil (laser-evil 1.0) breaks its contract" in err
+    assert "the factory returned dict, which has no run(run_dir) method" in err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
 def test_any_exception_from_a_factory_names_the_plugin_and_its_line(registry, write_recipe, capsys):
