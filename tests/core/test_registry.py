@@ -208,11 +208,15 @@ def test_plugins_marks_a_shadowed_name_and_exits_non_zero_on_a_failed_plugin(mon
     registry = Registry()
     registry.add_plugin(_Plugin("bottlenecks", "vq"), builtin("vq"))
     registry.add_plugin(_Plugin("bottlenecks", "vq"), Provider("fancy", "laser-fancy", "2.0"))
+    registry.add_plugin(_Plugin("encoders", "zz"), Provider("one", "laser-one", "1.0"))
+    registry.add_plugin(_Plugin("encoders", "zz"), Provider("two", "laser-two", "1.0"))
     monkeypatch.setattr(registry_module, "_default", registry)
     assert main(["plugins"]) == 0
     listing = capsys.readouterr().out
     assert "[shadowed by the built-in 'vq'; this one is 'fancy:vq']" in listing
     assert listing.count("[shadowed") == 1
+    assert "[ambiguous name: write 'one:zz']" in listing
+    assert "[ambiguous name: write 'two:zz']" in listing
     registry.add_plugin(Exits(), Provider("exits", "laser-exits", "1.0"))
     assert main(["plugins"]) == 1
     assert "exits (laser-exits 1.0): the plugin exited (SystemExit: 3)" in capsys.readouterr().out
