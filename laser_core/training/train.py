@@ -222,6 +222,7 @@ class _Loop:
                 while state.step < config.steps:
                     self._step(state, batches, bottleneck, progress)
                     if stop.requested():
+                        stop.close()  # every process issued the last round: waiting for it returns
                         raise _StopRequested
             except (TrainingDiverged, _StopRequested):
                 raise
@@ -256,17 +257,19 @@ class _Loop:
         # The last step validates and checkpoints here, so a resume from that checkpoint
         # finds all of the step's records logged, and logs none of them twice.
         last = state.step == config.steps
-        log = last or state.step % config.log_every == 0
-        val = last or bool(config.eval_every and state.step % config.eval_every == 0)
-        save = last or bool(config.checkpoint_every and state.step % config.checkpoint_every == 0)
-        if log or val or save:
+        log_due = last or state.step % config.log_every == 0
+        val_due = last or bool(config.eval_every and state.step % config.eval_every == 0)
+        save_due = last or bool(
+            config.checkpoint_every and state.step % config.checkpoint_every == 0
+        )
+        if log_due or val_due or save_due:
             self.stop_if_diverged(state.step)
-        if log:
+        if log_due:
             record = self._log_train(state.step, sums)
             progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
-        if val:
+        if val_due:
             self.validate(state.step)
-        if save:
+        if save_due:
             checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
 
     def _micro_step(
