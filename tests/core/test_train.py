@@ -121,6 +121,36 @@ def test_ctrl_c_saves_the_step_it_finished_and_the_run_resumes(write_recipe, tmp
     assert sorted(train_losses(run_dir)) == list(range(1, step + 4))
 
 
+def test_ctrl_c_reaching_one_of_two_processes_stops_both_after_the_same_step(
+    write_recipe, tmp_path
+):
+    recipe = write_recipe(TINY_RECIPE)
+    run_dir = tmp_path / "run"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m"]
+    command = ["laser_core.cli", "run", str(recipe), "--run-dir", str(run_dir)]
+    process = subprocess.Popen(
+        [*launcher, *command, "train.steps=100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = run_dir / "metrics.jsonl"
+    while not (log.exists() and '"train"' in log.read_text()):
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.2)
+    workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    assert len(workers) == 2
+    os.kill(int(workers[0]), signal.SIGINT)  # the other process never sees the signal
+    _, stderr = process.communicate(timeout=120)
+    steps = {int(part.split(";")[0]) for part in stderr.split("interrupted at step ")[1:]}
+    assert len(steps) == 1, stderr[-3000:]  # both processes name the same step
+    (step,) = steps
+    saved = checkpoint.latest(run_dir)
+    assert saved == checkpoint.path_for(run_dir, step) and optimizer_steps(saved) == step
+    # torchrun reports the workers' exit status 1 with its own traceback; none is LASER's
+    assert "laser_core/" not in stderr
+
+
 def test_a_crash_while_saving_leaves_the_previous_checkpoint_the_latest(
     write_recipe, tmp_path, monkeypatch
 ):
