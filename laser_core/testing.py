@@ -96,7 +96,11 @@ def check_bottleneck(
     bottleneck.train()
     out = bottleneck(z)
     assert isinstance(out, BottleneckOutput), "forward must return BottleneckOutput"
-    assert out.quantized.shape == z.shape, "quantized must have the shape of z"
+    expected = (batch, bottleneck.output_dim, size, size)
+    assert out.quantized.shape == expected, (
+        f"quantized is {tuple(out.quantized.shape)}, not (batch, output_dim, height, width) = "
+        f"{expected}"
+    )
     assert out.loss.ndim == 0 and torch.isfinite(out.loss), "loss must be a finite scalar"
     _check_backward(out.quantized + 0 * out.loss, z, "bottleneck")
 

@@ -14,6 +14,7 @@ from laser_core.coding.commands import add_commands as add_compression_commands
 from laser_core.downstream.commands import add_commands as add_downstream_commands
 from laser_core.downstream.commands import data_overrides
 from laser_core.errors import LaserError, RecipeError
+from laser_core.importers.commands import add_commands as add_import_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_compression_commands(command)
     add_downstream_commands(command)
+    add_import_commands(command)
 
     sub = command("new-plugin", _new_plugin, "write a ready-to-install plugin package")
     sub.add_argument("name", help="component name, e.g. my-quantizer")

@@ -66,7 +66,7 @@ def build_model(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildC
     encoder = build_component("encoders", recipe.encoder, context)
     context = replace(context, latent_dim=encoder.latent_dim, downsampling=encoder.downsampling)
     bottleneck = build_component("bottlenecks", recipe.bottleneck, context)
-    context = replace(context, code_spec=bottleneck.code_spec())
+    context = replace(context, latent_dim=bottleneck.output_dim, code_spec=bottleneck.code_spec())
     decoder = build_component("decoders", recipe.decoder, context)
     model = Autoencoder(encoder, bottleneck, decoder)
     _check_shapes_fit(model, context, recipe)
@@ -78,7 +78,9 @@ def _check_shapes_fit(model: Autoencoder, context: BuildContext, recipe: Recipe)
     probe = torch.zeros(shape)
     with torch.no_grad():
         latents = model.encoder(probe)
-        reconstruction = model.decoder(latents)
+        height, width = latents.shape[2:]
+        decoded = latents.new_zeros(1, model.bottleneck.output_dim, height, width)
+        reconstruction = model.decoder(decoded)
     if reconstruction.shape != probe.shape:
         raise LaserError(
             f"{recipe.source}: decoder '{recipe.decoder.name}' returns "

@@ -14,7 +14,8 @@ from tests.helpers import TINY_RECIPE, run_laser
 
 COMMANDS = (
     *("plugins", "validate", "schema", "run", "eval", "weights", "priors", "compress"),
-    *("decompress", "finetune-quantized", "rd", "export", "analyze", "task", "new-plugin"),
+    *("decompress", "finetune-quantized", "rd", "export", "analyze", "task", "import"),
+    "new-plugin",
 )
 
 

@@ -1,0 +1,37 @@
+"""``laser import taming|diffusers``: parsing and printing; the work is in the importers."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from laser_core.importers.diffusers import read_diffusers
+from laser_core.importers.run_writer import write_imported_run
+from laser_core.importers.taming import read_taming
+
+
+def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``laser import`` through the CLI's ``command(name, handler, help)``."""
+    sub = command("import", _import, "turn a pretrained autoencoder into a run directory")
+    sources = sub.add_subparsers(dest="library", metavar="LIBRARY", required=True)
+    taming = sources.add_parser("taming", help="a taming-transformers VQGAN checkpoint")
+    taming.add_argument("checkpoint", type=Path, help="Lightning .ckpt")
+    taming.add_argument("--config", type=Path, required=True, help="its training YAML")
+    diffusers = sources.add_parser("diffusers", help="a diffusers VQModel or AutoencoderKL")
+    diffusers.add_argument("folder", type=Path, help="what save_pretrained wrote")
+    for source in (taming, diffusers):
+        source.add_argument("overrides", nargs="*", help="recipe overrides, e.g. data.size=128")
+        source.add_argument("--out", type=Path, required=True, help="the run directory to write")
+        source.add_argument("--data", help="a dataset block in YAML replacing the default")
+
+
+def _import(args: argparse.Namespace) -> None:
+    from laser_core.downstream.commands import data_overrides
+
+    if args.library == "taming":
+        imported = read_taming(args.checkpoint, args.config)
+    else:
+        imported = read_diffusers(args.folder)
+    write_imported_run(imported, args.out, [*data_overrides(args.data), *args.overrides])
+    print(f"wrote {args.out} ({imported.library}); try: laser eval {args.out}")
