@@ -135,7 +135,7 @@ def test_keys_that_do_not_map_are_listed(tmp_path):
     torch.save({"state_dict": state}, tmp_path / "last.ckpt")
     from laser_core.importers.taming import read_taming
 
-    with pytest.raises(LaserError, match="keys LASER cannot map: ema.decay"):
+    with pytest.raises(LaserError, match=r"keys LASER cannot map: ema\.decay"):
         read_taming(tmp_path / "last.ckpt", tmp_path / "config.yaml")
 
 
