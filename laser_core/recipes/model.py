@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
 from laser_core.plugin.registry import Component, Registry, default_registry
@@ -67,6 +67,12 @@ class TrainConfig(BaseModel):
     eval_batches: int = Field(4, ge=1)
     checkpoint_every: int = Field(0, ge=0, description="0: checkpoint only at the end")
     keep_checkpoints: int = Field(2, ge=1)
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _yaml_no_is_no(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``no`` (``train.precision=no``) as false."""
+        return "no" if value is False else value
 
 
 class RecipeModel(BaseModel):
