@@ -46,6 +46,16 @@ class LossConfig(BaseModel):
     )
 
 
+class InitFrom(BaseModel):
+    """Weights to start from: another run directory, trained or imported."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(description="run directory whose model.safetensors to load")
+    strict: bool = Field(
+        True, description="every weight must fit; false: load those whose name and shape match"
+    )
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     steps: int = Field(1000, ge=0, description="optimizer steps")
@@ -67,6 +77,17 @@ class TrainConfig(BaseModel):
     eval_batches: int = Field(4, ge=1)
     checkpoint_every: int = Field(0, ge=0, description="0: checkpoint only at the end")
     keep_checkpoints: int = Field(2, ge=1)
+    init_from: InitFrom | None = Field(
+        None, description="start from a run's weights: a run directory, or {run: DIR, strict}"
+    )
+    freeze: list[Literal["encoder", "bottleneck", "decoder"]] = Field(
+        [], description="parts whose weights stay fixed (no gradient, not in the optimizer)"
+    )
+
+    @field_validator("init_from", mode="before")
+    @classmethod
+    def _run_directory_alone(cls, value: Any) -> Any:
+        return {"run": value} if isinstance(value, str) else value
 
     @field_validator("precision", mode="before")
     @classmethod

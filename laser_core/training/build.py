@@ -50,6 +50,15 @@ class Autoencoder(nn.Module):
     def __init__(self, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module):
         super().__init__()
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.frozen: tuple[str, ...] = ()
+
+    def train(self, mode: bool = True) -> Autoencoder:
+        """Frozen parts stay in eval mode: no dropout, and a bottleneck that learns outside
+        autograd (EMA codebooks, dictionary updates) stops learning too."""
+        super().train(mode)
+        for part in self.frozen:
+            getattr(self, part).eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, BottleneckOutput]:
         output = self.bottleneck(self.encoder(images))

@@ -32,6 +32,7 @@ from laser_core.training.build import (
     build_model,
 )
 from laser_core.training.evaluate import evaluate
+from laser_core.training.initialize import freeze, initialize_from
 from laser_core.training.interrupt import DeferredInterrupt
 from laser_core.training.losses import ImageLosses
 
@@ -68,6 +69,9 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
     model, context = build_model(recipe, splits)
+    if config.init_from is not None and not resume:
+        accelerator.print(initialize_from(model, recipe))
+    freeze(model, config.freeze)
     metrics = build_metrics(recipe, context)
     image_losses = build_losses(recipe, context)
     discriminator = build_discriminator(recipe, context)
