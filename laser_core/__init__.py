@@ -33,6 +33,18 @@ from laser_core.plugin.contracts import (
 from laser_core.plugin.hookspecs import Register, hookimpl
 from laser_core.plugin.mode_options import ModeOptions
 from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
+from laser_core.recipes.types import (
+    AdamBeta,
+    AtMost,
+    CodebookSize,
+    FiniteFloat,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    UnitInterval,
+)
 from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
 from laser_core.training.build import Autoencoder, build_component, list_components
 from laser_core.training.perceptual import LPIPS, build_lpips
@@ -41,6 +53,8 @@ from laser_core.training.weights import require as require_weights
 __all__ = [
     "LPIPS",
     "SAMPLE_PHOTOS",
+    "AdamBeta",
+    "AtMost",
     "Autoencoder",
     "BackboneWeights",
     "Bottleneck",
@@ -48,6 +62,7 @@ __all__ = [
     "BuildContext",
     "ClipLayout",
     "CodeSpec",
+    "CodebookSize",
     "Codes",
     "ComponentConfig",
     "DataSplits",
@@ -56,20 +71,27 @@ __all__ = [
     "Discriminator",
     "DiscriminatorConfig",
     "Encoder",
+    "FiniteFloat",
     "LaserError",
     "Latents",
     "LpipsNet",
     "Metric",
     "ModeOptions",
+    "NonNegativeFloat",
+    "NonNegativeInt",
     "PhotoName",
     "PluginError",
+    "PositiveFloat",
+    "PositiveInt",
     "Problem",
     "Recipe",
     "RecipeError",
     "Register",
     "ResBlock",
+    "Seed",
     "Task",
     "TrainedRun",
+    "UnitInterval",
     "all_reduce_sum",
     "broadcast_from_main",
     "build_component",

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 from accelerate import Accelerator
 
-from laser_core.recipes.model import Recipe
 from laser_core.plugin.registry import Registry
+from laser_core.recipes.model import Recipe
 
 
 def default_run_dir(recipe: Recipe) -> Path:
@@ -72,12 +72,7 @@ def write_plugin_versions(
 ) -> None:
     """Where each component came from, library versions, and how the run was launched:
     precision ``null`` in a recipe means whatever ``accelerate launch`` set, recorded here."""
-    used = {}
-    for key in ("data", "encoder", "bottleneck", "decoder", "discriminator", "task"):
-        block = getattr(recipe, key)
-        if block is not None:
-            used[key] = _provenance(block.component)
-    used["metrics"] = [_provenance(m.component) for m in recipe.metrics]
+    used = recipe.map_blocks(lambda block: _provenance(block.component))
     libraries = {name: _version(name) for name in ("torch", "accelerate", "pydantic", "laser")}
     runtime = {
         "mixed_precision": accelerator.mixed_precision,

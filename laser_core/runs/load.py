@@ -9,10 +9,10 @@ from typing import Any
 
 from safetensors.torch import load_file
 
-from laser_core.training.build import Autoencoder, build_data, build_model
-from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.recipes.model import Recipe, load_recipe
+from laser_core.training.build import Autoencoder, build_data, build_model
 
 
 @dataclass

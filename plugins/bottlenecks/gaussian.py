@@ -19,6 +19,7 @@ from laser_core import (
     CodeSpec,
     ComponentConfig,
     LaserError,
+    NonNegativeFloat,
     Register,
     full_precision,
     hookimpl,
@@ -26,9 +27,8 @@ from laser_core import (
 
 
 class GaussianConfig(ComponentConfig):
-    kl_weight: float = Field(
+    kl_weight: NonNegativeFloat = Field(
         1.0,
-        ge=0,
         description="β of the β-VAE: weight of KL(N(mean, variance) || N(0, 1)), averaged "
         "over latent elements",
     )

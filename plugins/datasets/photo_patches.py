@@ -20,6 +20,8 @@ from laser_core import (
     DatasetConfig,
     DataSplits,
     PhotoName,
+    PositiveInt,
+    Seed,
     sample_photo,
 )
 
@@ -29,15 +31,15 @@ SMALLEST_SIDE = 300  # chelsea is 300 x 451 pixels; no crop can be larger
 
 
 class PhotoPatchesConfig(DatasetConfig):
-    size: int = Field(32, ge=2, le=SMALLEST_SIDE, description="crop side in pixels")
+    size: PositiveInt = Field(32, ge=2, le=SMALLEST_SIDE, description="crop side in pixels")
     channels: Literal[1, 3] = Field(3, description="3 for colour, 1 for luma (grayscale)")
-    train_patches: int = Field(4096, ge=1, description="crops drawn from the train photos")
-    val_patches: int = Field(512, ge=1, description="crops drawn from the val photos")
+    train_patches: PositiveInt = Field(4096, description="crops drawn from the train photos")
+    val_patches: PositiveInt = Field(512, description="crops drawn from the val photos")
     val_photos: list[PhotoName] = Field(
         default_factory=lambda: ["chelsea", "china"],
         description="photographs held out for validation; all others are for training",
     )
-    seed: int = Field(0, description="seeds the crop positions; the same seed, the same crops")
+    seed: Seed = Field(0, description="seeds the crop positions; the same seed, the same crops")
 
     @field_validator("val_photos")
     @classmethod

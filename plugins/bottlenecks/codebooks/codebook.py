@@ -12,7 +12,11 @@ from torch import nn
 
 from laser_core import (
     ComponentConfig,
+    FiniteFloat,
     ModeOptions,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
     all_reduce_sum,
     broadcast_from_main,
     code_counts,
@@ -26,27 +30,26 @@ UPDATE_OPTIONS = ModeOptions("update", {"decay": ("ema", 0.99), "epsilon": ("ema
 class CodebookConfig(ComponentConfig):
     """How a codebook learns; the keys vq and rq share."""
 
-    commitment_weight: float = Field(
-        0.25, ge=0, description="β, weight of ||z - sg(code)||², which keeps latents near codes"
+    commitment_weight: NonNegativeFloat = Field(
+        0.25, description="β, weight of ||z - sg(code)||², which keeps latents near codes"
     )
     update: Literal["ema", "gradient"] = Field(
         "ema",
         description="ema: each code is the running mean of the latents assigned to it; "
         "gradient: codes learn from the codebook loss ||sg(z) - code||²",
     )
-    decay: float | None = Field(
+    decay: FiniteFloat | None = Field(
         None, gt=0, lt=1, description="update: ema only; EMA decay (default 0.99)"
     )
-    epsilon: float | None = Field(
+    epsilon: PositiveFloat | None = Field(
         None,
-        gt=0,
         description="update: ema only; Laplace smoothing of EMA cluster sizes, so that an empty "
         "cluster never divides by zero (default 1e-5)",
     )
     kmeans_init: bool = Field(True, description="place the codes by k-means on the first batch")
-    kmeans_iterations: int = Field(10, ge=1)
-    dead_code_after: int = Field(
-        100, ge=1, description="a code not chosen in this many training batches in a row is dead"
+    kmeans_iterations: PositiveInt = Field(10)
+    dead_code_after: PositiveInt = Field(
+        100, description="a code not chosen in this many training batches in a row is dead"
     )
     revive_dead_codes: bool = Field(
         True, description="replace each dead code by a random latent of the current batch"

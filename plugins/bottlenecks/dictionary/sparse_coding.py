@@ -20,7 +20,7 @@ revival sum their statistics over processes, so every rank keeps the same dictio
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,13 +28,18 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from laser_core import (
+    AtMost,
     Bottleneck,
     BottleneckOutput,
     Codes,
     CodeSpec,
     ComponentConfig,
+    FiniteFloat,
     LaserError,
     ModeOptions,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
     all_reduce_sum,
     broadcast_from_main,
     code_counts,
@@ -58,20 +63,33 @@ UPDATE_OPTIONS = ModeOptions(
 )
 
 
+MAX_ATOMS = 2**16
+
+AtomCount = Annotated[
+    PositiveInt,
+    AtMost(
+        MAX_ATOMS,
+        "Batch-OMP keeps the atoms' Gram matrix, atoms x atoms numbers, which for 2**16 atoms "
+        "already takes 16 GiB",
+    ),
+]
+"""The size of a dictionary: 1 to 2**16 atoms."""
+
+
 class SparseCodingConfig(ComponentConfig):
     """Keys of every dictionary bottleneck (``omp``, ``ksvd``)."""
 
-    atoms: int = Field(512, ge=1, description="dictionary size K")
-    sparsity: int = Field(
-        8, ge=1, description="atoms per signal at most; at most latent_dim * patch_size**2"
+    atoms: AtomCount = Field(512, description="dictionary size K")
+    sparsity: PositiveInt = Field(
+        8, description="atoms per signal at most; at most latent_dim * patch_size**2"
     )
-    tolerance: float | None = Field(
-        None, ge=0, description="stop coding a signal once its squared residual norm is this"
+    tolerance: NonNegativeFloat | None = Field(
+        None, description="stop coding a signal once its squared residual norm is this"
     )
-    patch_size: int = Field(1, ge=1, description="code non-overlapping p x p latent patches")
-    commitment_weight: float = Field(0.25, ge=0, description="weight of ‖z - sg(Dγ)‖²")
-    dead_atom_after: int = Field(
-        100, ge=1, description="an atom no signal used in this many optimizer steps is dead"
+    patch_size: PositiveInt = Field(1, description="code non-overlapping p x p latent patches")
+    commitment_weight: NonNegativeFloat = Field(0.25, description="weight of ‖z - sg(Dγ)‖²")
+    dead_atom_after: PositiveInt = Field(
+        100, description="an atom no signal used in this many optimizer steps is dead"
     )
     revive_dead_atoms: bool = Field(
         True, description="replace each dead atom by a worst-represented signal's residual"
@@ -85,14 +103,14 @@ class OMPConfig(SparseCodingConfig):
     update: Literal["gradient", "online", "ksvd"] = Field(
         "gradient", description="how the dictionary learns"
     )
-    dictionary_loss_weight: float | None = Field(
-        None, gt=0, description="update: gradient only; weight of ‖sg(z) - Dγ‖² (default 1.0)"
+    dictionary_loss_weight: PositiveFloat | None = Field(
+        None, description="update: gradient only; weight of ‖sg(z) - Dγ‖² (default 1.0)"
     )
-    forgetting_factor: float | None = Field(
+    forgetting_factor: FiniteFloat | None = Field(
         None, gt=0, le=1, description="update: online only; statistics decay per step (0.99)"
     )
-    ksvd_iterations: int | None = Field(
-        None, ge=1, description="update: ksvd only; K-SVD rounds per optimizer step (1)"
+    ksvd_iterations: PositiveInt | None = Field(
+        None, description="update: ksvd only; K-SVD rounds per optimizer step (1)"
     )
 
     @model_validator(mode="after")
