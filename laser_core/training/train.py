@@ -35,6 +35,7 @@ from laser_core.training.evaluate import evaluate
 from laser_core.training.initialize import freeze, initialize_from
 from laser_core.training.interrupt import DeferredInterrupt
 from laser_core.training.losses import ImageLosses
+from laser_core.training.throughput import Throughput
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,9 @@ class _Loop:
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
+        self.throughput = Throughput(
+            recipe.data.config.batch_size * recipe.train.grad_accum * accelerator.num_processes
+        )
 
     def run(self, state: checkpoint.TrainerState, batches: Iterator[dict[str, Any]]) -> None:
         config, accelerator = self.config, self.accelerator
@@ -272,6 +276,7 @@ class _Loop:
     def _log_train(self, step: int, sums: dict[str, torch.Tensor]) -> dict[str, Any]:
         reduced = {k: self.accelerator.reduce(v, reduction="mean").item() for k, v in sums.items()}
         record = {"step": step, "split": "train", **reduced, "lr": self.scheduler.get_last_lr()[0]}
+        record |= self.throughput.since_last_log(step, self.accelerator.device)
         if self.accelerator.is_main_process:
             self.metrics_log.append(record)
         return record
