@@ -145,19 +145,19 @@ def _schema(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from laser_core.recipes.model import load_recipe
     from laser_core.runs.layout import default_run_dir
+    from laser_core.runs.resume import check_resumable
     from laser_core.training.train import train
 
     if args.resume:
         if args.run_dir:
             raise LaserError("--resume continues the run where it is; drop --run-dir")
         overrides = [str(args.recipe), *args.overrides] if args.recipe else args.overrides
+        check_resumable(args.resume)  # before its recipe is parsed
         recipe = load_recipe(args.resume / "recipe.yaml", overrides)
         run_dir = args.resume
     elif args.recipe:
         recipe = load_recipe(args.recipe, args.overrides)
         run_dir = args.run_dir or default_run_dir(recipe)
-        if (run_dir / "recipe.yaml").exists():
-            raise LaserError(f"{run_dir} already holds a run; use --resume {run_dir} to continue")
     else:
         raise LaserError("give a recipe to run, or --resume RUN_DIR")
     result = train(recipe, run_dir, resume=bool(args.resume))

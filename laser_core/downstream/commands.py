@@ -92,6 +92,8 @@ def _analyze(args: argparse.Namespace) -> None:
 def _task(args: argparse.Namespace) -> None:
     from laser_core.downstream.tasks import format_table, run_task
     from laser_core.recipes.model import load_recipe
+    from laser_core.runs.load import check_run
 
+    check_run(args.run_dir)  # before its recipe is parsed
     recipe = load_recipe(args.run_dir / "recipe.yaml", args.overrides)
     print(format_table(run_task(recipe, args.run_dir)))

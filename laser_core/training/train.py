@@ -21,6 +21,8 @@ from laser_core.errors import LaserError
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, TrainConfig
 from laser_core.runs import layout as rundir
+from laser_core.runs import manifest
+from laser_core.runs import resume as resuming
 from laser_core.training import checkpoint
 from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.build import (
@@ -55,8 +57,13 @@ class RunResult:
 
 
 def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
-    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its latest checkpoint."""
+    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its newest intact
+    checkpoint (runs/resume.py says which recipe changes a resume accepts)."""
     config = recipe.train
+    if resume:
+        changes = resuming.check_resume(run_dir, recipe)
+    else:
+        resuming.check_new(run_dir)
     accelerator = Accelerator(
         cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
@@ -108,14 +115,23 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
 
     if resume:
         state = checkpoint.load(accelerator, run_dir)
+        if state.step > config.steps:
+            raise LaserError(
+                f"train.steps={config.steps} is below step {state.step}, where {run_dir} was "
+                f"checkpointed; resume with train.steps={state.step} or more"
+            )
+        _restore_hyperparameters(optimizer, scheduler, config)
         if accelerator.is_main_process:
+            resuming.record(run_dir, recipe, state.step, changes)
             rundir.MetricsLog(run_dir).truncate_after(state.step)
     else:
         state = checkpoint.TrainerState()
         if accelerator.is_main_process:
+            resuming.start_over(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             rundir.write_recipe(run_dir, recipe)
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
+            manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
     accelerator.wait_for_everyone()
 
     loop = _Loop(
@@ -141,12 +157,15 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             f"interrupted at step {state.step}; saved {path}; resume with "
             f"`laser run --resume {run_dir}`"
         ) from None
-    result.after = loop.validate(state.step)
+    # the last step validated (see _step); a resumed finished run logged it before
+    result.after = loop.latest_val or rundir.MetricsLog(run_dir).val_at(state.step)
     if accelerator.is_main_process:
         rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
     if checkpoint.latest(run_dir) != checkpoint.path_for(run_dir, state.step):
         checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
     save_weights(accelerator, model, run_dir)
+    if accelerator.is_main_process:
+        manifest.seal(run_dir, resuming.FINAL)  # last: the run is finished and verifiable
     accelerator.end_training()
     return result
 
@@ -224,9 +243,12 @@ class _Loop:
         if state.step % config.log_every == 0 or state.step == config.steps:
             record = self._log_train(state.step, sums)
             progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
-        if config.eval_every and state.step % config.eval_every == 0:
+        # the last step validates and checkpoints here, so a resume from that checkpoint
+        # finds all of the step's records logged, and logs none of them twice
+        last = state.step == config.steps
+        if last or (config.eval_every and state.step % config.eval_every == 0):
             self.validate(state.step)
-        if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+        if last or (config.checkpoint_every and state.step % config.checkpoint_every == 0):
             checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
 
     def _any_process_interrupted(self, interrupt: DeferredInterrupt) -> bool:
@@ -266,7 +288,7 @@ class _Loop:
     def _stop_if_diverged(self, loss: torch.Tensor, step: int) -> None:
         bad = self.accelerator.reduce((~torch.isfinite(loss)).float(), reduction="sum")
         if bad.item() > 0:
-            last = checkpoint.latest(self.run_dir)
+            last = checkpoint.latest_intact(self.run_dir)
             raise TrainingDiverged(
                 f"loss is {loss.item()} at step {step}; training stopped. Last good checkpoint: "
                 f"{last or 'none (no checkpoint was written yet)'}. Lower train.lr, enable "
@@ -315,6 +337,20 @@ def parameter_groups(model: Autoencoder, config: TrainConfig) -> list[dict[str, 
                 {"params": params, "lr": config.lr_per_component.get(part, config.lr), "name": part}
             )
     return groups or [{"params": [], "lr": config.lr, "name": "none"}]
+
+
+def _restore_hyperparameters(optimizer: Any, scheduler: Any, config: TrainConfig) -> None:
+    """Loading a checkpoint brought back the optimizer's lr, betas and weight decay as they
+    were saved: put the recipe's in their place, so that a resume's overrides of them (and of
+    the schedule's steps) take effect; unchanged values give the same numbers."""
+    inner = scheduler.scheduler
+    for group in optimizer.param_groups:
+        lr = config.lr_per_component.get(group["name"], config.lr)
+        group.update(betas=config.betas, weight_decay=config.weight_decay, initial_lr=lr)
+    inner.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    groups = zip(optimizer.param_groups, inner.base_lrs, inner.lr_lambdas, strict=True)
+    for group, base, factor in groups:
+        group["lr"] = base * factor(inner.last_epoch)
 
 
 def warmup_cosine(config: TrainConfig):
