@@ -23,8 +23,11 @@ from safetensors.torch import save_file
 from laser_core.errors import LaserError
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, load_recipe
-from laser_core.runs import layout
+from laser_core.runs import layout, manifest
 from laser_core.training.build import build_data, build_model
+
+SEALED = ("recipe.yaml", "plugins.json", "model.safetensors", "imported.json")
+"""The files of an imported run directory that its manifest covers."""
 
 
 @dataclass
@@ -78,6 +81,7 @@ def write_imported_run(
         **imported.metadata,
     }
     layout.atomic_write_text(run_dir / "imported.json", json.dumps(record, indent=2) + "\n")
+    manifest.seal(run_dir, [*SEALED])  # last: the imported run is complete and verifiable
     return recipe
 
 

@@ -134,7 +134,8 @@ class Bottleneck(nn.Module):
     def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """Called by the trainer after every optimizer step, on every process, for updates
         outside autograd (re-normalising atoms, reviving dead codes). Returns (parameter,
-        row indices) pairs whose optimizer state the trainer must reset."""
+        rows) pairs whose optimizer state the trainer must reset; rows are long indices or a
+        boolean mask over the parameter's rows (a mask needs no host sync to build)."""
         return []
 
 

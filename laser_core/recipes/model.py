@@ -91,6 +91,9 @@ class TrainConfig(BaseModel):
     eval_batches: PositiveInt = 4
     checkpoint_every: NonNegativeInt = Field(0, description="0: checkpoint only at the end")
     keep_checkpoints: PositiveInt = 2
+    deterministic: bool = Field(
+        False, description="deterministic GPU kernels, so a resumed GPU run is exact; slower"
+    )
     init_from: InitFrom | None = Field(
         None, description="start from a run's weights: a run directory, or {run: DIR, strict}"
     )

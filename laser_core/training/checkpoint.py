@@ -44,14 +44,14 @@ def path_for(run_dir: Path, step: int) -> Path:
 
 def save(accelerator: Accelerator, run_dir: Path, state: TrainerState, keep: int) -> Path:
     """Save on every process (each writes its RNG state); seal and rename into place on the
-    main one once every process has written."""
+    main one once every process has finished writing (save_state ends without a barrier)."""
     final = path_for(run_dir, state.step)
     partial = final.with_name(f".partial-{final.name}")
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial), safe_serialization=True)
-    accelerator.wait_for_everyone()
+    accelerator.wait_for_everyone()  # every rank's RNG state is in before the rename
     if accelerator.is_main_process:
         (partial / TRAINER_STATE).write_text(json.dumps(asdict(state)))
         manifest.seal_all(partial)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import GradientAccumulationPlugin, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, set_seed
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -64,6 +65,8 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         changes = resuming.check_resume(run_dir, recipe)
     else:
         resuming.check_new(run_dir)
+    if config.deterministic:
+        _deterministic()
     accelerator = Accelerator(
         cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
@@ -73,6 +76,10 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         ),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
+        # Buffers updated outside autograd (codebooks, EMA and dictionary statistics) are
+        # all-reduced by the bottlenecks; rank 0's copy broadcast on every forward would only
+        # cost bandwidth and hide a missing all-reduce.
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
     )
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
@@ -388,11 +395,23 @@ def _micro_batches(
 def _reset_optimizer_rows(
     optimizer: torch.optim.Optimizer, rows: list[tuple[torch.nn.Parameter, torch.Tensor]]
 ) -> None:
-    """Forget Adam's moments for re-initialised codebook rows or atoms."""
+    """Forget Adam's moments for re-initialised codebook rows or atoms, given as row indices or
+    as a boolean mask over rows (masked_fill: no host sync)."""
     for parameter, index in rows:
         for moment in optimizer.state.get(parameter, {}).values():
             if torch.is_tensor(moment) and moment.shape == parameter.shape:
-                moment[index] = 0
+                if index.dtype == torch.bool:
+                    moment.masked_fill_(index.view(-1, *[1] * (moment.ndim - 1)), 0)
+                else:
+                    moment[index] = 0
+
+
+def _deterministic() -> None:
+    """train.deterministic: deterministic kernels everywhere (an error names any op that has
+    none), a fixed cuBLAS workspace, and no cuDNN autotuning; set for the whole process."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
 
 
 def save_weights(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:

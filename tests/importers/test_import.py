@@ -127,6 +127,11 @@ def test_taming_checkpoint_reconstructs_as_taming_does(tmp_path):
     assert (_reconstruct(tmp_path / "run") - expected).abs().max() < 1e-4
     record = json.loads((tmp_path / "run" / "imported.json").read_text())
     assert record["ignored_keys"] == ["loss.discriminator.main.0.weight"]
+    # Imported runs carry a manifest like trained ones: a damaged weight file is refused.
+    weights = tmp_path / "run" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    with pytest.raises(LaserError, match="model.safetensors"):
+        load_run(tmp_path / "run")
 
 
 def test_keys_that_do_not_map_are_listed(tmp_path):

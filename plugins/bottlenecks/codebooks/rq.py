@@ -9,6 +9,7 @@ dead-code revival.
 
 from __future__ import annotations
 
+import random
 from typing import Annotated
 
 import torch
@@ -152,8 +153,10 @@ class ResidualQuantizer(Bottleneck):
             codebook.update(residual, index)
 
     def _levels_in_use(self) -> int:
-        if self.training and torch.rand(()).item() < self.quantize_dropout:
-            return int(torch.randint(1, self.levels + 1, ()).item())
+        # Python's generator: the choice steers Python code, so a tensor would cost a host sync.
+        # Seeded alike on every process (accelerate's set_seed) and saved in checkpoints.
+        if self.training and random.random() < self.quantize_dropout:
+            return random.randint(1, self.levels)
         return self.levels
 
     @torch.no_grad()

@@ -42,7 +42,6 @@ from laser_core import (
     PositiveInt,
     all_reduce_sum,
     broadcast_from_main,
-    code_counts,
 )
 from laser_core.ops import (
     batch_omp,
@@ -50,7 +49,7 @@ from laser_core.ops import (
     ksvd,
     online_dictionary_update,
     reconstruct,
-    worst_represented_directions,
+    replacement_directions,
 )
 
 UPDATE_OPTIONS = ModeOptions(
@@ -146,12 +145,19 @@ class DictionaryBottleneck(Bottleneck):
         # This process's signals and codes since the last optimizer step; a plain attribute,
         # so DDP's buffer broadcast leaves it alone.
         self._pending: list[tuple[torch.Tensor, Codes]] = []
+        self._initialized: bool | None = None  # the buffer's value once read (see forward)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._initialized = None  # a loaded buffer is read again on the next training step
 
     # -- the bottleneck contract -----------------------------------------------------------
 
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         signals = self._signals(z)
-        if self.training and not self.initialized:
+        if self.training and self._initialized is None:  # read the buffer once
+            self._initialized = bool(self.initialized)
+        if self.training and not self._initialized:
             self._initialize(signals.detach())
         codes = self._code(signals)
         reconstruction = reconstruct(codes, self.dictionary.t())
@@ -200,7 +206,7 @@ class DictionaryBottleneck(Bottleneck):
             elif self.config.update == "ksvd":
                 codes = self._ksvd_update(signals, codes)
             revived = self._revive_dead_atoms(signals, codes)
-        if isinstance(self.dictionary, nn.Parameter) and revived.numel():
+        if isinstance(self.dictionary, nn.Parameter):
             return [(self.dictionary, revived)]
         return []
 
@@ -238,14 +244,14 @@ class DictionaryBottleneck(Bottleneck):
 
     def _stats(self, codes: Codes) -> dict[str, torch.Tensor]:
         nonzero = codes.values != 0
-        usage = code_counts(codes.indices[nonzero], self.config.atoms)
-        magnitudes = codes.values.abs()[nonzero]
+        usage = _used_counts(codes, self.config.atoms)
         dead = self.unused_steps >= self.config.dead_atom_after
+        used_slots = nonzero.sum()
         return {
             "sparsity": nonzero.sum(1).float().mean(),
             "active_atoms": (usage > 0).sum().float(),
             "dead_atoms": dead.sum().float(),
-            "coefficient_magnitude": magnitudes.mean() if magnitudes.numel() else magnitudes.sum(),
+            "coefficient_magnitude": codes.values.float().abs().sum() / used_slots.clamp(min=1),
         }
 
     # -- learning outside autograd -----------------------------------------------------------
@@ -260,6 +266,7 @@ class DictionaryBottleneck(Bottleneck):
         with torch.no_grad():
             self.dictionary.copy_(broadcast_from_main(atoms))
             self.initialized.fill_(True)
+        self._initialized = True
 
     def _record(self, signals: torch.Tensor, codes: Codes) -> None:
         """Keep this step's signals and codes for the update after the optimizer step."""
@@ -292,23 +299,32 @@ class DictionaryBottleneck(Bottleneck):
     def _revive_dead_atoms(self, signals: torch.Tensor, codes: Codes) -> torch.Tensor:
         """Count the steps each atom went unused by every process; replace the atoms unused for
         ``dead_atom_after`` steps by the residual directions of the worst-represented signals
-        and return their rows."""
-        used = codes.indices[codes.values != 0]
-        counts = all_reduce_sum(code_counts(used, self.config.atoms))
+        (the i-th dead atom by the i-th worst) and return them as a mask over atoms. Fixed
+        shapes throughout, so the host never waits to learn how many atoms died."""
+        atoms = self.config.atoms
+        counts = all_reduce_sum(_used_counts(codes, atoms))
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
-        dead = (self.unused_steps >= self.config.dead_atom_after).nonzero().squeeze(1)
-        if not self.config.revive_dead_atoms or not dead.numel():
-            return dead[:0]
+        dead = self.unused_steps >= self.config.dead_atom_after
+        if not self.config.revive_dead_atoms:
+            return torch.zeros_like(dead)
         residual = signals - reconstruct(codes, self.dictionary.t())
-        directions = worst_represented_directions(residual, dead.numel())
-        dead = dead[: directions.shape[0]]
-        self.dictionary[dead] = directions.to(self.dictionary.dtype)
-        self.unused_steps[dead] = 0
-        if self.config.update == "online":  # forget what the dead atoms accumulated
-            self.atom_products[dead] = 0
-            self.atom_products[:, dead] = 0
-            self.signal_products[:, dead] = 0
-        return dead
+        directions, valid = replacement_directions(residual, atoms)
+        order = (dead.long().cumsum(0) - 1).clamp(min=0)  # each dead atom's rank among them
+        revived = dead & valid[order]
+        replacement = directions[order].to(self.dictionary.dtype)
+        self.dictionary.copy_(torch.where(revived[:, None], replacement, self.dictionary))
+        self.unused_steps.masked_fill_(revived, 0)
+        if self.config.update == "online":  # forget what the revived atoms accumulated
+            self.atom_products.masked_fill_(revived[:, None] | revived[None, :], 0)
+            self.signal_products.masked_fill_(revived[None, :], 0)
+        return revived
+
+
+def _used_counts(codes: Codes, atoms: int) -> torch.Tensor:
+    """How many signals use each atom (slots with a non-zero value), without masking."""
+    used = (codes.values != 0).long().flatten()
+    counts = torch.zeros(atoms, dtype=torch.long, device=used.device)
+    return counts.scatter_add_(0, codes.indices.flatten(), used)
 
 
 def _check_sparsity(config: SparseCodingConfig, dim: int, signal_dim: int) -> None:
