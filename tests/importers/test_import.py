@@ -130,7 +130,7 @@ def test_taming_checkpoint_reconstructs_as_taming_does(tmp_path):
     # Imported runs carry a manifest like trained ones: a damaged weight file is refused.
     weights = tmp_path / "run" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8])
-    with pytest.raises(LaserError, match="model.safetensors"):
+    with pytest.raises(LaserError, match=r"model\.safetensors"):
         load_run(tmp_path / "run")
 
 
