@@ -4,6 +4,7 @@ its file and each of its killing tests exists, so a refactoring cannot quietly d
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("mutants", ROOT / "tools" / "mutants.py")
 mutants = importlib.util.module_from_spec(spec)
+sys.modules["mutants"] = mutants  # dataclasses look their module up there
 spec.loader.exec_module(mutants)
 
 
