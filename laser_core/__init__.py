@@ -5,9 +5,20 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
+from laser_core.coding.files import (
+    Compressed,
+    compare_rd,
+    compress_files,
+    count_priors,
+    decompress_file,
+    finetune_quantized,
+)
+from laser_core.data.images import image_pixels
 from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
 from laser_core.downstream.latents import Latents, encode_images
+from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
 from laser_core.errors import LaserError, PluginError, Problem, RecipeError, did_you_mean
+from laser_core.importers.workflow import import_diffusers, import_taming
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
 from laser_core.nn.precision import full_precision
@@ -46,6 +57,13 @@ from laser_core.recipes.types import (
     UnitInterval,
 )
 from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
+from laser_core.runs.workflow import (
+    EvalResult,
+    RunResult,
+    evaluate_run,
+    resume_run,
+    run_recipe,
+)
 from laser_core.training.build import Autoencoder, build_component, list_components
 from laser_core.training.perceptual import LPIPS, build_lpips
 from laser_core.training.weights import require as require_weights
@@ -65,12 +83,15 @@ __all__ = [
     "CodebookSize",
     "Codes",
     "ComponentConfig",
+    "Compressed",
     "DataSplits",
     "DatasetConfig",
     "Decoder",
     "Discriminator",
     "DiscriminatorConfig",
     "Encoder",
+    "EvalResult",
+    "ExportReport",
     "FiniteFloat",
     "LaserError",
     "Latents",
@@ -88,27 +109,42 @@ __all__ = [
     "RecipeError",
     "Register",
     "ResBlock",
+    "RunResult",
     "Seed",
     "Task",
     "TrainedRun",
     "UnitInterval",
     "all_reduce_sum",
+    "analyze_export",
     "broadcast_from_main",
     "build_component",
     "build_lpips",
     "code_counts",
+    "compare_rd",
+    "compress_files",
+    "count_priors",
     "dataset_overrides",
+    "decompress_file",
     "did_you_mean",
     "encode_images",
+    "evaluate_run",
+    "export_run",
+    "finetune_quantized",
     "full_precision",
     "group_norm",
     "hookimpl",
+    "image_pixels",
+    "import_diffusers",
+    "import_taming",
     "is_power_of_two",
     "list_components",
     "load_recipe",
     "load_run",
     "perplexity",
     "require_weights",
+    "rerun_task",
+    "resume_run",
+    "run_recipe",
     "sample_photo",
     "stage_channels",
     "to_latent",

@@ -6,9 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from laser_core.importers.diffusers import read_diffusers
-from laser_core.importers.run_writer import write_imported_run
-from laser_core.importers.taming import read_taming
+from laser_core.importers.workflow import import_diffusers, import_taming
 
 
 def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -29,9 +27,9 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 def _import(args: argparse.Namespace) -> None:
     from laser_core.downstream.commands import data_overrides
 
+    overrides = [*data_overrides(args.data), *args.overrides]
     if args.library == "taming":
-        imported = read_taming(args.checkpoint, args.config)
+        import_taming(args.checkpoint, args.config, args.out, overrides)
     else:
-        imported = read_diffusers(args.folder)
-    write_imported_run(imported, args.out, [*data_overrides(args.data), *args.overrides])
-    print(f"wrote {args.out} ({imported.library}); try: laser eval {args.out}")
+        import_diffusers(args.folder, args.out, overrides)
+    print(f"wrote {args.out}; try: laser eval {args.out}")

@@ -3,7 +3,8 @@
 recipe.yaml        the fully resolved recipe (every default filled in)
 plugins.json       the plugins and library versions that ran it, and its precision
 metrics.jsonl      one JSON object per logged step (train) or validation (val), appended
-metrics.json       the final validation metrics, flat {name: value}
+metrics.json       the final validation metrics, flat {name: value}, with val_examples (how
+                   many examples they cover) and the task's task/... numbers
 model.safetensors  the final weights
 manifest.json      sha256 sums of the files above but metrics.jsonl, see manifest.py
 run.json           a record of each resume, see resume.py

@@ -48,7 +48,7 @@ class TrainingDiverged(LaserError):
 
 
 @dataclass
-class RunResult:
+class TrainResult:
     """The run directory, validation metrics before and after, and the trained model."""
 
     run_dir: Path
@@ -57,7 +57,7 @@ class RunResult:
     after: dict[str, float] = field(default_factory=dict)
 
 
-def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
+def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     """Train ``recipe`` into ``run_dir``; with ``resume``, continue its newest intact
     checkpoint (runs/resume.py says which recipe changes a resume accepts)."""
     config = recipe.train
@@ -153,7 +153,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         image_losses,
         adversary,
     )
-    result = RunResult(run_dir, accelerator.unwrap_model(model))
+    result = TrainResult(run_dir, accelerator.unwrap_model(model))
     if not resume:
         result.before = loop.validate(state.step)
     try:
