@@ -25,11 +25,11 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    from laser_core.downstream.commands import data_overrides
+    from laser_core.downstream.commands import parse_dataset
 
-    overrides = [*data_overrides(args.data), *args.overrides]
+    dataset = parse_dataset(args.data)
     if args.library == "taming":
-        import_taming(args.checkpoint, args.config, args.out, overrides)
+        import_taming(args.checkpoint, args.config, args.out, args.overrides, dataset)
     else:
-        import_diffusers(args.folder, args.out, overrides)
+        import_diffusers(args.folder, args.out, args.overrides, dataset)
     print(f"wrote {args.out}; try: laser eval {args.out}")

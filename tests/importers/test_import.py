@@ -68,6 +68,11 @@ def test_diffusers_autoencoder_kl_maps_its_posterior_onto_gaussian(tmp_path):
     assert (_reconstruct(tmp_path / "run") - expected).abs().max() < 1e-4
     record = json.loads((tmp_path / "run" / "imported.json").read_text())
     assert record["scaling_factor"] == 0.5 and record["class"] == "AutoencoderKL"
+    # The default data block is replaced as on the command line.
+    again = tmp_path / "other-data"
+    argv = ["import", "diffusers", str(tmp_path / "kl"), "--out", str(again), "--data"]
+    assert main([*argv, "{name: photo-patches, size: 32, train_patches: 16}"]) == 0
+    assert yaml.safe_load((again / "recipe.yaml").read_text())["data"]["train_patches"] == 16
     run = load_run(tmp_path / "run")
     assert run.model.bottleneck.output_dim == 4  # 8 channels in: 4 means, 4 log-variances
 
