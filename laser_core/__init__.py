@@ -17,7 +17,14 @@ from laser_core.data.images import image_pixels
 from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
 from laser_core.downstream.latents import Latents, encode_images
 from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
-from laser_core.errors import LaserError, PluginError, Problem, RecipeError, did_you_mean
+from laser_core.errors import (
+    ComponentError,
+    LaserError,
+    PluginError,
+    Problem,
+    RecipeError,
+    did_you_mean,
+)
 from laser_core.importers.workflow import import_diffusers, import_taming
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
@@ -83,6 +90,7 @@ __all__ = [
     "CodebookSize",
     "Codes",
     "ComponentConfig",
+    "ComponentError",
     "Compressed",
     "DataSplits",
     "DatasetConfig",
