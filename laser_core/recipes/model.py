@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
 from laser_core.plugin.registry import Component, Registry, default_registry
@@ -67,6 +67,18 @@ class TrainConfig(BaseModel):
     eval_batches: int = Field(4, ge=1)
     checkpoint_every: int = Field(0, ge=0, description="0: checkpoint only at the end")
     keep_checkpoints: int = Field(2, ge=1)
+    trackers: list[str | dict[str, Any]] = Field(
+        default_factory=list,
+        description="Accelerate trackers (log_with names), e.g. [tensorboard, {name: wandb, "
+        "mode: online}]; the other keys of a mapping are that tracker's options",
+    )
+
+    @field_validator("trackers")
+    @classmethod
+    def _known_and_installed(cls, value: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
+        from laser_core.training.trackers import check_tracker
+
+        return [check_tracker({"name": t} if isinstance(t, str) else t) for t in value]
 
 
 class RecipeModel(BaseModel):

@@ -21,7 +21,7 @@ from laser_core.errors import LaserError
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, TrainConfig
 from laser_core.runs import layout as rundir
-from laser_core.training import checkpoint
+from laser_core.training import checkpoint, trackers
 from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.build import (
     Autoencoder,
@@ -64,6 +64,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         ),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
+        **trackers.accelerator_kwargs(config.trackers, run_dir),
     )
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
@@ -112,6 +113,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             rundir.write_recipe(run_dir, recipe)
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
     accelerator.wait_for_everyone()
+    trackers.start(accelerator, recipe, run_dir)
 
     loop = _Loop(
         recipe,
@@ -170,7 +172,8 @@ class _Loop:
         self.accelerator, self.model = accelerator, model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_loader, self.metrics = val_loader, metrics
-        self.run_dir, self.metrics_log = run_dir, rundir.MetricsLog(run_dir)
+        self.run_dir = run_dir
+        self.metrics_log = trackers.TrackedLog(rundir.MetricsLog(run_dir), accelerator, run_dir)
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
