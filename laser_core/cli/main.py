@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from laser_core.campaigns.commands import add_commands as add_campaign_commands
 from laser_core.coding.commands import add_commands as add_compression_commands
 from laser_core.downstream.commands import add_commands as add_downstream_commands
 from laser_core.downstream.commands import data_overrides
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--dataset", help="a dataset block in YAML, e.g. '{name: image-folder, path: photos}'"
     )
+
+    add_campaign_commands(command)
 
     sub = command("weights", _weights, "list pretrained weight files, or import one offline")
     actions = sub.add_subparsers(dest="action", metavar="ACTION")
