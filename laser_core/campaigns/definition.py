@@ -113,7 +113,7 @@ class Sweep:
         """Load every combination's recipe; raise one RecipeError listing every problem, each
         located at the sweep file's line where it can be."""
         runs = self.runs()
-        problems: list[Problem] = []
+        found: dict[tuple[str, str, str], list[str]] = {}  # problem -> runs that have it
         for run in runs:
             try:
                 load_recipe(run.recipe, run.overrides)
@@ -121,11 +121,14 @@ class Sweep:
                 for p in error.problems:
                     text = p.where.removeprefix("override '").removesuffix("'")
                     where = self.origins.get(text, p.where)
-                    located = Problem(where, p.key, f"{p.message} (run {run.name})")
-                    if located not in problems:
-                        problems.append(located)
-        if problems:
-            raise RecipeError(problems)
+                    found.setdefault((where, p.key, p.message), []).append(run.name)
+        if found:
+            raise RecipeError(
+                [
+                    Problem(where, key, f"{message} (run {_some(names)})")
+                    for (where, key, message), names in found.items()
+                ]
+            )
         return runs
 
 
@@ -236,8 +239,13 @@ def _clean(value: str) -> str:
         text = value
     if isinstance(text, dict):
         text = "-".join(f"{k}-{v}" for k, v in text.items())
-    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-")
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).rstrip("-")
+    cleaned = cleaned if str(text).startswith("-") else cleaned.lstrip("-")
     return cleaned[:60] or "empty"
+
+
+def _some(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
 
 
 def _unique(runs: list[PlannedRun]) -> list[PlannedRun]:

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Protocol
 
 from laser_core.campaigns.definition import ExecutorConfig
-from laser_core.campaigns.jobs import Job, Outcome, command, job_env, outcome_from_log, run_job
+from laser_core.campaigns.jobs import (
+    Job,
+    Outcome,
+    command,
+    job_env,
+    outcome_from_log,
+    run_job,
+    start_log,
+)
 from laser_core.errors import LaserError
 
 
@@ -44,6 +52,7 @@ class LocalExecutor:
         self.config = config
         self.keep_fds = keep_fds
         self.slots = _device_slots(config)
+        self.threads = max(1, (os.cpu_count() or 1) // len(self.slots))
 
     def run(self, jobs: list[Job], events: Events) -> None:
         waiting = list(jobs)
@@ -69,13 +78,13 @@ class LocalExecutor:
             ) from None
 
     def _start(self, job: Job, devices: list[str] | None) -> tuple[subprocess.Popen, object]:
-        job.log.parent.mkdir(parents=True, exist_ok=True)
+        start_log(job)
         log = open(job.log, "ab")  # noqa: SIM115 (closed when the job ends)
         process = subprocess.Popen(
             command(job.argv, self.config.gpus_per_job),
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=job_env(devices),
+            env=job_env(devices, None if devices else self.threads),
             start_new_session=True,
             pass_fds=self.keep_fds,
             preexec_fn=_interrupt_when_parent_dies,
@@ -109,7 +118,7 @@ class InlineExecutor:
 
         for job in jobs:
             events.started(job, None)
-            job.log.parent.mkdir(parents=True, exist_ok=True)
+            start_log(job)
             stream = io.StringIO()
             with contextlib.redirect_stderr(stream), contextlib.redirect_stdout(stream):
                 returncode = main(list(job.argv))

@@ -4,8 +4,10 @@ process, the same for every executor."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,10 +56,17 @@ def outcome_from_log(returncode: int, log: Path) -> Outcome:
     return Outcome(returncode, reason[:500])
 
 
+def start_log(job: Job) -> None:
+    """A line per attempt in the job's log, saying what ran: a fresh run or a resume."""
+    job.log.parent.mkdir(parents=True, exist_ok=True)
+    with open(job.log, "a") as log:
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} laser {shlex.join(job.argv)}\n")
+
+
 def run_job(job: Job, gpus: int) -> Outcome:
     """Run one job to completion in a child process, output appended to its log; what a
     SLURM job executes (pickled by submitit)."""
-    job.log.parent.mkdir(parents=True, exist_ok=True)
+    start_log(job)
     with open(job.log, "ab") as log:
         returncode = subprocess.call(
             command(job.argv, gpus), stdout=log, stderr=subprocess.STDOUT, env=job_env()
@@ -65,8 +74,12 @@ def run_job(job: Job, gpus: int) -> Outcome:
     return outcome_from_log(returncode, job.log)
 
 
-def job_env(devices: list[str] | None = None) -> dict[str, str]:
+def job_env(devices: list[str] | None = None, threads: int | None = None) -> dict[str, str]:
+    """The job's environment: its GPUs, or its share of the CPU's threads when several jobs
+    share it (unless OMP_NUM_THREADS is set), so that they do not oversubscribe the cores."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}  # logs, not bars
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    if threads is not None:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
     return env
