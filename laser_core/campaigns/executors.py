@@ -133,7 +133,12 @@ class SubmititExecutor:
     waits for them. A job with several GPUs runs ``accelerate launch`` inside the allocation."""
 
     def __init__(self, config: ExecutorConfig, folder: Path):
-        import submitit
+        try:
+            import submitit
+        except ModuleNotFoundError:
+            raise LaserError(
+                "the submitit executor needs submitit: pip install 'laser[slurm]'"
+            ) from None
 
         cluster = config.cluster or ("slurm" if shutil.which("sbatch") else "local")
         self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
