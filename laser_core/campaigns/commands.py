@@ -74,7 +74,9 @@ def _sweep(args: argparse.Namespace) -> int:
         sweep = definition.from_arguments(recipe, axes, zipped, overrides, **executor)
     runs = sweep.runs()
     print(f"sweep of {len(runs)} runs in {args.sweep_dir} ({sweep.executor.name} executor)")
-    result = run_sweep(sweep, args.sweep_dir, retry_failed=args.retry_failed)
+    result = run_sweep(
+        sweep, args.sweep_dir, retry_failed=args.retry_failed, on_change=_print_change
+    )
     print(result.table.markdown(), end="")
     counts = ", ".join(f"{n} {state}" for state, n in result.table.counts().items() if n)
     print(f"{counts}; {len(result.skipped)} were done already; table: {args.sweep_dir}/status.md")
@@ -85,6 +87,12 @@ def _sweep(args: argparse.Namespace) -> int:
             "fix and rerun with --retry-failed"
         )
     return 0
+
+
+def _print_change(status) -> None:
+    took = f" in {status.seconds:.0f} s" if status.state != "running" and status.seconds else ""
+    error = f": {status.error}" if status.state == "failed" else ""
+    print(f"{status.state:>8} {status.name}{took}{error}", flush=True)
 
 
 def _as_axis(parsed):

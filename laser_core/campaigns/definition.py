@@ -144,8 +144,20 @@ def from_arguments(
     ]
     if problems:
         raise RecipeError(problems)
-    config = ExecutorConfig(**{k: v for k, v in executor.items() if v is not None})
+    config = executor_config({}, {k: v for k, v in executor.items() if v is not None})
     return Sweep((recipe.resolve(),), axes, zipped, overrides, config)
+
+
+def executor_config(base: dict[str, Any], options: dict[str, Any]) -> ExecutorConfig:
+    """The executor settings, command-line ``options`` over ``base``, validated."""
+    try:
+        return ExecutorConfig.model_validate({**base, **options})
+    except ValidationError as error:
+        problems = [
+            Problem("command line", "--" + "-".join(map(str, e["loc"])).replace("_", "-"), e["msg"])
+            for e in error.errors()
+        ]
+        raise RecipeError(problems) from None
 
 
 def load_sweep_file(path: Path, executor_overrides: dict[str, Any] | None = None) -> Sweep:
@@ -181,7 +193,7 @@ def load_sweep_file(path: Path, executor_overrides: dict[str, Any] | None = None
             problems.append(Problem(source.origin(("axes", key)), f"axes.{key}", "no values"))
     if problems:
         raise RecipeError(problems)
-    executor = model.executor.model_copy(update=executor_overrides or {})
+    executor = executor_config(model.executor.model_dump(), executor_overrides or {})
     return Sweep(tuple(resolved), grid, zipped, model.overrides, executor, origins)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import yaml
 from laser_core.campaigns.definition import PlannedRun, Sweep
 from laser_core.campaigns.jobs import Job, Outcome
 from laser_core.campaigns.lock import SweepLock
-from laser_core.campaigns.status import StatusTable, can_resume, is_finished
+from laser_core.campaigns.status import RunStatus, StatusTable, can_resume, is_finished
 from laser_core.errors import LaserError
 
 DEFINITION = "sweep.yaml"
@@ -27,8 +28,15 @@ class SweepResult:
     ran: list[str]
 
 
-def run_sweep(sweep: Sweep, sweep_dir: Path, retry_failed: bool = False, executor=None):
-    """Run ``sweep`` in ``sweep_dir``; ``executor`` defaults to the sweep's own settings."""
+def run_sweep(
+    sweep: Sweep,
+    sweep_dir: Path,
+    retry_failed: bool = False,
+    executor=None,
+    on_change: Callable[[RunStatus], None] | None = None,
+) -> SweepResult:
+    """Run ``sweep`` in ``sweep_dir``; ``executor`` defaults to the sweep's own settings;
+    ``on_change`` hears of every run that starts or ends."""
     from laser_core.campaigns.executors import make_executor
 
     planned = sweep.validate()
@@ -40,7 +48,7 @@ def run_sweep(sweep: Sweep, sweep_dir: Path, retry_failed: bool = False, executo
         wanted = {"pending", "failed"} if retry_failed else {"pending"}
         jobs = [_job(run, table) for run in planned if table.runs[run.name].state in wanted]
         executor = executor or make_executor(sweep.executor, sweep_dir, (lock.fd,))
-        executor.run(jobs, _Recorder(table))
+        executor.run(jobs, _Recorder(table, on_change or (lambda status: None)))
     return SweepResult(table, skipped, [job.name for job in jobs])
 
 
@@ -88,11 +96,12 @@ def _job(run: PlannedRun, table: StatusTable) -> Job:
 class _Recorder:
     """Executor events into the status table, each change saved atomically."""
 
-    def __init__(self, table: StatusTable):
-        self.table = table
+    def __init__(self, table: StatusTable, on_change: Callable[[RunStatus], None]):
+        self.table, self.on_change = table, on_change
 
     def started(self, job: Job, job_id: str | None) -> None:
         self.table.set(job.name, "running", job_id=job_id, started=time.time(), error=None)
+        self.on_change(self.table.runs[job.name])
 
     def finished(self, job: Job, outcome: Outcome) -> None:
         status = self.table.runs[job.name]
@@ -104,3 +113,4 @@ class _Recorder:
         else:
             error = outcome.error or "exited without a model.safetensors"
             self.table.set(job.name, "failed", seconds=seconds, error=error)
+        self.on_change(status)
