@@ -114,6 +114,13 @@ def test_a_killed_sweep_is_repaired_and_its_runs_resume_exactly(write_recipe, tm
         table["runs"][name]["state"] = "running"
     atomic_write_text(tmp_path / "s/status.json", json.dumps(table))
     kept = (runs / "seed=1/checkpoints/step-0000002/trainer.json").stat().st_mtime_ns
+    midway = compare([tmp_path / "s"], tmp_path / "midway")
+    states = {row["run"]: (row["state"], row["step"]) for row in midway.table.rows}
+    assert states == {"seed=0": ("done", 4), "seed=1": ("training", 4), "seed=2": ("training", 4)}
+    assert (
+        "Not finished (latest validation shown): seed=1, seed=2"
+        in (tmp_path / "midway/report.html").read_text()
+    )
 
     result = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor())
     assert result.skipped == ["seed=0"] and result.ran == ["seed=1", "seed=2"]
