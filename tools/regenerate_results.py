@@ -114,37 +114,34 @@ def run_numbers(sweep_dir: Path, run: str) -> dict[str, float]:
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     before = next(r for r in records if r["split"] == "val" and r["step"] == 0)
     after = json.loads((run_dir / "metrics.json").read_text())
-    status = json.loads((sweep_dir / "status.json").read_text())["runs"][run]
-    return {"before": before["psnr"], "seconds": status["seconds"], **after}
+    return {"before": before["psnr"], "seconds": status(sweep_dir)[run]["seconds"], **after}
+
+
+def status(sweep_dir: Path) -> dict[str, dict]:
+    """The sweep's runs in its order, each with its state and wall time."""
+    return json.loads((sweep_dir / "status.json").read_text())["runs"]
 
 
 def numbers(sweeps: dict[str, Path], classifiers: dict) -> dict[str, str]:
+    # (sweep, position of the run in the sweep's order), see recipes/sweeps/
     rows = {
-        "quickstart": ("bottlenecks", "quickstart"),
-        "rq": ("bottlenecks", "rq"),
-        "ksvd": ("bottlenecks", "ksvd"),
-        "gumbel": ("gumbel-sampling", "sampling=tempered"),
-        "gumbel_softmax": ("gumbel-sampling", "sampling=gumbel-softmax"),
-        "omp": ("omp-update", "update=gradient"),
-        "omp_online": ("omp-update", "update=online"),
-        "gaussian": ("gaussian-beta", "kl_weight=0.001"),
-        "gaussian_small": ("gaussian-beta", "kl_weight=0.0001"),
-        "pixels_vq": (
-            "pixels-vq",
-            "bottleneck=name-vq-codebook_size-256-update-gradient,steps=500",
-        ),
-        "pixels_vq_long": (
-            "pixels-vq",
-            "bottleneck=name-vq-codebook_size-256-update-gradient,steps=1500",
-        ),
-        "pixels_ema": ("pixels-vq", "bottleneck=name-vq-codebook_size-256-update-ema,steps=500"),
-        "pixels_rq": (
-            "pixels-vq",
-            "bottleneck=name-rq-levels-4-codebook_size-256-update-gradient,steps=500",
-        ),
-        **{f"pixels_omp{s}": ("pixels-omp", f"sparsity={s}") for s in (1, 2, 4, 8)},
+        "quickstart": ("bottlenecks", 0),
+        "rq": ("bottlenecks", 1),
+        "ksvd": ("bottlenecks", 2),
+        "gumbel": ("gumbel-sampling", 0),
+        "gumbel_softmax": ("gumbel-sampling", 1),
+        "omp": ("omp-update", 0),
+        "omp_online": ("omp-update", 1),
+        "gaussian": ("gaussian-beta", 0),
+        "gaussian_small": ("gaussian-beta", 1),
+        "pixels_vq": ("pixels-vq", 0),
+        "pixels_vq_long": ("pixels-vq", 1),
+        "pixels_ema": ("pixels-vq", 2),
+        "pixels_rq": ("pixels-vq", 3),
+        **{f"pixels_omp{s}": ("pixels-omp", i) for i, s in enumerate((1, 2, 4, 8))},
     }
-    runs = {key: run_numbers(sweeps[sweep], run) for key, (sweep, run) in rows.items()}
+    names = {name: list(status(path)) for name, path in sweeps.items()}
+    runs = {key: run_numbers(sweeps[sweep], names[sweep][i]) for key, (sweep, i) in rows.items()}
     values: dict[str, str] = {}
     for key, r in runs.items():
         values[key] = f"{r['before']:.1f} -> {r['psnr']:.1f} dB"
@@ -160,7 +157,7 @@ def numbers(sweeps: dict[str, Path], classifiers: dict) -> dict[str, str]:
     values["omp4_over_rq"] = f"{psnr['pixels_omp4'] - psnr['pixels_rq']:.1f}"
     values["vq_long_gain"] = f"{psnr['pixels_vq_long'] - psnr['pixels_vq']:+.1f}"
 
-    digits = run_numbers(sweeps["classify-digits"], "run")
+    digits = run_numbers(sweeps["classify-digits"], "run")  # a sweep of one run
     values["digits_psnr"] = f"{digits['psnr']:.1f}"
     values["digits_ssim"] = f"{digits['ssim']:.3f}"
     values["digits_usage"] = f"{100 * digits['codebook_usage']:.0f}%"

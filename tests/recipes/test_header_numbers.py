@@ -55,7 +55,8 @@ def test_header_numbers_match_docs_results(path):
     if own:
         row = row_of(name)
         assert row is not None, f"docs/results.md has no row for `{name}`"
-        assert f"{own.group(1)} -> {own.group(2)} dB" in row, (name, row)
+        stated = f"{own.group(1)} -> {own.group(2)} dB"
+        assert stated in row, f"{name} states {stated}; docs/results.md records: {row}"
     figures = set(FIGURE.findall(text))
     missing = sorted(
         f for f in figures if not re.search(rf"(?<![\d.]){re.escape(f)}(?!\d)", RESULTS)
