@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
+	rm -rf *.egg-info  # a stale one in the tree would shadow the new entry points
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

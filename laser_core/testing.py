@@ -88,8 +88,9 @@ def check_decoder(decoder: nn.Module, context: BuildContext, rebuild: Any = None
 def check_bottleneck(
     bottleneck: Bottleneck, dim: int, rebuild: Any = None, size: int = 4, batch: int = 3
 ) -> None:
-    """The contract of DESIGN.md: shapes, gradients to the encoder, the Codes form,
-    eval-mode round trip through decode, fp32 codes under autocast, state_dict round trip."""
+    """The bottleneck contract (docs/architecture.md): shapes, gradients to the encoder, the
+    Codes form, eval-mode round trip through decode, fp32 codes under autocast, state_dict
+    round trip."""
     torch.manual_seed(0)
     z = torch.randn(batch, dim, size, size, requires_grad=True)
     bottleneck.train()

@@ -8,19 +8,24 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.errors import LaserError
-from laser_core.nn.layers import group_norm
-from laser_core.plugin.contracts import BuildContext, Discriminator, DiscriminatorConfig
-from laser_core.plugin.hookspecs import Register
+from laser_core import (
+    BuildContext,
+    Discriminator,
+    DiscriminatorConfig,
+    LaserError,
+    PositiveInt,
+    Register,
+    group_norm,
+    hookimpl,
+)
 
 Norm = Literal["batch", "group", "instance", "none"]
 MAX_WIDTH_MULTIPLIER = 8  # pix2pix's cap: widths double per layer up to 8x the first
 
 
 class PatchGANConfig(DiscriminatorConfig):
-    layers: int = Field(3, ge=1, description="stride-2 convolutions; 3 sees 70x70 patches")
-    channels: int = Field(64, ge=1, description="width of the first layer, doubled per layer")
+    layers: PositiveInt = Field(3, description="stride-2 convolutions; 3 sees 70x70 patches")
+    channels: PositiveInt = Field(64, description="width of the first layer, doubled per layer")
     norm: Norm = Field("batch", description="normalisation after every inner convolution")
 
 

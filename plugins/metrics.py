@@ -11,10 +11,15 @@ import math
 
 import torch
 
-from laser_core import hookimpl
-from laser_core.errors import LaserError
-from laser_core.plugin.contracts import BottleneckOutput, BuildContext, CodeSpec, ComponentConfig
-from laser_core.plugin.hookspecs import Register
+from laser_core import (
+    BottleneckOutput,
+    BuildContext,
+    CodeSpec,
+    ComponentConfig,
+    LaserError,
+    Register,
+    hookimpl,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,20 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.errors import LaserError
-from laser_core.plugin.contracts import BottleneckOutput, BuildContext, ComponentConfig
-from laser_core.plugin.hookspecs import Register
-from laser_core.recipes.model import BackboneWeights, LpipsNet
-from laser_core.training import weights
-from laser_core.training.perceptual import LPIPS, build_lpips
+from laser_core import (
+    LPIPS,
+    BackboneWeights,
+    BottleneckOutput,
+    BuildContext,
+    ComponentConfig,
+    LaserError,
+    LpipsNet,
+    PositiveInt,
+    Register,
+    build_lpips,
+    hookimpl,
+    require_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +68,8 @@ class FeatureConfig(ComponentConfig):
 
 
 class KIDConfig(FeatureConfig):
-    subsets: int = Field(100, ge=1, description="random subsets the MMD is averaged over")
-    subset_size: int = Field(
+    subsets: PositiveInt = Field(100, description="random subsets the MMD is averaged over")
+    subset_size: PositiveInt = Field(
         1000, ge=2, description="examples per subset; capped, with a warning, at the count"
     )
 
@@ -89,7 +96,7 @@ def load_features(spec: str) -> nn.Module:
     """The feature extractor a ``features:`` key names, loaded (and so checked) at build time:
     Inception, an exported program (``.pt2``, ``torch.export.save``) or TorchScript."""
     if spec == "inception":
-        return InceptionFeatures(weights.require("inception"))
+        return InceptionFeatures(require_weights("inception"))
     path = Path(spec)
     if not path.is_file():
         raise LaserError(

@@ -31,12 +31,23 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from laser_core import hookimpl
-from laser_core.downstream.latents import encode
-from laser_core.errors import LaserError
-from laser_core.plugin.contracts import BuildContext, Codes, CodeSpec, ComponentConfig
-from laser_core.plugin.hookspecs import Register
-from laser_core.runs.load import TrainedRun, dataset_overrides, load_trained
+from laser_core import (
+    BuildContext,
+    Codes,
+    CodeSpec,
+    ComponentConfig,
+    LaserError,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Register,
+    Seed,
+    TrainedRun,
+    dataset_overrides,
+    encode_images,
+    hookimpl,
+    load_run,
+)
 
 Input = Literal["pixels", "continuous", "quantized", "codes"]
 Classifier = Literal["linear", "mlp", "cnn"]
@@ -49,13 +60,13 @@ class ClassifyConfig(ComponentConfig):
     inputs: list[Input] = Field(
         default_factory=lambda: ["pixels", "continuous", "quantized", "codes"], min_length=1
     )
-    epochs: int = Field(30, ge=1, description="passes over the train split per classifier")
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(3e-3, gt=0, description="AdamW learning rate")
-    weight_decay: float = Field(1e-4, ge=0)
-    hidden: int = Field(128, ge=1, description="width of the mlp's hidden layer and cnn's convs")
-    code_embedding: int = Field(8, ge=1, description="numbers learnt per code symbol (codes)")
-    seed: int = Field(0, description="seeds the classifiers' weights and batch order")
+    epochs: PositiveInt = Field(30, description="passes over the train split per classifier")
+    batch_size: PositiveInt = Field(64)
+    lr: PositiveFloat = Field(3e-3, description="AdamW learning rate")
+    weight_decay: NonNegativeFloat = Field(1e-4)
+    hidden: PositiveInt = Field(128, description="width of the mlp's hidden layer and cnn's convs")
+    code_embedding: PositiveInt = Field(8, description="numbers learnt per code symbol (codes)")
+    seed: Seed = Field(0, description="seeds the classifiers' weights and batch order")
     data: dict[str, Any] | None = Field(
         None, description="a labelled dataset block to classify; null: the run's own dataset"
     )
@@ -71,7 +82,7 @@ class ClassifyTask:
         from accelerate import PartialState  # imported here: loading every plugin must stay fast
 
         data = self.config.data
-        run = load_trained(run_dir, dataset_overrides(data) if data else ())
+        run = load_run(run_dir, dataset_overrides(data) if data else ())
         if run.data.num_classes is None:
             raise LaserError(
                 f"task 'classify': dataset '{run.recipe.data.name}' of {run_dir} has no labels; "
@@ -105,7 +116,7 @@ def extract(
     labels = []
     for batch in loader:
         images = batch["image"].to(device)
-        latents = encode(run.model, images)
+        latents = encode_images(run.model, images)
         views = {
             "pixels": images.float(),
             "continuous": latents.continuous.float(),

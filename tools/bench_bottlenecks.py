@@ -40,7 +40,7 @@ from sklearn.linear_model import orthogonal_mp_gram
 
 from laser_core.ops import batch_omp, reconstruct
 from laser_core.plugin.contracts import Codes
-from laser_plugins.bottlenecks.vq import VectorQuantizer, VQConfig
+from laser_plugins.bottlenecks.codebooks.vq import VectorQuantizer, VQConfig
 
 ISSUE_CONFIGS = ["65536x3x16x3", "65536x64x512x8", "16384x256x2048x2", "262144x64x1024x16"]
 VQ_CONFIGS = ["65536x64x512", "65536x3x16", "16384x256x2048", "262144x64x1024"]

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from laser_core.campaigns.axes import Axis
 from laser_core.errors import Problem, RecipeError
 from laser_core.recipes.model import load_recipe
-from laser_core.recipes.yaml_source import Sourced, dotted, load_file
+from laser_core.recipes.strict_yaml import dotted
+from laser_core.recipes.yaml_source import Sourced, load_file
 
 RECIPE_AXIS = "recipe"
 

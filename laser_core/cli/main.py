@@ -13,7 +13,7 @@ import yaml
 from laser_core.campaigns.commands import add_commands as add_campaign_commands
 from laser_core.coding.commands import add_commands as add_compression_commands
 from laser_core.downstream.commands import add_commands as add_downstream_commands
-from laser_core.downstream.commands import data_overrides
+from laser_core.downstream.commands import parse_dataset
 from laser_core.errors import LaserError, RecipeError
 
 
@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--dataset", help="a dataset block in YAML, e.g. '{name: image-folder, path: photos}'"
     )
+    sub.add_argument(
+        "--whole-split",
+        action="store_true",
+        help="evaluate every validation example; default: those of the run's final validation "
+        "(the first train.eval_batches batches), so the numbers match metrics.json",
+    )
 
     add_campaign_commands(command)
 
@@ -144,59 +150,56 @@ def _schema(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
+    from laser_core.downstream.tasks import format_table
     from laser_core.recipes.model import load_recipe
-    from laser_core.runs.layout import default_run_dir
-    from laser_core.training.train import train
+    from laser_core.runs.workflow import resume_run, run_recipe
 
     if args.resume:
         if args.run_dir:
             raise LaserError("--resume continues the run where it is; drop --run-dir")
         overrides = [str(args.recipe), *args.overrides] if args.recipe else args.overrides
-        recipe = load_recipe(args.resume / "recipe.yaml", overrides)
-        run_dir = args.resume
+        result = resume_run(args.resume, overrides)
     elif args.recipe:
-        recipe = load_recipe(args.recipe, args.overrides)
-        run_dir = args.run_dir or default_run_dir(recipe)
-        if (run_dir / "recipe.yaml").exists():
-            raise LaserError(f"{run_dir} already holds a run; use --resume {run_dir} to continue")
+        result = run_recipe(load_recipe(args.recipe, args.overrides), args.run_dir)
     else:
         raise LaserError("give a recipe to run, or --resume RUN_DIR")
-    result = train(recipe, run_dir, resume=bool(args.resume))
-    from accelerate import PartialState
-
     if PartialState().is_main_process:
         _report(result.before, "before training")
         _report(result.after, "after training")
         print(f"run directory: {result.run_dir}")
-        if recipe.task is not None:
-            from laser_core.downstream.tasks import format_table, run_task
-
-            print(f"task {recipe.task.name}:\n{format_table(run_task(recipe, result.run_dir))}")
+        if result.recipe.task is not None:
+            print(f"task {result.recipe.task.name}:\n{format_table(result.task)}")
 
 
 def _report(metrics: dict[str, float], when: str) -> None:
-    if metrics:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        print(f"validation {when}: {shown}")
+    numbers = {k: v for k, v in metrics.items() if k != "val_examples"}
+    if numbers:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in numbers.items())
+        print(f"validation {when}: {shown} ({metrics['val_examples']} examples)")
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from accelerate import Accelerator
-    from torch.utils.data import DataLoader
+    from accelerate import PartialState
 
-    from laser_core.runs.load import load_trained
-    from laser_core.training.build import build_metrics
-    from laser_core.training.evaluate import evaluate
+    from laser_core.runs.workflow import evaluate_run
 
-    run = load_trained(args.run_dir, [*data_overrides(args.dataset), *args.overrides])
-    accelerator = Accelerator()
-    loader = accelerator.prepare(
-        DataLoader(run.data.val, batch_size=run.recipe.data.config.batch_size)
-    )
-    model = accelerator.prepare(run.model)
-    results = evaluate(model, loader, build_metrics(run.recipe, run.context), accelerator)
-    if accelerator.is_main_process:
-        print(json.dumps(results, indent=2))
+    dataset = parse_dataset(args.dataset)
+    result = evaluate_run(args.run_dir, args.overrides, dataset, args.whole_split)
+    if PartialState().is_main_process:
+        which = (
+            "the whole split"
+            if args.whole_split
+            else "the first train.eval_batches batches, as the run validated; --whole-split for all"
+        )
+        step = "" if result.step is None else f" (step {result.step})"
+        print(
+            f"evaluated {result.weights}{step} on {result.dataset['name']} "
+            f"{result.split}: {result.examples} of {result.split_examples} examples, {which}",
+            file=sys.stderr,
+        )
+        print(json.dumps(result.to_json(), indent=2))
 
 
 def _weights(args: argparse.Namespace) -> None:

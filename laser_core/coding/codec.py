@@ -23,7 +23,7 @@ from laser_core.coding.rates import Rates, codebook_bytes, nominal_bits
 from laser_core.coding.symbols import Symbols, concatenate, to_codes, to_symbols
 from laser_core.coding.tiles import from_tiles, layout, to_tiles
 from laser_core.errors import LaserError
-from laser_core.runs.load import TrainedRun, load_trained
+from laser_core.runs.load import TrainedRun, load_run
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Codec:
     def open(cls, run_dir: Path) -> Codec:
         """The codec of a finished run, to compress with; counts its priors if it has none."""
         model_id = model_identity(run_dir)
-        run = load_trained(run_dir)
+        run = load_run(run_dir)
         if (run_dir / PRIORS_FILE).exists():
             return cls(run, load_priors(run_dir, model_id))
         return cls(run, build_priors(run, model_id))
@@ -75,7 +75,7 @@ class Codec:
         written = container.unpack(data, source)
         model_id = model_identity(run_dir)
         _check_model(written.model_id, model_id, run_dir, source)
-        return cls(load_trained(run_dir), load_priors(run_dir, model_id))
+        return cls(load_run(run_dir), load_priors(run_dir, model_id))
 
     @torch.no_grad()
     def encode(self, image: torch.Tensor) -> Encoded:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
+from laser_core.data.photos import sample_photo
 from laser_core.errors import LaserError
 from laser_core.runs.layout import atomic_write, atomic_write_text
 from laser_core.training.build import build_component, list_components
@@ -33,13 +34,13 @@ METRICS = ("psnr", "ssim", "lpips")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 Row = dict[str, str | float | int]
+DEFAULT_IMAGES = ("chelsea", "china")
+"""photo-patches' default validation photographs, so the default curve is out-of-sample."""
 
 
 def default_images() -> list[tuple[str, np.ndarray]]:
-    """The photographs photo-patches holds out for validation by default (chelsea, china)."""
-    from laser_plugins.datasets.photo_patches import PHOTOS, PhotoPatchesConfig
-
-    return [(name, PHOTOS[name]()) for name in PhotoPatchesConfig().val_photos]
+    """The photographs photo-patches holds out for validation by default."""
+    return [(name, sample_photo(name)) for name in DEFAULT_IMAGES]
 
 
 def folder_images(folder: Path) -> list[tuple[str, np.ndarray]]:

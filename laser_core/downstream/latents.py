@@ -37,7 +37,7 @@ class Latents:
 
 
 @torch.no_grad()
-def encode(model: Autoencoder, images: torch.Tensor) -> Latents:
+def encode_images(model: Autoencoder, images: torch.Tensor) -> Latents:
     """Encode images (items, C, H, W) with a model in eval mode; forward's codes equal
     ``encode``'s there, so the bottleneck runs once."""
     continuous = model.encoder(images)

@@ -1,20 +1,26 @@
 """Numerical kernels shared by plugins: nearest-code search and batched OMP (torch and Triton),
 dictionary updates."""
 
-from laser_core.ops.atoms import worst_represented_directions
+from laser_core.ops.atoms import replacement_directions, worst_represented_directions
+from laser_core.ops.dispatch import Backend
+from laser_core.ops.kmeans import cluster_statistics, kmeans
 from laser_core.ops.ksvd import KSVDResult, ksvd, ksvd_update
 from laser_core.ops.nearest_code import nearest_code
 from laser_core.ops.omp import batch_omp, reconstruct
 from laser_core.ops.online_dictionary import code_statistics, online_dictionary_update
 
 __all__ = [
+    "Backend",
     "KSVDResult",
     "batch_omp",
+    "cluster_statistics",
     "code_statistics",
+    "kmeans",
     "ksvd",
     "ksvd_update",
     "nearest_code",
     "online_dictionary_update",
     "reconstruct",
+    "replacement_directions",
     "worst_represented_directions",
 ]

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from laser_core.errors import PluginError, did_you_mean
 from laser_core.plugin import hookspecs
 from laser_core.plugin.contracts import CONFIG_BASES, KINDS, ComponentConfig
+from laser_core.recipes.blocks import singular
 
 ENTRY_POINT_GROUP = "laser"
 DISABLE_ENV = "LASER_DISABLE_PLUGINS"
@@ -151,14 +152,14 @@ class Registry:
         if len(candidates) > 1:
             both = ", ".join(f"'{c.qualified_name}' from {c.provider}" for c in candidates)
             raise PluginError(
-                f"{kind[:-1]} '{name}' is registered by more than one plugin: {both}; "
+                f"{singular(kind)} '{name}' is registered by more than one plugin: {both}; "
                 f"write one of the qualified names to choose"
             )
         raise PluginError(self._unknown_message(kind, name, plugin))
 
     def _unknown_message(self, kind: str, name: str, plugin: str) -> str:
         available = sorted(self.components[kind])
-        message = f"unknown {kind[:-1]} '{name}'{did_you_mean(name, available)}"
+        message = f"unknown {singular(kind)} '{name}'{did_you_mean(name, available)}"
         message += f"; available: {', '.join(available) or 'none'}"
         failed = [
             f
@@ -186,7 +187,7 @@ class _Registration:
         config: type[BaseModel] | None = None,
         summary: str = "",
     ) -> None:
-        where = f"plugin {self.provider} registering {self.kind[:-1]} '{name}'"
+        where = f"plugin {self.provider} registering {singular(self.kind)} '{name}'"
         if not isinstance(name, str) or not name or ":" in name or name != name.strip():
             raise PluginError(f"{where}: name must be a non-empty string without ':'")
         if not callable(factory):

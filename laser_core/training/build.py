@@ -12,6 +12,7 @@ from torch import nn
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
 from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.recipes.blocks import singular
 from laser_core.recipes.model import Block, Recipe
 from laser_core.training.losses import ImageLosses, smallest_side
 from laser_core.training.perceptual import build_lpips
@@ -40,7 +41,7 @@ def build_component(
         try:
             block = Block(component, component.config.model_validate(params))
         except ValidationError as error:
-            raise LaserError(f"{kind[:-1]} '{name}': {error}") from None
+            raise LaserError(f"{singular(kind)} '{name}': {error}") from None
     return block.component.factory(block.config, context or BuildContext())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import GradientAccumulationPlugin, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, set_seed
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -21,6 +22,8 @@ from laser_core.errors import LaserError
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, TrainConfig
 from laser_core.runs import layout as rundir
+from laser_core.runs import manifest
+from laser_core.runs import resume as resuming
 from laser_core.training import checkpoint, trackers
 from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.build import (
@@ -43,7 +46,7 @@ class TrainingDiverged(LaserError):
 
 
 @dataclass
-class RunResult:
+class TrainResult:
     """The run directory, validation metrics before and after, and the trained model."""
 
     run_dir: Path
@@ -52,9 +55,16 @@ class RunResult:
     after: dict[str, float] = field(default_factory=dict)
 
 
-def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
-    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its latest checkpoint."""
+def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
+    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its newest intact
+    checkpoint (runs/resume.py says which recipe changes a resume accepts)."""
     config = recipe.train
+    if resume:
+        changes = resuming.check_resume(run_dir, recipe)
+    else:
+        resuming.check_new(run_dir)
+    if config.deterministic:
+        _deterministic()
     accelerator = Accelerator(
         cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
@@ -64,6 +74,10 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         ),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
+        # Buffers updated outside autograd (codebooks, EMA and dictionary statistics) are
+        # all-reduced by the bottlenecks; rank 0's copy broadcast on every forward would only
+        # cost bandwidth and hide a missing all-reduce.
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
         **trackers.accelerator_kwargs(config.trackers, run_dir),
     )
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
@@ -104,14 +118,23 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
 
     if resume:
         state = checkpoint.load(accelerator, run_dir)
+        if state.step > config.steps:
+            raise LaserError(
+                f"train.steps={config.steps} is below step {state.step}, where {run_dir} was "
+                f"checkpointed; resume with train.steps={state.step} or more"
+            )
+        _restore_hyperparameters(optimizer, scheduler, config)
         if accelerator.is_main_process:
+            resuming.record(run_dir, recipe, state.step, changes)
             rundir.MetricsLog(run_dir).truncate_after(state.step)
     else:
         state = checkpoint.TrainerState()
         if accelerator.is_main_process:
+            resuming.start_over(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             rundir.write_recipe(run_dir, recipe)
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
+            manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
     accelerator.wait_for_everyone()
     trackers.start(accelerator, recipe, run_dir)
 
@@ -127,7 +150,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         image_losses,
         adversary,
     )
-    result = RunResult(run_dir, accelerator.unwrap_model(model))
+    result = TrainResult(run_dir, accelerator.unwrap_model(model))
     if not resume:
         result.before = loop.validate(state.step)
     try:
@@ -138,12 +161,15 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             f"interrupted at step {state.step}; saved {path}; resume with "
             f"`laser run --resume {run_dir}`"
         ) from None
-    result.after = loop.validate(state.step)
+    # the last step validated (see _step); a resumed finished run logged it before
+    result.after = loop.latest_val or rundir.MetricsLog(run_dir).val_at(state.step)
     if accelerator.is_main_process:
         rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
     if checkpoint.latest(run_dir) != checkpoint.path_for(run_dir, state.step):
         checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
     save_weights(accelerator, model, run_dir)
+    if accelerator.is_main_process:
+        manifest.seal(run_dir, resuming.FINAL)  # last: the run is finished and verifiable
     accelerator.end_training()
     return result
 
@@ -219,9 +245,12 @@ class _Loop:
         if state.step % config.log_every == 0 or state.step == config.steps:
             record = self._log_train(state.step, sums)
             progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
-        if config.eval_every and state.step % config.eval_every == 0:
+        # the last step validates and checkpoints here, so a resume from that checkpoint
+        # finds all of the step's records logged, and logs none of them twice
+        last = state.step == config.steps
+        if last or (config.eval_every and state.step % config.eval_every == 0):
             self.validate(state.step)
-        if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+        if last or (config.checkpoint_every and state.step % config.checkpoint_every == 0):
             checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
 
     def _any_process_interrupted(self, interrupt: DeferredInterrupt) -> bool:
@@ -261,7 +290,7 @@ class _Loop:
     def _stop_if_diverged(self, loss: torch.Tensor, step: int) -> None:
         bad = self.accelerator.reduce((~torch.isfinite(loss)).float(), reduction="sum")
         if bad.item() > 0:
-            last = checkpoint.latest(self.run_dir)
+            last = checkpoint.latest_intact(self.run_dir)
             raise TrainingDiverged(
                 f"loss is {loss.item()} at step {step}; training stopped. Last good checkpoint: "
                 f"{last or 'none (no checkpoint was written yet)'}. Lower train.lr, enable "
@@ -311,6 +340,20 @@ def parameter_groups(model: Autoencoder, config: TrainConfig) -> list[dict[str, 
     return groups or [{"params": [], "lr": config.lr, "name": "none"}]
 
 
+def _restore_hyperparameters(optimizer: Any, scheduler: Any, config: TrainConfig) -> None:
+    """Loading a checkpoint brought back the optimizer's lr, betas and weight decay as they
+    were saved: put the recipe's in their place, so that a resume's overrides of them (and of
+    the schedule's steps) take effect; unchanged values give the same numbers."""
+    inner = scheduler.scheduler
+    for group in optimizer.param_groups:
+        lr = config.lr_per_component.get(group["name"], config.lr)
+        group.update(betas=config.betas, weight_decay=config.weight_decay, initial_lr=lr)
+    inner.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    groups = zip(optimizer.param_groups, inner.base_lrs, inner.lr_lambdas, strict=True)
+    for group, base, factor in groups:
+        group["lr"] = base * factor(inner.last_epoch)
+
+
 def warmup_cosine(config: TrainConfig):
     """Linear warmup to 1, then cosine decay to ``min_lr_ratio`` at ``steps``."""
 
@@ -346,11 +389,23 @@ def _micro_batches(
 def _reset_optimizer_rows(
     optimizer: torch.optim.Optimizer, rows: list[tuple[torch.nn.Parameter, torch.Tensor]]
 ) -> None:
-    """Forget Adam's moments for re-initialised codebook rows or atoms."""
+    """Forget Adam's moments for re-initialised codebook rows or atoms, given as row indices or
+    as a boolean mask over rows (masked_fill: no host sync)."""
     for parameter, index in rows:
         for moment in optimizer.state.get(parameter, {}).values():
             if torch.is_tensor(moment) and moment.shape == parameter.shape:
-                moment[index] = 0
+                if index.dtype == torch.bool:
+                    moment.masked_fill_(index.view(-1, *[1] * (moment.ndim - 1)), 0)
+                else:
+                    moment[index] = 0
+
+
+def _deterministic() -> None:
+    """train.deterministic: deterministic kernels everywhere (an error names any op that has
+    none), a fixed cuBLAS workspace, and no cuDNN autotuning; set for the whole process."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
 
 
 def save_weights(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:

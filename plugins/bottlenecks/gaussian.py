@@ -9,23 +9,23 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.plugin.contracts import (
+from laser_core import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
     Codes,
     CodeSpec,
     ComponentConfig,
+    NonNegativeFloat,
+    Register,
+    full_precision,
+    hookimpl,
 )
-from laser_core.plugin.hookspecs import Register
-from laser_plugins.bottlenecks.vq import full_precision
 
 
 class GaussianConfig(ComponentConfig):
-    kl_weight: float = Field(
+    kl_weight: NonNegativeFloat = Field(
         1.0,
-        ge=0,
         description="β of the β-VAE: weight of KL(N(mean, variance) || N(0, 1)), averaged "
         "over latent elements",
     )

@@ -20,27 +20,33 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from laser_core import hookimpl
-from laser_core.plugin.contracts import (
+from laser_core import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
+    CodebookSize,
     Codes,
     CodeSpec,
     ComponentConfig,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    Register,
+    code_counts,
+    full_precision,
+    hookimpl,
+    usage_stats,
 )
-from laser_core.plugin.hookspecs import Register
-from laser_plugins.bottlenecks.vq import full_precision, usage_stats
 
 
 class GumbelConfig(ComponentConfig):
-    codebook_size: int = Field(512, ge=2, description="number of codes")
-    temperature_start: float = Field(1.0, gt=0, description="τ of the relaxation at first")
-    temperature_end: float = Field(
-        0.0625, gt=0, description="τ once anneal_steps training batches have passed"
+    codebook_size: CodebookSize = Field(512, description="number of codes")
+    temperature_start: PositiveFloat = Field(1.0, description="τ of the relaxation at first")
+    temperature_end: PositiveFloat = Field(
+        0.0625, description="τ once anneal_steps training batches have passed"
     )
-    anneal_steps: int = Field(
-        10000, ge=0, description="training batches over which τ goes from start to end"
+    anneal_steps: NonNegativeInt = Field(
+        10000, description="training batches over which τ goes from start to end"
     )
     anneal: Literal["exponential", "linear"] = Field(
         "exponential", description="how τ moves between start and end"
@@ -55,8 +61,8 @@ class GumbelConfig(ComponentConfig):
         description="true: the sampled code itself, with the relaxation's gradient "
         "(straight-through); false: the relaxed mixture of codes",
     )
-    kl_weight: float = Field(
-        5e-4, ge=0, description="weight of KL(softmax(logits) || uniform), keeping codes in use"
+    kl_weight: NonNegativeFloat = Field(
+        5e-4, description="weight of KL(softmax(logits) || uniform), keeping codes in use"
     )
 
 
@@ -102,7 +108,7 @@ class GumbelQuantizer(Bottleneck):
             # KL(q || uniform) = sum q log(q / (1/K)), averaged over positions.
             log_ratio = F.log_softmax(logits, dim=1) + math.log(len(self.codebook))
             kl = (F.softmax(logits, dim=1) * log_ratio).sum(1).mean()
-        counts = torch.bincount(indices.flatten(), minlength=len(self.codebook))
+        counts = code_counts(indices, len(self.codebook))
         return BottleneckOutput(
             quantized=quantized.to(z.dtype),
             loss=self.config.kl_weight * kl,

@@ -6,8 +6,7 @@ is imported whenever the registry loads and those imports take seconds.
 
 from __future__ import annotations
 
-from laser_core import hookimpl
-from laser_core.plugin.hookspecs import Register
+from laser_core import Register, hookimpl
 
 from . import digits, hf, image_folder, photo_patches, video_frames
 

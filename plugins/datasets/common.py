@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from laser_core.errors import LaserError
+from laser_core import LaserError
 
 PIL_MODES = {1: "L", 3: "RGB"}
 """PIL image mode for each supported number of channels."""

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from laser_core.errors import LaserError, did_you_mean
-from laser_core.plugin.contracts import BuildContext, DataSplits
+from laser_core import BuildContext, DataSplits, LaserError, did_you_mean
 
 from .hf_images import ResizedImagesConfig, hf_splits
 

@@ -14,8 +14,15 @@ from PIL import Image, ImageOps
 from pydantic import Field
 from torch.utils.data import Dataset
 
-from laser_core.errors import LaserError, did_you_mean
-from laser_core.plugin.contracts import DatasetConfig, DataSplits
+from laser_core import (
+    DatasetConfig,
+    DataSplits,
+    FiniteFloat,
+    LaserError,
+    PositiveInt,
+    Seed,
+    did_you_mean,
+)
 
 from .common import PIL_MODES, split_indices, to_signed_unit
 
@@ -26,14 +33,14 @@ if TYPE_CHECKING:
 class ResizedImagesConfig(DatasetConfig):
     """Keys of datasets whose images come in any size and are brought to one."""
 
-    size: int = Field(
-        32, ge=1, description="side in pixels after resizing the short side and center-cropping"
+    size: PositiveInt = Field(
+        32, description="side in pixels after resizing the short side and center-cropping"
     )
     channels: Literal[1, 3] = Field(3, description="3 for RGB, 1 for grayscale")
-    val_fraction: float = Field(
+    val_fraction: FiniteFloat = Field(
         0.1, gt=0, lt=1, description="share of each class held out when there is no val split"
     )
-    seed: int = Field(0, description="seeds the train/val split and the order of val")
+    seed: Seed = Field(0, description="seeds the train/val split and the order of val")
 
 
 def fit_image(image: Image.Image, size: int, channels: int) -> torch.Tensor:

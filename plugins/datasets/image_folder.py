@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 from pydantic import Field
 
-from laser_core.errors import LaserError
-from laser_core.plugin.contracts import BuildContext, DataSplits
+from laser_core import BuildContext, DataSplits, LaserError
 
 from .hf_images import ResizedImagesConfig, hf_splits
 

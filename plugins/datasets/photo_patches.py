@@ -7,9 +7,6 @@ on pictures it has never seen, not on overlapping crops of the ones it trained o
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -17,86 +14,39 @@ import torch
 from PIL import Image
 from pydantic import Field, field_validator
 
-from laser_core.plugin.contracts import BuildContext, DatasetConfig, DataSplits
+from laser_core import (
+    SAMPLE_PHOTOS,
+    BuildContext,
+    DatasetConfig,
+    DataSplits,
+    PhotoName,
+    PositiveInt,
+    Seed,
+    sample_photo,
+)
 
 from .common import PIL_MODES, InMemoryImages
-
-PhotoName = Literal[
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "motorcycle",
-    "rocket",
-    "china",
-    "flower",
-]
-"""Every photograph on offer. Left out: skimage's retina (its black surround makes many crops
-blank), cat (chelsea again), the grayscale and synthetic images, and those skimage fetches."""
 
 SMALLEST_SIDE = 300  # chelsea is 300 x 451 pixels; no crop can be larger
 
 
-def _skimage_photo(name: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        import skimage.data  # files inside the wheel; only its own fetches need the network
-
-        return getattr(skimage.data, name)()
-
-    return load
-
-
-def _motorcycle() -> np.ndarray:
-    import skimage.data
-
-    return skimage.data.stereo_motorcycle()[0]  # the left view; the right one repeats it
-
-
-def _sklearn_photo(file_name: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        # sklearn.datasets.load_sample_image reads these same files, but importing scikit-learn
-        # takes seconds; find_spec locates the installed package without importing it.
-        spec = importlib.util.find_spec("sklearn")
-        assert spec is not None and spec.submodule_search_locations, "scikit-learn is missing"
-        folder = Path(spec.submodule_search_locations[0]) / "datasets" / "images"
-        with Image.open(folder / file_name) as image:
-            return np.asarray(image.convert("RGB"))
-
-    return load
-
-
-PHOTOS: dict[str, Callable[[], np.ndarray]] = {
-    "astronaut": _skimage_photo("astronaut"),
-    "chelsea": _skimage_photo("chelsea"),
-    "coffee": _skimage_photo("coffee"),
-    "hubble_deep_field": _skimage_photo("hubble_deep_field"),
-    "immunohistochemistry": _skimage_photo("immunohistochemistry"),
-    "motorcycle": _motorcycle,
-    "rocket": _skimage_photo("rocket"),
-    "china": _sklearn_photo("china.jpg"),
-    "flower": _sklearn_photo("flower.jpg"),
-}
-"""Loaders of (height, width, 3) uint8 photographs, by name."""
-
-
 class PhotoPatchesConfig(DatasetConfig):
-    size: int = Field(32, ge=2, le=SMALLEST_SIDE, description="crop side in pixels")
+    size: PositiveInt = Field(32, ge=2, le=SMALLEST_SIDE, description="crop side in pixels")
     channels: Literal[1, 3] = Field(3, description="3 for colour, 1 for luma (grayscale)")
-    train_patches: int = Field(4096, ge=1, description="crops drawn from the train photos")
-    val_patches: int = Field(512, ge=1, description="crops drawn from the val photos")
+    train_patches: PositiveInt = Field(4096, description="crops drawn from the train photos")
+    val_patches: PositiveInt = Field(512, description="crops drawn from the val photos")
     val_photos: list[PhotoName] = Field(
         default_factory=lambda: ["chelsea", "china"],
         description="photographs held out for validation; all others are for training",
     )
-    seed: int = Field(0, description="seeds the crop positions; the same seed, the same crops")
+    seed: Seed = Field(0, description="seeds the crop positions; the same seed, the same crops")
 
     @field_validator("val_photos")
     @classmethod
     def _leaves_photos_for_both_splits(cls, photos: list[str]) -> list[str]:
         if not photos:
             raise ValueError("name at least one photograph for validation")
-        if len(set(photos)) == len(PHOTOS):
+        if len(set(photos)) == len(SAMPLE_PHOTOS):
             raise ValueError("leave at least one photograph for training")
         return photos
 
@@ -105,13 +55,13 @@ def build(config: PhotoPatchesConfig, context: BuildContext) -> DataSplits:
     """Draw every crop now, from ``config.seed`` alone, so that each process of a multi-process
     run and a resumed run hold identical datasets."""
     val_names = sorted(set(config.val_photos))
-    train_names = [name for name in PHOTOS if name not in val_names]
+    train_names = [name for name in SAMPLE_PHOTOS if name not in val_names]
     mode = PIL_MODES[config.channels]
     splits = []
     for stream, (names, count) in enumerate(
         ((train_names, config.train_patches), (val_names, config.val_patches))
     ):
-        photos = [np.asarray(Image.fromarray(PHOTOS[name]()).convert(mode)) for name in names]
+        photos = [np.asarray(Image.fromarray(sample_photo(name)).convert(mode)) for name in names]
         # One random stream per split: changing val_patches leaves the train crops alone.
         rng = np.random.default_rng((config.seed, stream))
         splits.append(InMemoryImages(random_crops(photos, count, config.size, rng)))

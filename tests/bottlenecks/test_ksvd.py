@@ -10,7 +10,7 @@ from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
 from laser_core.training.build import build_component
-from laser_plugins.bottlenecks.omp import DictionaryBottleneck
+from laser_plugins.bottlenecks.dictionary.sparse_coding import DictionaryBottleneck
 from tests.bottlenecks.test_omp import representation_error, sparse_latents
 from tests.ops.test_omp import unit_dictionary
 

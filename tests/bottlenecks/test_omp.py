@@ -19,7 +19,7 @@ from laser_core.ops import reconstruct
 from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
 from laser_core.training.build import build_component
-from laser_plugins.bottlenecks.omp import DictionaryBottleneck, OMPConfig
+from laser_plugins.bottlenecks.dictionary.sparse_coding import DictionaryBottleneck, OMPConfig
 from tests.ops.test_omp import sparse_signals, unit_dictionary
 
 
@@ -138,7 +138,7 @@ def test_omp_renormalises_atoms_and_revives_dead_ones_after_optimizer_step():
     revived = bottleneck.after_optimizer_step()
 
     assert len(revived) == 1 and revived[0][0] is bottleneck.dictionary
-    assert revived[0][1].tolist() == dead
+    assert revived[0][1].nonzero().squeeze(1).tolist() == dead  # a mask over atoms
     torch.testing.assert_close(bottleneck.dictionary.norm(dim=1), torch.ones(32))
     torch.testing.assert_close(bottleneck.dictionary[used], atoms[used])
     # Each revived atom is the residual direction of one of the worst-represented signals.

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import Provider, Registry
 from laser_core.testing import check_component
-from laser_plugins.bottlenecks import rq
-from laser_plugins.bottlenecks.rq import ResidualQuantizer, RQConfig
+from laser_plugins.bottlenecks.codebooks import rq
+from laser_plugins.bottlenecks.codebooks.rq import ResidualQuantizer, RQConfig
 
 
 def build(dim: int = 8, **params) -> ResidualQuantizer:

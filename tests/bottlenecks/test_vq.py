@@ -12,8 +12,8 @@ from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import Provider, Registry
 from laser_core.recipes.model import load_recipe
 from laser_core.testing import check_component
-from laser_plugins.bottlenecks import vq
-from laser_plugins.bottlenecks.vq import VectorQuantizer, VQConfig
+from laser_plugins.bottlenecks.codebooks import vq
+from laser_plugins.bottlenecks.codebooks.vq import VectorQuantizer, VQConfig
 from tests.helpers import TINY_RECIPE
 
 
@@ -198,7 +198,7 @@ def test_gradient_revival_returns_rows_for_the_trainer_to_reset():
     revived = train(bottleneck, [z], lr=0.0)
     assert len(revived) == 1
     parameter, rows = revived[0]
-    assert parameter is bottleneck.codebook.weight and len(rows) > 0
+    assert parameter is bottleneck.codebook.weight and rows.dtype == torch.bool and rows.any()
     vectors = z.permute(0, 2, 3, 1).reshape(-1, 8)
     assert (parameter[rows, None] == vectors).all(2).any(1).all()
 
@@ -247,6 +247,9 @@ def test_an_ema_setting_under_gradient_updates_is_refused_not_ignored(write_reci
     )
     with pytest.raises(RecipeError, match="decay applies only to update: ema"):
         load_recipe(write_recipe(recipe))
+    # Even the default value, written out, is refused: it would do nothing.
+    with pytest.raises(RecipeError, match="decay applies only to update: ema"):
+        load_recipe(write_recipe(recipe.replace("decay: 0.9", "decay: 0.99")))
     resolved = load_recipe(write_recipe(recipe.replace(", decay: 0.9", ""))).resolved()
-    assert resolved["bottleneck"]["decay"] == 0.99  # and the resolved recipe reloads
+    assert resolved["bottleneck"]["decay"] is None  # "the default of its mode"; it reloads
     load_recipe(write_recipe(yaml.safe_dump(resolved), "resolved.yaml"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from laser_core import SAMPLE_PHOTOS as PHOTOS
 from laser_core.coding.images import from_pixels
-from laser_plugins.datasets.photo_patches import PHOTOS
 
 
 def photo_pixels(name: str, height: int, width: int) -> np.ndarray:

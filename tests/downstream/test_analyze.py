@@ -11,7 +11,7 @@ from PIL import Image
 from laser_core import cli
 from laser_core.downstream.analyze import TITLES, analyze
 from laser_core.downstream.export.writer import export
-from laser_core.runs.load import load_trained
+from laser_core.runs.load import load_run
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def assert_plots_and_report(folder: Path, expected: set[str]) -> None:
 
 
 def test_analyze_writes_every_plot_for_an_image_export(digits_run, tmp_path):
-    export(load_trained(digits_run[0]), tmp_path / "export", "val", "safetensors")
+    export(load_run(digits_run[0]), tmp_path / "export", "val", "safetensors")
     analysis = analyze(tmp_path / "export")
     assert set(analysis.plots) == set(TITLES) - {"temporal"}
     assert set(analysis.skipped) == {"temporal"}  # images have no frames

@@ -13,11 +13,11 @@ import torch
 from laser_core import cli
 from laser_core.downstream.export.store import batch_path, open_export
 from laser_core.downstream.export.writer import export
-from laser_core.downstream.latents import decode_each_form, encode, samples_to_items
+from laser_core.downstream.latents import decode_each_form, encode_images, samples_to_items
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import Codes
 from laser_core.runs.layout import default_mode
-from laser_core.runs.load import load_trained
+from laser_core.runs.load import load_run
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_exported_arrays_have_the_documented_shapes_and_decode_like_the_live_model(
     digits_run, tmp_path
 ):
-    run = load_trained(digits_run[0])
+    run = load_run(digits_run[0])
     export(run, tmp_path / "export", "val", "safetensors")
     exported = open_export(tmp_path / "export")
     arrays = exported.load(("continuous", "quantized", "indices", "labels", "sample_ids"))
@@ -42,7 +42,7 @@ def test_exported_arrays_have_the_documented_shapes_and_decode_like_the_live_mod
     images = torch.stack([run.data.val[i]["image"] for i in range(count)])
     labels = torch.tensor([run.data.val[i]["label"] for i in range(count)])
     assert torch.equal(arrays["labels"], labels)
-    live = encode(run.model, images).reconstructions
+    live = encode_images(run.model, images).reconstructions
     decoded = decode_each_form(
         run.model,
         arrays["continuous"].permute(0, 3, 1, 2),
@@ -54,7 +54,7 @@ def test_exported_arrays_have_the_documented_shapes_and_decode_like_the_live_mod
 
 
 def test_an_interrupted_export_resumes_without_redoing_or_duplicating_batches(digits_run, tmp_path):
-    run = load_trained(digits_run[0])
+    run = load_run(digits_run[0])
     root = tmp_path / "export"
     first = export(run, root, "val", "npy")
     last = first.written[-1]
@@ -79,7 +79,7 @@ def test_an_interrupted_export_resumes_without_redoing_or_duplicating_batches(di
 
 
 def test_an_export_directory_of_another_format_is_refused(digits_run, tmp_path):
-    run = load_trained(digits_run[0])
+    run = load_run(digits_run[0])
     export(run, tmp_path / "export", "val", "safetensors")
     with pytest.raises(LaserError, match="differs in format"):
         export(run, tmp_path / "export", "val", "npy")
@@ -100,7 +100,7 @@ def test_video_export_keeps_clips_stitches_the_patch_grid_and_verifies(video_run
     assert arrays["indices"].shape == (clips, 3, 8, 8, 1)
     assert meta["image"] == {"height": 16, "width": 16, "channels": 3}
 
-    run = load_trained(video_run)
+    run = load_run(video_run)
     patches = torch.stack([run.data.val[i]["image"] for i in range(len(run.data.val))])
     live = run.model.encoder(patches).permute(0, 2, 3, 1)
     stored = samples_to_items(arrays["continuous"], exported.clips)

@@ -12,10 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
+from laser_core import SAMPLE_PHOTOS as PHOTOS
+from laser_core import PhotoName
 from laser_core.errors import LaserError
 from laser_core.testing import check_component
 from laser_plugins.datasets.common import split_indices
-from laser_plugins.datasets.photo_patches import PHOTOS, PhotoName, PhotoPatchesConfig
+from laser_plugins.datasets.photo_patches import PhotoPatchesConfig
 
 RED, BLUE = (200, 30, 30), (30, 30, 200)
 

@@ -1,7 +1,7 @@
 """Every recipe in recipes/ runs: `laser run` for two steps at toy size, with its own components.
 
-A recipe is every YAML file under recipes/ outside a ``base`` folder (base recipes are only
-extended). The toy overrides shrink data and steps but keep each block, so a recipe whose
+A recipe is every YAML file under recipes/ (the bases they extend ship in the package). The
+toy overrides shrink data and steps but keep each block, so a recipe whose
 plugin, keys or wiring broke fails here. No pretrained weights can be had in tests: LPIPS, as a
 loss or a metric, runs on a RANDOMLY INITIALISED backbone (the pipeline, not LPIPS), and
 Inception-based metrics (fid, kid) are left out.

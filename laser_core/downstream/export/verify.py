@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from laser_core.downstream.export.store import Export, read_batch
 from laser_core.downstream.latents import (
     decode_each_form,
-    encode,
+    encode_images,
     items_to_frames,
     samples_to_items,
 )
@@ -59,7 +59,7 @@ def verify(run: TrainedRun, export: Export) -> dict[str, dict[str, float]]:
             for name, tensor in read_batch(export.root / entry["file"], STORED).items()
         }
         originals = batch["image"].to(device)
-        live = encode(model, originals)
+        live = encode_images(model, originals)
         codes = Codes(
             stored["indices"].long() if "indices" in stored else None, stored.get("values")
         )

@@ -65,14 +65,14 @@ from laser_core.downstream.export.store import (
 from laser_core.downstream.latents import (
     Latents,
     code_bits,
-    encode,
+    encode_images,
     items_to_frames,
     items_to_samples,
     symbol_vectors,
 )
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import ClipLayout
-from laser_core.runs.layout import atomic_write_text
+from laser_core.runs.layout import atomic_write_text, read_final_metrics
 from laser_core.runs.load import TrainedRun
 
 Split = Literal["train", "val"]
@@ -119,7 +119,7 @@ def export(run: TrainedRun, root: Path, split: Split, format: Format) -> ExportR
     )
     for index, batch in zip(pending, loader, strict=True):
         images = batch["image"].to(device)
-        latents = encode(model, images)
+        latents = encode_images(model, images)
         if index == 0:
             _write_preview(root, images, latents, run.data.clips)
         arrays = _arrays(latents, batch, index * plan["batch_size"], run.data.clips)
@@ -214,7 +214,7 @@ def _plan(run: TrainedRun, dataset: Dataset, split: Split, format: Format) -> di
     batch_size = run.recipe.data.config.batch_size
     probe = default_collate([dataset[i] for i in range(per_sample)])
     model = run.model.eval()
-    latents = encode(model, probe["image"])
+    latents = encode_images(model, probe["image"])
     arrays = _arrays(latents, probe, 0, clips)
     spec = model.bottleneck.code_spec()
     image = items_to_samples(probe["image"].permute(0, 2, 3, 1), clips)[0]
@@ -266,8 +266,7 @@ def _plan(run: TrainedRun, dataset: Dataset, split: Split, format: Format) -> di
 
 
 def _source(run: TrainedRun) -> dict[str, Any]:
-    metrics = run.run_dir / "metrics.json"
-    step = json.loads(metrics.read_text()).get("step") if metrics.is_file() else None
+    step = read_final_metrics(run.run_dir).get("step")
     digest = hashlib.sha256()
     with open(run.run_dir / "model.safetensors", "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):

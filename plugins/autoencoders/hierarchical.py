@@ -22,21 +22,28 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core import hookimpl
-from laser_core.errors import LaserError
-from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two
-from laser_core.plugin.contracts import BuildContext, ComponentConfig
-from laser_core.plugin.hookspecs import Register
-from laser_plugins.decoders import ConvDecoder, ConvDecoderConfig
-from laser_plugins.encoders import ConvEncoder, ConvEncoderConfig
+from laser_core import (
+    BuildContext,
+    ComponentConfig,
+    LaserError,
+    NonNegativeInt,
+    PositiveInt,
+    Register,
+    ResBlock,
+    group_norm,
+    hookimpl,
+    is_power_of_two,
+)
+
+from .conv import ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig
 
 
 class HierarchicalEncoderConfig(ComponentConfig):
-    channels: list[int] = Field([64, 128], min_length=1, description="width per resolution")
-    downsamplings: int = Field(2, ge=0, description="bottom latents at H / 2**downsamplings")
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
-    bottom_dim: int = Field(32, ge=1, description="channels of the bottom latent")
-    top_dim: int = Field(
+    channels: list[PositiveInt] = Field([64, 128], min_length=1, description="width per resolution")
+    downsamplings: NonNegativeInt = Field(2, description="bottom latents at H / 2**downsamplings")
+    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
+    bottom_dim: PositiveInt = Field(32, description="channels of the bottom latent")
+    top_dim: PositiveInt = Field(
         64, ge=4, multiple_of=4, description="channels of the top latent (one level coarser)"
     )
 
@@ -80,8 +87,8 @@ class HierarchicalEncoder(nn.Module):
 
 
 class HierarchicalDecoderConfig(ComponentConfig):
-    channels: list[int] = Field([128, 64], min_length=1, description="width per resolution")
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
+    channels: list[PositiveInt] = Field([128, 64], min_length=1, description="width per resolution")
+    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
 
 
 class HierarchicalDecoder(nn.Module):

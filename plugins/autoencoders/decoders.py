@@ -3,47 +3,12 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core import hookimpl
-from laser_core.errors import LaserError
-from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
-from laser_core.plugin.contracts import BuildContext, ComponentConfig
+from laser_core import BuildContext, ComponentConfig, LaserError, hookimpl, is_power_of_two
 
-
-class ConvDecoderConfig(ComponentConfig):
-    channels: list[int] = Field([128, 64], min_length=1, description="width per resolution")
-    upsamplings: int | None = Field(
-        None, ge=0, description="each doubles height and width; null mirrors the encoder"
-    )
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
-
-
-class ConvDecoder(nn.Module):
-    """Latents (B, latent_dim, h, w) -> images (B, C, h * 2**upsamplings, ...)."""
-
-    def __init__(self, config: ConvDecoderConfig, latent_dim: int, image_channels: int, ups: int):
-        super().__init__()
-        widths = stage_channels(config.channels, ups + 1)
-        layers: list[nn.Module] = [nn.Conv2d(latent_dim, widths[0], 3, padding=1)]
-        for stage, width in enumerate(widths):
-            layers += [ResBlock(width, width) for _ in range(config.blocks)]
-            if stage < ups:
-                layers += [
-                    nn.Upsample(scale_factor=2, mode="nearest"),
-                    nn.Conv2d(width, widths[stage + 1], 3, padding=1),
-                ]
-        layers += [
-            group_norm(widths[-1]),
-            nn.SiLU(),
-            nn.Conv2d(widths[-1], image_channels, 3, padding=1),
-        ]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.net(latents)
+from .conv import ConvDecoder, ConvDecoderConfig
 
 
 def _conv(config: ConvDecoderConfig, context: BuildContext) -> ConvDecoder:

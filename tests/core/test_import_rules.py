@@ -1,0 +1,156 @@
+"""The public plugin API is the only way in: built-in plugins import the public surface and
+never another plugin's module, the core never imports a built-in plugin, and nothing imports in
+a cycle, lazy imports (inside functions) included."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata as metadata
+from pathlib import Path
+
+import laser_core
+import laser_plugins
+
+CORE = Path(laser_core.__file__).parent
+PLUGINS = Path(laser_plugins.__file__).parent
+PUBLIC = {"laser_core", "laser_core.ops", "laser_core.testing"}
+
+
+def _modules(root: Path, package: str) -> dict[str, Path]:
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join((package, *parts))] = path
+    return modules
+
+
+MODULES = {**_modules(CORE, "laser_core"), **_modules(PLUGINS, "laser_plugins")}
+
+
+def _imports(module: str) -> set[str]:
+    """Every module ``module`` imports, at the top or inside functions, resolved to the
+    deepest name that is a module (``from a import b`` imports a.b when b is a module)."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                # A public package re-exports names that shadow its submodules (ops.ksvd).
+                found.add(submodule if submodule in MODULES and base not in PUBLIC else base)
+    return {name for name in found if name.split(".")[0] in ("laser_core", "laser_plugins")}
+
+
+def _entry_point_modules() -> set[str]:
+    return {ep.value for ep in metadata.entry_points(group="laser") if ep.value in MODULES}
+
+
+def test_built_in_plugins_import_only_the_public_api():
+    offending = [
+        f"{module} imports {target}"
+        for module in MODULES
+        if module.startswith("laser_plugins")
+        for target in _imports(module)
+        if target.startswith("laser_core") and target not in PUBLIC
+    ]
+    assert not offending, "\n".join(offending)
+
+
+def test_built_in_plugins_share_only_helpers_of_their_own_package():
+    """A plugin module may import modules of its own folder that are not entry points."""
+    entry_points = _entry_point_modules()
+    assert {"laser_plugins.bottlenecks.codebooks.vq", "laser_plugins.datasets"} <= entry_points
+    offending = []
+    for module, path in MODULES.items():
+        if not module.startswith("laser_plugins"):
+            continue
+        for target in _imports(module) - {module}:
+            if not target.startswith("laser_plugins"):
+                continue
+            same_folder = MODULES[target].parent == path.parent
+            if target in entry_points or not same_folder:
+                offending.append(f"{module} imports {target}")
+    assert not offending, "\n".join(offending)
+
+
+def test_the_core_never_imports_a_built_in_plugin():
+    offending = [
+        f"{module} imports {target}"
+        for module in MODULES
+        if module.startswith("laser_core")
+        for target in _imports(module)
+        if target.startswith("laser_plugins")
+    ]
+    assert not offending, "\n".join(offending)
+
+
+def test_no_import_cycles():
+    graph = {module: _imports(module) & MODULES.keys() for module in MODULES}
+    cycles = [component for component in _strongly_connected(graph) if len(component) > 1]
+    assert not cycles, cycles
+
+
+def test_the_rules_catch_a_plugin_importing_another_plugin(tmp_path):
+    """The checks above read real import statements, relative and lazy ones included."""
+    MODULES["laser_plugins.bottlenecks.rogue"] = tmp_path / "rogue.py"
+    (tmp_path / "rogue.py").write_text(
+        "def f():\n    from laser_plugins.bottlenecks.codebooks.vq import build\n"
+        "    from laser_core.training import train\n"
+    )
+    try:
+        assert _imports("laser_plugins.bottlenecks.rogue") == {
+            "laser_plugins.bottlenecks.codebooks.vq",
+            "laser_core.training.train",
+        }
+    finally:
+        del MODULES["laser_plugins.bottlenecks.rogue"]
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative so deep import chains cannot overflow the stack."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+    return components
