@@ -49,9 +49,10 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from laser_core import run_sweep
     from laser_core.campaigns import definition
     from laser_core.campaigns.axes import parse_override, split_arguments
-    from laser_core.campaigns.runner import load_definition, run_sweep
+    from laser_core.campaigns.runner import load_definition
 
     executor = {
         k: v
@@ -113,8 +114,8 @@ def _is_sweep_file(path: Path) -> bool:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from laser_core.campaigns.report import compare
+    from laser_core import compare_runs
 
-    result = compare(args.paths, args.out, args.sort, args.rd)
+    result = compare_runs(args.paths, args.out, args.sort, args.rd)
     print(result.table.markdown(), end="")
     print(f"wrote {args.out}/table.md, table.csv, curves/, report.html")

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -110,12 +111,15 @@ class LocalExecutor:
 
 
 class InlineExecutor:
-    """Runs each job in this process, one after another, by calling the ``laser`` command's
-    entry point: no process start, so the tests of sweep logic stay fast."""
+    """Runs each job in this process, one after another, through a ``laser`` entry point
+    (``laser_core.cli.main.main``, given by the caller): no process start, so the tests of
+    sweep logic stay fast."""
+
+    def __init__(self, main: Callable[[list[str]], int]):
+        self.main = main
 
     def run(self, jobs: list[Job], events: Events) -> None:
-        from laser_core.cli.main import main
-
+        main = self.main
         for job in jobs:
             events.started(job, None)
             start_log(job)

@@ -19,6 +19,7 @@ from laser_core.campaigns.executors import InlineExecutor, SubmititExecutor
 from laser_core.campaigns.jobs import Job, command
 from laser_core.campaigns.lock import SweepLocked
 from laser_core.campaigns.runner import run_sweep
+from laser_core.cli.main import main
 from tests.helpers import TINY_RECIPE
 
 
@@ -59,7 +60,7 @@ def test_two_local_jobs_then_sigkill_then_the_rerun_repairs_and_resumes(write_re
     plan = from_arguments(recipe, [Axis("seed", ("0", "1"))], [], overrides)
     while True:
         try:
-            result = run_sweep(plan, sweep_dir, executor=InlineExecutor())
+            result = run_sweep(plan, sweep_dir, executor=InlineExecutor(main))
             break
         except SweepLocked:
             assert time.time() < deadline

@@ -16,6 +16,7 @@ from laser_core.campaigns.executors import InlineExecutor
 from laser_core.campaigns.lock import SweepLock, SweepLocked
 from laser_core.campaigns.report import compare
 from laser_core.campaigns.runner import run_sweep
+from laser_core.cli.main import main
 from laser_core.runs.layout import atomic_write_text
 from tests.helpers import TINY_RECIPE
 
@@ -36,7 +37,7 @@ def test_failures_do_not_stop_others_finished_runs_are_skipped_untouched(write_r
     recipe = write_recipe(TINY_RECIPE)
     # 128 is more than the 64 training patches: that run fails when training starts
     sweep = sweep_of(recipe, Axis("data.batch_size", ("128", "8", "4")))
-    result = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor())
+    result = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor(main))
     failed, done = result.table.runs["batch_size=128"], result.table.runs["batch_size=8"]
     assert (failed.state, done.state) == ("failed", "done")
     assert "fewer than one batch of 128" in failed.error
@@ -46,10 +47,10 @@ def test_failures_do_not_stop_others_finished_runs_are_skipped_untouched(write_r
 
     before = snapshot(tmp_path / "s/runs/batch_size=8")
     failed_log = (tmp_path / "s/logs/batch_size=128.log").read_text()
-    again = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor())
+    again = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor(main))
     assert again.skipped == ["batch_size=8", "batch_size=4"] and again.ran == []
     assert (tmp_path / "s/logs/batch_size=128.log").read_text() == failed_log
-    retried = run_sweep(sweep, tmp_path / "s", retry_failed=True, executor=InlineExecutor())
+    retried = run_sweep(sweep, tmp_path / "s", retry_failed=True, executor=InlineExecutor(main))
     assert retried.ran == ["batch_size=128"]
     assert (tmp_path / "s/logs/batch_size=128.log").read_text().count("error: ") == 2
     assert snapshot(tmp_path / "s/runs/batch_size=8") == before
@@ -74,7 +75,7 @@ def test_failures_do_not_stop_others_finished_runs_are_skipped_untouched(write_r
 def test_a_second_sweep_on_the_same_directory_is_refused(write_recipe, tmp_path):
     sweep = sweep_of(write_recipe(TINY_RECIPE), Axis("seed", ("0", "1")))
     with SweepLock(tmp_path / "s"), pytest.raises(SweepLocked, match="in use by another sweep"):
-        run_sweep(sweep, tmp_path / "s", executor=InlineExecutor())
+        run_sweep(sweep, tmp_path / "s", executor=InlineExecutor(main))
     assert not (tmp_path / "s/status.json").exists()
 
 
@@ -83,11 +84,13 @@ def test_another_sweep_in_a_used_directory_is_refused(write_recipe, tmp_path):
     run_sweep(
         sweep_of(recipe, Axis("seed", ("0", "1")), "train.steps=0"),
         tmp_path / "s",
-        executor=InlineExecutor(),
+        executor=InlineExecutor(main),
     )
     with pytest.raises(Exception, match="holds another sweep"):
         run_sweep(
-            sweep_of(recipe, Axis("seed", ("0", "2"))), tmp_path / "s", executor=InlineExecutor()
+            sweep_of(recipe, Axis("seed", ("0", "2"))),
+            tmp_path / "s",
+            executor=InlineExecutor(main),
         )
 
 
@@ -99,7 +102,7 @@ def test_a_killed_sweep_is_repaired_and_its_runs_resume_exactly(write_recipe, tm
         recipe, Axis("seed", ("0", "1", "2")), "train.steps=4", "train.checkpoint_every=2"
     )
     runs = tmp_path / "s/runs"
-    result = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor())
+    result = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor(main))
     uninterrupted = json.loads((runs / "seed=1/metrics.json").read_text())
     complete = snapshot(runs / "seed=0")
     for name in ("seed=1", "seed=2"):
@@ -122,7 +125,7 @@ def test_a_killed_sweep_is_repaired_and_its_runs_resume_exactly(write_recipe, tm
         in (tmp_path / "midway/report.html").read_text()
     )
 
-    result = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor())
+    result = run_sweep(sweep, tmp_path / "s", executor=InlineExecutor(main))
     assert result.skipped == ["seed=0"] and result.ran == ["seed=1", "seed=2"]
     assert {r.state for r in result.table.runs.values()} == {"done"}
     assert snapshot(runs / "seed=0") == complete
