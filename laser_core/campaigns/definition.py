@@ -34,6 +34,14 @@ from laser_core.recipes.yaml_source import Sourced, load_file
 RECIPE_AXIS = "recipe"
 
 
+class SweepFileError(RecipeError):
+    """Problems of a sweep file or of sweep options, each located; reported like a recipe's."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__(problems)
+        self.args = ("invalid sweep:\n" + "\n".join(f"  {p}" for p in problems),)
+
+
 class ExecutorConfig(BaseModel):
     """Where and how the runs execute. ``jobs``: runs at a time (local) or the job array's
     parallelism (SLURM). The SLURM keys apply to ``submitit`` only."""
@@ -144,7 +152,7 @@ def from_arguments(
         if message
     ]
     if problems:
-        raise RecipeError(problems)
+        raise SweepFileError(problems)
     config = executor_config({}, {k: v for k, v in executor.items() if v is not None})
     return Sweep((recipe.resolve(),), axes, zipped, overrides, config)
 
@@ -158,7 +166,7 @@ def executor_config(base: dict[str, Any], options: dict[str, Any]) -> ExecutorCo
             Problem("command line", "--" + "-".join(map(str, e["loc"])).replace("_", "-"), e["msg"])
             for e in error.errors()
         ]
-        raise RecipeError(problems) from None
+        raise SweepFileError(problems) from None
 
 
 def load_sweep_file(path: Path, executor_overrides: dict[str, Any] | None = None) -> Sweep:
@@ -167,7 +175,7 @@ def load_sweep_file(path: Path, executor_overrides: dict[str, Any] | None = None
     try:
         model = SweepFileModel.model_validate(source.data)
     except ValidationError as error:
-        raise RecipeError(_problems(error, source)) from None
+        raise SweepFileError(_problems(error, source)) from None
     problems = []
     recipes = [model.recipe] if isinstance(model.recipe, str) else model.recipe
     base = path.resolve().parent
@@ -193,7 +201,7 @@ def load_sweep_file(path: Path, executor_overrides: dict[str, Any] | None = None
         if not values:
             problems.append(Problem(source.origin(("axes", key)), f"axes.{key}", "no values"))
     if problems:
-        raise RecipeError(problems)
+        raise SweepFileError(problems)
     executor = executor_config(model.executor.model_dump(), executor_overrides or {})
     return Sweep(tuple(resolved), grid, zipped, model.overrides, executor, origins)
 
