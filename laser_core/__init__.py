@@ -15,10 +15,18 @@ from laser_core.coding.files import (
     decompress_file,
     finetune_quantized,
 )
+from laser_core.data.images import image_pixels
 from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
 from laser_core.downstream.latents import Latents, encode_images
 from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
-from laser_core.errors import LaserError, PluginError, Problem, RecipeError, did_you_mean
+from laser_core.errors import (
+    ComponentError,
+    LaserError,
+    PluginError,
+    Problem,
+    RecipeError,
+    did_you_mean,
+)
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
 from laser_core.nn.precision import full_precision
@@ -83,6 +91,7 @@ __all__ = [
     "CodebookSize",
     "Codes",
     "ComponentConfig",
+    "ComponentError",
     "Compressed",
     "DataSplits",
     "DatasetConfig",
@@ -134,6 +143,7 @@ __all__ = [
     "full_precision",
     "group_norm",
     "hookimpl",
+    "image_pixels",
     "is_power_of_two",
     "list_components",
     "load_recipe",

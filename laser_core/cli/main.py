@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -16,24 +17,49 @@ from laser_core.downstream.commands import add_commands as add_downstream_comman
 from laser_core.downstream.commands import parse_dataset
 from laser_core.errors import LaserError, RecipeError
 
+DEBUG_ENV = "LASER_DEBUG"
+
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user's mistake is one message, never a traceback; anything else is
+    a short message naming the command, with the traceback behind --debug or LASER_DEBUG=1."""
     parser = _parser()
     args = _parse(parser, argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return args.command(args) or 0
-    except RecipeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        return _closed_pipe()
     except LaserError as error:
+        if debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, RecipeError) else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"error: laser {args.command_name} failed: {type(error).__name__}: {error}\n"
+            f"this is a bug in LASER or a plugin, not in your input; rerun with --debug "
+            f"(or {DEBUG_ENV}=1) for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``laser plugins | head``): stop quietly, as a Unix tool does,
+    pointing stdout at /dev/null so that flushing at exit raises nothing either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -56,16 +82,23 @@ def _parser() -> argparse.ArgumentParser:
         prog="laser", description="Train and study discrete and sparse latent autoencoders."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show tracebacks (also: {DEBUG_ENV}=1)"
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, handler, help_: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=help_)
-        sub.set_defaults(command=handler)
+        sub.set_defaults(command=handler, command_name=name)
         return sub
 
     command("plugins", _plugins, "list installed components and plugins that failed to load")
 
-    sub = command("validate", _validate, "validate a recipe and print it fully resolved")
+    sub = command(
+        "validate",
+        _validate,
+        "validate a recipe, build its components on a probe batch, print it fully resolved",
+    )
     _recipe_arguments(sub)
 
     sub = command("schema", _schema, "write the recipe JSON Schema for the installed plugins")
@@ -112,28 +145,44 @@ def _recipe_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("overrides", nargs="*", help="key.sub=value or ~key.sub")
 
 
-def _plugins(args: argparse.Namespace) -> None:
+def _plugins(args: argparse.Namespace) -> int:
     from laser_core.plugin.contracts import KINDS
     from laser_core.plugin.registry import default_registry
 
     registry = default_registry()
     for kind in KINDS:
-        components = sorted(registry.of_kind(kind), key=lambda c: c.name)
+        components = sorted(registry.of_kind(kind), key=lambda c: (c.name, c.qualified_name))
         print(f"{kind}:")
         if not components:
             print("  (none)")
         for c in components:
-            print(f"  {c.name:<16} {c.provider!s:<34} {c.summary}")
+            print(f"  {c.name:<16} {c.provider!s:<34} {c.summary}{_name_note(registry, c)}")
     if registry.failures:
         print("plugins that failed to load:")
         for failure in registry.failures:
             print(f"  {failure.provider}: {failure.error}")
+        return 1
+    return 0
+
+
+def _name_note(registry, component) -> str:
+    """Why a bare name does not pick ``component``, and the qualified name that does."""
+    try:
+        chosen = registry.get(component.kind, component.name)
+    except LaserError:
+        return f"  [ambiguous name: write '{component.qualified_name}']"
+    if chosen is component:
+        return ""
+    owner = "the built-in" if chosen.provider.builtin else f"{chosen.provider.plugin}'s"
+    return f"  [shadowed by {owner} '{chosen.name}'; this one is '{component.qualified_name}']"
 
 
 def _validate(args: argparse.Namespace) -> None:
     from laser_core.recipes.model import load_recipe
+    from laser_core.training.build import check_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
+    check_recipe(recipe)
     print(yaml.safe_dump(recipe.resolved(), sort_keys=False), end="")
 
 

@@ -11,8 +11,8 @@ from laser_core.downstream.export.store import Export, Format, open_export
 from laser_core.downstream.export.verify import verify as verify_export
 from laser_core.downstream.export.writer import ExportResult, Split, export
 from laser_core.downstream.tasks import run_task
-from laser_core.recipes.model import load_recipe
 from laser_core.runs.load import check_run, dataset_overrides, load_run
+from laser_core.runs.providers import load_run_recipe
 
 if TYPE_CHECKING:
     from laser_core.downstream.analyze import Analysis
@@ -55,7 +55,7 @@ def rerun_task(
     ``["task.classifier=mlp"]``), merging its numbers into metrics.json: ``laser task``."""
     run_dir = Path(run_dir)
     check_run(run_dir)  # before its recipe is parsed
-    return run_task(load_recipe(run_dir / "recipe.yaml", overrides), run_dir)
+    return run_task(load_run_recipe(run_dir, overrides), run_dir)
 
 
 def analyze_export(export_dir: str | Path, out: str | Path | None = None) -> Analysis:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
-from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.plugin.registry import Component, Provider, Registry, default_registry
 from laser_core.recipes.blocks import BLOCK_KEYS, BLOCKS, BlockSpec, singular
 from laser_core.recipes.strict_yaml import KeyPath, dotted
 from laser_core.recipes.types import (
@@ -110,17 +110,20 @@ class RecipeSettings(BaseModel):
 
 @dataclass
 class Block:
-    """A component block of a recipe: the chosen component and its validated config."""
+    """A component block of a recipe: the chosen component and its validated config, and
+    where the recipe writes it (``file:line`` and key) for errors found when it is built."""
 
     component: Component
     config: BaseModel
+    where: str = ""
+    key: str = ""
 
     @property
     def name(self) -> str:
         return self.component.name
 
     def resolved(self) -> dict[str, Any]:
-        return {"name": self.component.name, **self.config.model_dump(mode="json")}
+        return {"name": self.component.reference, **self.config.model_dump(mode="json")}
 
 
 @dataclass
@@ -165,16 +168,24 @@ class Recipe:
         }
 
 
+Pins = dict[str, tuple[str, Provider]]
+"""Block key ("bottleneck", "metrics.0") -> (component name, the provider that supplied it)."""
+
+
 def load_recipe(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = (), registry: Registry | None = None
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    registry: Registry | None = None,
+    pinned: Pins | None = None,
 ) -> Recipe:
     """Load, merge ``extends``, apply overrides, validate. Raises RecipeError listing every
-    problem with its file:line."""
+    problem with its file:line. ``pinned`` resolves blocks that still name the recorded
+    component to the recorded provider (a run directory's plugins.json)."""
     source = apply_overrides(load_file(Path(path)), list(overrides))
-    return validate(source, str(path), registry or default_registry())
+    return validate(source, str(path), registry or default_registry(), pinned or {})
 
 
-def validate(source: Sourced, name: str, registry: Registry) -> Recipe:
+def validate(source: Sourced, name: str, registry: Registry, pinned: Pins | None = None) -> Recipe:
     problems: list[Problem] = []
     own = {k: v for k, v in source.data.items() if k not in BLOCK_KEYS}
     try:
@@ -182,7 +193,8 @@ def validate(source: Sourced, name: str, registry: Registry) -> Recipe:
     except ValidationError as error:
         problems += _problems(error, (), source, RecipeSettings)
         settings = None
-    blocks = {spec.key: _blocks_of(spec, source, registry, problems) for spec in BLOCKS}
+    pinned = pinned or {}
+    blocks = {spec.key: _blocks_of(spec, source, registry, problems, pinned) for spec in BLOCKS}
     if problems or settings is None:
         raise RecipeError(problems)
     return Recipe(
@@ -191,7 +203,7 @@ def validate(source: Sourced, name: str, registry: Registry) -> Recipe:
 
 
 def _blocks_of(
-    spec: BlockSpec, source: Sourced, registry: Registry, problems: list[Problem]
+    spec: BlockSpec, source: Sourced, registry: Registry, problems: list[Problem], pinned: Pins
 ) -> Block | list[Block] | None:
     """The validated block(s) under ``spec.key``; problems are appended, not raised."""
     path = (spec.key,)
@@ -205,7 +217,7 @@ def _blocks_of(
         entries = [{"name": item} if isinstance(item, str) else item for item in raw]
         problems += _repeated(spec, entries, source)
         return [
-            _block(entry, (*path, i), spec, source, registry, problems)
+            _block(entry, (*path, i), spec, source, registry, problems, pinned)
             for i, entry in enumerate(entries)
         ]
     if raw is None and spec.presence == "optional":
@@ -214,7 +226,7 @@ def _blocks_of(
         message = f"required block is missing; add '{spec.key}: {{name: ...}}'"
         problems.append(Problem(source.origin(path), spec.key, message))
         return None
-    return _block(raw, path, spec, source, registry, problems)
+    return _block(raw, path, spec, source, registry, problems, pinned)
 
 
 def _repeated(spec: BlockSpec, entries: list[Any], source: Sourced) -> list[Problem]:
@@ -242,6 +254,7 @@ def _block(
     source: Sourced,
     registry: Registry,
     problems: list[Problem],
+    pinned: Pins,
 ) -> Block | None:
     where = source.origin(path)
     kind = spec.kind
@@ -254,8 +267,10 @@ def _block(
         available = ", ".join(sorted(registry.components[kind])) or "none installed"
         problems.append(Problem(where, dotted(path), f"needs 'name:' (one of: {available})"))
         return None
+    recorded, provider = pinned.get(dotted(path), (None, None))
     try:
-        component = registry.get(kind, name)
+        pin = provider if name.rpartition(":")[2] == recorded else None  # not overridden
+        component = registry.get(kind, name, pinned=pin)
     except PluginError as error:
         problems.append(
             Problem(source.origin((*path, "name")), dotted((*path, "name")), str(error))
@@ -263,7 +278,7 @@ def _block(
         return None
     params = {k: v for k, v in raw.items() if k != "name"}
     try:
-        return Block(component, component.config.model_validate(params))
+        return Block(component, component.config.model_validate(params), where, dotted(path))
     except ValidationError as error:
         problems += _problems(error, path, source, component.config, component)
         return None

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import models_json_schema
 
+from laser_core.errors import PluginError
 from laser_core.plugin.registry import Component, Registry
 from laser_core.recipes.blocks import BLOCKS, BlockSpec, singular
 from laser_core.recipes.model import RecipeSettings
@@ -21,9 +22,15 @@ DEFS = "#/$defs/{model}"
 
 
 def _tags(component: Component, registry: Registry) -> tuple[str, ...]:
-    """The names a recipe may use: bare when unique, and always plugin-qualified."""
-    unique = len(registry.components[component.kind][component.name]) == 1
-    return (component.name, component.qualified_name) if unique else (component.qualified_name,)
+    """The names a recipe may use: bare when it picks this component (unique, or the
+    built-in of that name), and always plugin-qualified."""
+    try:
+        chosen = registry.get(component.kind, component.name)
+    except PluginError:
+        chosen = None
+    if chosen is component:
+        return (component.name, component.qualified_name)
+    return (component.qualified_name,)
 
 
 def _member(component: Component, registry: Registry) -> type[BaseModel]:

@@ -12,8 +12,9 @@ from safetensors.torch import load_file
 
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BuildContext, DataSplits
-from laser_core.recipes.model import Recipe, load_recipe
+from laser_core.recipes.model import Recipe
 from laser_core.runs import manifest
+from laser_core.runs.providers import load_run_recipe
 from laser_core.runs.resume import FINAL
 from laser_core.training import checkpoint
 from laser_core.training.build import Autoencoder, build_data, build_model
@@ -37,8 +38,8 @@ def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
     model's own blocks must stay as trained or the weights will not fit.
     """
     check_run(run_dir)
-    recipe_path, weights = run_dir / "recipe.yaml", run_dir / "model.safetensors"
-    recipe = load_recipe(recipe_path, overrides)
+    weights = run_dir / "model.safetensors"
+    recipe = load_run_recipe(run_dir, overrides)
     data = build_data(recipe)
     model, context = build_model(recipe, data)
     try:

@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from laser_core.errors import LaserError
-from laser_core.recipes.model import Recipe, load_recipe
+from laser_core.recipes.model import Recipe
 from laser_core.runs import manifest
 from laser_core.runs.layout import atomic_write_text
+from laser_core.runs.providers import load_run_recipe
 from laser_core.training import checkpoint
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
     refuses any change outside RESUMABLE, naming them all."""
     if not check_resumable(run_dir):
         log.warning(f"{run_dir} has no {manifest.MANIFEST} (an older LASER wrote it): unverified")
-    before = _flat(load_recipe(run_dir / "recipe.yaml").resolved())
+    before = _flat(load_run_recipe(run_dir).resolved())
     after = _flat(recipe.resolved())
     changes = {
         key: [before.get(key), after.get(key)]

@@ -12,11 +12,12 @@ from accelerate import Accelerator, PartialState
 from torch.utils.data import DataLoader
 
 from laser_core.downstream.tasks import run_task
-from laser_core.recipes.model import Recipe, load_recipe
+from laser_core.recipes.model import Recipe
 from laser_core.runs.layout import default_run_dir
 from laser_core.runs.load import dataset_overrides, load_run
+from laser_core.runs.providers import load_run_recipe
 from laser_core.runs.resume import check_resumable
-from laser_core.training.build import Autoencoder, build_metrics
+from laser_core.training.build import Autoencoder, build_component, build_metrics
 from laser_core.training.evaluate import evaluate
 from laser_core.training.train import train
 
@@ -49,11 +50,13 @@ def resume_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     run its task: what ``laser run --resume`` does."""
     run_dir = Path(run_dir)
     check_resumable(run_dir)  # before its recipe is parsed
-    recipe = load_recipe(run_dir / "recipe.yaml", overrides)
+    recipe = load_run_recipe(run_dir, overrides)
     return _train_then_task(recipe, run_dir, resume=True)
 
 
 def _train_then_task(recipe: Recipe, run_dir: Path, resume: bool) -> RunResult:
+    if recipe.task is not None:
+        build_component("tasks", recipe.task)  # a broken task fails now, not after training
     trained = train(recipe, run_dir, resume=resume)
     task = {}
     if recipe.task is not None and PartialState().is_main_process:

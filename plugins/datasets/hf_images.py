@@ -22,9 +22,10 @@ from laser_core import (
     PositiveInt,
     Seed,
     did_you_mean,
+    image_pixels,
 )
 
-from .common import PIL_MODES, split_indices, to_signed_unit
+from .common import split_indices, to_signed_unit
 
 if TYPE_CHECKING:
     import datasets
@@ -44,9 +45,12 @@ class ResizedImagesConfig(DatasetConfig):
 
 
 def fit_image(image: Image.Image, size: int, channels: int) -> torch.Tensor:
-    """Any PIL image as float32 (channels, size, size) in [-1, 1]: the short side resized to
-    ``size`` and the long side center-cropped, so nothing is stretched."""
-    image = ImageOps.fit(image.convert(PIL_MODES[channels]), (size, size), Image.Resampling.BICUBIC)
+    """Any PIL image as float32 (channels, size, size) in [-1, 1]: upright and scaled from its
+    bit depth (``laser_core.image_pixels``), the short side resized to ``size`` and the long
+    side center-cropped, so nothing is stretched."""
+    pixels = image_pixels(image, channels)
+    upright = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+    image = ImageOps.fit(upright, (size, size), Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).reshape(size, size, channels)
     return to_signed_unit(pixels.permute(2, 0, 1))
 

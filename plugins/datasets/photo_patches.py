@@ -22,10 +22,11 @@ from laser_core import (
     PhotoName,
     PositiveInt,
     Seed,
+    image_pixels,
     sample_photo,
 )
 
-from .common import PIL_MODES, InMemoryImages
+from .common import InMemoryImages
 
 SMALLEST_SIDE = 300  # chelsea is 300 x 451 pixels; no crop can be larger
 
@@ -56,12 +57,13 @@ def build(config: PhotoPatchesConfig, context: BuildContext) -> DataSplits:
     run and a resumed run hold identical datasets."""
     val_names = sorted(set(config.val_photos))
     train_names = [name for name in SAMPLE_PHOTOS if name not in val_names]
-    mode = PIL_MODES[config.channels]
     splits = []
     for stream, (names, count) in enumerate(
         ((train_names, config.train_patches), (val_names, config.val_patches))
     ):
-        photos = [np.asarray(Image.fromarray(sample_photo(name)).convert(mode)) for name in names]
+        photos = [
+            image_pixels(Image.fromarray(sample_photo(name)), config.channels) for name in names
+        ]
         # One random stream per split: changing val_patches leaves the train crops alone.
         rng = np.random.default_rng((config.seed, stream))
         splits.append(InMemoryImages(random_crops(photos, count, config.size, rng)))

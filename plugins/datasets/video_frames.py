@@ -27,6 +27,7 @@ from laser_core import (
     LaserError,
     PositiveInt,
     Seed,
+    image_pixels,
 )
 
 from .common import InMemoryImages, split_indices
@@ -105,7 +106,7 @@ def load_clip(source: Path, height: int, width: int) -> torch.Tensor:
         pictures = []
         for file in sorted(f for f in source.iterdir() if f.suffix.lower() in image_suffixes):
             with Image.open(file) as image:
-                pictures.append(image.convert("RGB"))
+                pictures.append(Image.fromarray(image_pixels(image, 3)))
     fitted = [ImageOps.fit(p, (width, height), Image.Resampling.BICUBIC) for p in pictures]
     return torch.from_numpy(np.stack([np.asarray(p, dtype=np.uint8) for p in fitted]))
 
