@@ -5,6 +5,8 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
+from laser_core.campaigns.report import compare as compare_runs
+from laser_core.campaigns.runner import run_sweep
 from laser_core.coding.files import (
     Compressed,
     compare_rd,
@@ -129,6 +131,7 @@ __all__ = [
     "build_lpips",
     "code_counts",
     "compare_rd",
+    "compare_runs",
     "compress_files",
     "count_priors",
     "dataset_overrides",
@@ -153,6 +156,7 @@ __all__ = [
     "rerun_task",
     "resume_run",
     "run_recipe",
+    "run_sweep",
     "sample_photo",
     "stage_channels",
     "to_latent",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from laser_core.campaigns.commands import add_commands as add_campaign_commands
 from laser_core.coding.commands import add_commands as add_compression_commands
 from laser_core.downstream.commands import add_commands as add_downstream_commands
 from laser_core.downstream.commands import parse_dataset
@@ -122,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
         help="evaluate every validation example; default: those of the run's final validation "
         "(the first train.eval_batches batches), so the numbers match metrics.json",
     )
+
+    add_campaign_commands(command)
 
     sub = command("weights", _weights, "list pretrained weight files, or import one offline")
     actions = sub.add_subparsers(dest="action", metavar="ACTION")

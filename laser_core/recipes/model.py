@@ -112,6 +112,19 @@ class TrainConfig(BaseModel):
         """YAML 1.1 reads an unquoted ``no`` (``train.precision=no``) as false."""
         return "no" if value is False else value
 
+    trackers: list[str | dict[str, Any]] = Field(
+        default_factory=list,
+        description="Accelerate trackers (log_with names), e.g. [tensorboard, {name: wandb, "
+        "mode: online}]; the other keys of a mapping are that tracker's options",
+    )
+
+    @field_validator("trackers")
+    @classmethod
+    def _known_and_installed(cls, value: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
+        from laser_core.training.trackers import check_tracker
+
+        return [check_tracker({"name": t} if isinstance(t, str) else t) for t in value]
+
 
 class RecipeSettings(BaseModel):
     """The recipe's own keys; each component block (blocks.BLOCKS) is checked by the config

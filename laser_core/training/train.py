@@ -24,7 +24,7 @@ from laser_core.recipes.model import Recipe, TrainConfig
 from laser_core.runs import layout as rundir
 from laser_core.runs import manifest
 from laser_core.runs import resume as resuming
-from laser_core.training import checkpoint
+from laser_core.training import checkpoint, trackers
 from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.build import (
     Autoencoder,
@@ -80,6 +80,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
         # all-reduced by the bottlenecks; rank 0's copy broadcast on every forward would only
         # cost bandwidth and hide a missing all-reduce.
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+        **trackers.accelerator_kwargs(config.trackers, run_dir),
     )
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
@@ -140,6 +141,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
             manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
     accelerator.wait_for_everyone()
+    trackers.start(accelerator, recipe, run_dir)
 
     loop = _Loop(
         recipe,
@@ -201,7 +203,8 @@ class _Loop:
         self.accelerator, self.model = accelerator, model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_loader, self.metrics = val_loader, metrics
-        self.run_dir, self.metrics_log = run_dir, rundir.MetricsLog(run_dir)
+        self.run_dir = run_dir
+        self.metrics_log = trackers.TrackedLog(rundir.MetricsLog(run_dir), accelerator, run_dir)
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
