@@ -5,6 +5,8 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
+from laser_core.campaigns.report import compare as compare_runs
+from laser_core.campaigns.runner import run_sweep
 from laser_core.coding.files import (
     Compressed,
     compare_rd,
@@ -25,6 +27,7 @@ from laser_core.errors import (
     RecipeError,
     did_you_mean,
 )
+from laser_core.importers.workflow import import_diffusers, import_taming
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
 from laser_core.nn.precision import full_precision
@@ -128,6 +131,7 @@ __all__ = [
     "build_lpips",
     "code_counts",
     "compare_rd",
+    "compare_runs",
     "compress_files",
     "count_priors",
     "dataset_overrides",
@@ -141,6 +145,8 @@ __all__ = [
     "group_norm",
     "hookimpl",
     "image_pixels",
+    "import_diffusers",
+    "import_taming",
     "is_power_of_two",
     "list_components",
     "load_recipe",
@@ -150,6 +156,7 @@ __all__ = [
     "rerun_task",
     "resume_run",
     "run_recipe",
+    "run_sweep",
     "sample_photo",
     "stage_channels",
     "to_latent",

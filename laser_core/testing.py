@@ -136,7 +136,7 @@ def check_bottleneck(
     spec = bottleneck.code_spec()
     bottleneck.train()
     out = bottleneck(z)
-    check_bottleneck_output(out, z, spec)
+    check_bottleneck_output(out, z, spec, bottleneck.output_dim)
     _check_backward(out.quantized + 0 * out.loss, z, "bottleneck")
 
     bottleneck.eval()

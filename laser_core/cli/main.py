@@ -11,10 +11,12 @@ from pathlib import Path
 
 import yaml
 
+from laser_core.campaigns.commands import add_commands as add_campaign_commands
 from laser_core.coding.commands import add_commands as add_compression_commands
 from laser_core.downstream.commands import add_commands as add_downstream_commands
 from laser_core.downstream.commands import parse_dataset
 from laser_core.errors import LaserError, RecipeError
+from laser_core.importers.commands import add_commands as add_import_commands
 
 DEBUG_ENV = "LASER_DEBUG"
 
@@ -122,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         "(the first train.eval_batches batches), so the numbers match metrics.json",
     )
 
+    add_campaign_commands(command)
+
     sub = command("weights", _weights, "list pretrained weight files, or import one offline")
     actions = sub.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="each known file, what uses it, and whether it is cached")
@@ -130,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_compression_commands(command)
     add_downstream_commands(command)
+    add_import_commands(command)
 
     sub = command("new-plugin", _new_plugin, "write a ready-to-install plugin package")
     sub.add_argument("name", help="component name, e.g. my-quantizer")

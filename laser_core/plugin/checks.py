@@ -151,18 +151,20 @@ def check_decoder_output(images: Any, expected: tuple[int, ...]) -> None:
     )
 
 
-def check_bottleneck_output(output: Any, z: torch.Tensor, spec: CodeSpec) -> None:
-    """forward(z): a BottleneckOutput whose quantized has z's shape and dtype, a finite scalar
-    loss, codes of the spec's form, stats as a dict."""
+def check_bottleneck_output(output: Any, z: torch.Tensor, spec: CodeSpec, output_dim: int) -> None:
+    """forward(z): a BottleneckOutput whose quantized has z's dtype and shape but for its
+    ``output_dim`` channels (z's own for most bottlenecks), a finite scalar loss, codes of the
+    spec's form, stats as a dict."""
     require(
         isinstance(output, BottleneckOutput),
         f"forward() returned {_type_name(output)}, not a laser_core.BottleneckOutput",
     )
     quantized = _check_tensor(output.quantized, "BottleneckOutput.quantized")
+    expected = (z.shape[0], output_dim, *z.shape[2:])
     require(
-        quantized.shape == z.shape and quantized.dtype == z.dtype,
-        f"quantized {tuple(quantized.shape)} {quantized.dtype} does not have the shape and "
-        f"dtype of z {tuple(z.shape)} {z.dtype}",
+        tuple(quantized.shape) == expected and quantized.dtype == z.dtype,
+        f"quantized {tuple(quantized.shape)} {quantized.dtype} is not (batch, output_dim, "
+        f"height, width) = {expected} in z's dtype {z.dtype}",
     )
     loss = _check_tensor(output.loss, "BottleneckOutput.loss")
     require(loss.ndim == 0, f"loss is a scalar; got shape {tuple(loss.shape)}")

@@ -111,7 +111,8 @@ class CodeSpec:
 
 @dataclass
 class BottleneckOutput:
-    """quantized has the shape of z and passes gradients to the encoder; loss is a scalar."""
+    """quantized is (batch, output_dim, height, width), z's shape for most bottlenecks, and
+    passes gradients to the encoder; loss is a scalar."""
 
     quantized: torch.Tensor
     loss: torch.Tensor
@@ -132,11 +133,18 @@ class Bottleneck(nn.Module):
         raise NotImplementedError
 
     def decode(self, codes: Codes) -> torch.Tensor:
-        """The latent (batch, dim, height, width) that ``codes`` stand for."""
+        """The latent (batch, output_dim, height, width) that ``codes`` stand for."""
         raise NotImplementedError
 
     def code_spec(self) -> CodeSpec:
         raise NotImplementedError
+
+    @property
+    def output_dim(self) -> int:
+        """Channels of ``quantized`` and of ``decode``'s latents, which the decoder is built
+        for: ``dim`` for most bottlenecks; a Gaussian posterior whose input holds means and
+        log-variances side by side (AutoencoderKL) emits half of them."""
+        return self.dim
 
     def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """Called by the trainer after every optimizer step, on every process, for updates

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
 from laser_core.plugin.registry import Component, Provider, Registry, default_registry
@@ -60,6 +60,16 @@ class LossConfig(BaseModel):
     )
 
 
+class InitFrom(BaseModel):
+    """Weights to start from: another run directory, trained or imported."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(description="run directory whose model.safetensors to load")
+    strict: bool = Field(
+        True, description="every weight must fit; false: load those whose name and shape match"
+    )
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     steps: NonNegativeInt = Field(1000, description="optimizer steps")
@@ -90,6 +100,36 @@ class TrainConfig(BaseModel):
     deterministic: bool = Field(
         False, description="deterministic GPU kernels, so a resumed GPU run is exact; slower"
     )
+    init_from: InitFrom | None = Field(
+        None, description="start from a run's weights: a run directory, or {run: DIR, strict}"
+    )
+    freeze: list[Literal["encoder", "bottleneck", "decoder"]] = Field(
+        [], description="parts whose weights stay fixed (no gradient, not in the optimizer)"
+    )
+
+    @field_validator("init_from", mode="before")
+    @classmethod
+    def _run_directory_alone(cls, value: Any) -> Any:
+        return {"run": value} if isinstance(value, str) else value
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _yaml_no_is_no(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``no`` (``train.precision=no``) as false."""
+        return "no" if value is False else value
+
+    trackers: list[str | dict[str, Any]] = Field(
+        default_factory=list,
+        description="Accelerate trackers (log_with names), e.g. [tensorboard, {name: wandb, "
+        "mode: online}]; the other keys of a mapping are that tracker's options",
+    )
+
+    @field_validator("trackers")
+    @classmethod
+    def _known_and_installed(cls, value: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
+        from laser_core.training.trackers import check_tracker
+
+        return [check_tracker({"name": t} if isinstance(t, str) else t) for t in value]
 
 
 class RecipeSettings(BaseModel):

@@ -66,6 +66,15 @@ class Autoencoder(nn.Module):
     def __init__(self, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module):
         super().__init__()
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.frozen: tuple[str, ...] = ()
+
+    def train(self, mode: bool = True) -> Autoencoder:
+        """Frozen parts stay in eval mode: no dropout, and a bottleneck that learns outside
+        autograd (EMA codebooks, dictionary updates) stops learning too."""
+        super().train(mode)
+        for part in self.frozen:
+            getattr(self, part).eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, BottleneckOutput]:
         output = self.bottleneck(self.encoder(images))
@@ -100,7 +109,7 @@ def _assemble(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildCon
     _check_downsampling(recipe, encoder.downsampling, context.image_size)
     context = replace(context, latent_dim=encoder.latent_dim, downsampling=encoder.downsampling)
     bottleneck = build_component("bottlenecks", recipe.bottleneck, context)
-    context = replace(context, code_spec=bottleneck.code_spec())
+    context = replace(context, latent_dim=bottleneck.output_dim, code_spec=bottleneck.code_spec())
     decoder = build_component("decoders", recipe.decoder, context)
     model = Autoencoder(encoder, bottleneck, decoder)
     return model, context, _probe(model, context, recipe)
@@ -132,7 +141,7 @@ def _probe(model: Autoencoder, context: BuildContext, recipe: Recipe) -> Probe:
             check_encoder_output(model.encoder, images, latents)
         with blame(recipe.bottleneck, " on the encoder's latents"):
             output = model.bottleneck(latents)
-            check_bottleneck_output(output, latents, context.code_spec)
+            check_bottleneck_output(output, latents, context.code_spec, context.latent_dim)
         with blame(recipe.decoder, " on the bottleneck's output"):
             reconstruction = model.decoder(output.quantized)
     try:

@@ -24,7 +24,7 @@ from laser_core.recipes.model import Recipe, TrainConfig
 from laser_core.runs import layout as rundir
 from laser_core.runs import manifest
 from laser_core.runs import resume as resuming
-from laser_core.training import checkpoint
+from laser_core.training import checkpoint, trackers
 from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.build import (
     Autoencoder,
@@ -36,8 +36,10 @@ from laser_core.training.build import (
 )
 from laser_core.training.divergence import DivergenceWatch
 from laser_core.training.evaluate import evaluate
+from laser_core.training.initialize import freeze, initialize_from
 from laser_core.training.interrupt import AgreedStop, DeferredInterrupt
 from laser_core.training.losses import ImageLosses
+from laser_core.training.throughput import Throughput
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +86,14 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
         # all-reduced by the bottlenecks; rank 0's copy broadcast on every forward would only
         # cost bandwidth and hide a missing all-reduce.
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+        **trackers.accelerator_kwargs(config.trackers, run_dir),
     )
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
     model, context = build_model(recipe, splits)
+    if config.init_from is not None and not resume:
+        accelerator.print(initialize_from(model, recipe))
+    freeze(model, config.freeze)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     if config.compile:  # in place: parameter names stay those of the eager model
@@ -137,6 +143,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
             manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
     accelerator.wait_for_everyone()
+    trackers.start(accelerator, recipe, run_dir)
 
     loop = _Loop(
         recipe,
@@ -199,11 +206,15 @@ class _Loop:
         self.accelerator, self.model = accelerator, model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_loader, self.metrics = val_loader, metrics
-        self.run_dir, self.metrics_log = run_dir, rundir.MetricsLog(run_dir)
+        self.run_dir = run_dir
+        self.metrics_log = trackers.TrackedLog(rundir.MetricsLog(run_dir), accelerator, run_dir)
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
         self.divergence = DivergenceWatch(accelerator.device)
+        self.throughput = Throughput(
+            recipe.data.config.batch_size * recipe.train.grad_accum * accelerator.num_processes
+        )
 
     def run(self, state: checkpoint.TrainerState, batches: Iterator[dict[str, Any]]) -> None:
         config, accelerator = self.config, self.accelerator
@@ -321,6 +332,7 @@ class _Loop:
     def _log_train(self, step: int, sums: dict[str, torch.Tensor]) -> dict[str, Any]:
         reduced = {k: self.accelerator.reduce(v, reduction="mean").item() for k, v in sums.items()}
         record = {"step": step, "split": "train", **reduced, "lr": self.scheduler.get_last_lr()[0]}
+        record |= self.throughput.since_last_log(step, self.accelerator.device)
         if self.accelerator.is_main_process:
             self.metrics_log.append(record)
         return record

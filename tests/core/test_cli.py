@@ -14,8 +14,10 @@ import pytest
 from tests.helpers import TINY_RECIPE, run_laser
 
 COMMANDS = (
-    *("plugins", "validate", "schema", "run", "eval", "weights", "priors", "compress"),
-    *("decompress", "finetune-quantized", "rd", "export", "analyze", "task", "new-plugin"),
+    *("plugins", "validate", "schema", "run", "eval", "sweep", "compare", "weights", "priors"),
+    *("compress", "decompress", "finetune-quantized", "rd", "export", "analyze", "task"),
+    "import",
+    "new-plugin",
 )
 
 

@@ -121,7 +121,7 @@ def validate(write_recipe, capsys, text: str) -> tuple[int, str, str]:
 BROKEN = {
     "identity": "the factory returned Identity, not a laser_core.Bottleneck",
     "tensor from forward": "forward() returned Tensor, not a laser_core.BottleneckOutput",
-    "half quantized": "quantized (2, 4, 8, 8) torch.float16 does not have the shape and dtype",
+    "half quantized": "quantized (2, 4, 8, 8) torch.float16 is not (batch, output_dim, height",
     "int32 codes": "indices are torch.long; got torch.int32",
     "codes without depth": "indices (2, 8, 8) are not (batch, height, width, depth=1)",
 }

@@ -34,6 +34,10 @@ def toy_overrides(recipe: Recipe) -> list[str]:
         for key in ("train_patches", "val_patches")
         if key in type(data).model_fields
     ]
+    if recipe.encoder.name == "vqgan":  # GPU-sized tokenizers: the same network, narrower
+        overrides += ["encoder.ch=32", "decoder.ch=32", "data.size=32", "data.batch_size=2"]
+        overrides += ["encoder.num_res_blocks=1", "decoder.num_res_blocks=1", "train.precision=no"]
+        overrides.append("bottleneck.kmeans_init=false")  # k-means++ seeds codes one by one
     if recipe.losses.perceptual:
         overrides.append("losses.perceptual_backbone=random")
     if recipe.discriminator is not None:
