@@ -139,7 +139,8 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             f"interrupted at step {state.step}; saved {path}; resume with "
             f"`laser run --resume {run_dir}`"
         ) from None
-    result.after = loop.validate(state.step)
+    # the loop validated the last step already when it fell on eval_every: log it once
+    result.after = loop.latest_val if loop.validated == state.step else loop.validate(state.step)
     if accelerator.is_main_process:
         rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
     if checkpoint.latest(run_dir) != checkpoint.path_for(run_dir, state.step):
@@ -177,6 +178,7 @@ class _Loop:
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
+        self.validated: int | None = None  # the step latest_val belongs to
 
     def run(self, state: checkpoint.TrainerState, batches: Iterator[dict[str, Any]]) -> None:
         config, accelerator = self.config, self.accelerator
@@ -287,7 +289,7 @@ class _Loop:
         )
         if self.accelerator.is_main_process:
             self.metrics_log.append({"step": step, "split": "val", **results})
-        self.latest_val = results
+        self.latest_val, self.validated = results, step
         return results
 
     def _postfix(self) -> dict[str, str]:
