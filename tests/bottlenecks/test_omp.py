@@ -161,9 +161,14 @@ def test_omp_online_update_learns_the_dictionary_without_gradients():
 
 
 def test_omp_stats_report_sparsity_active_atoms_and_coefficient_magnitude():
-    bottleneck = build(atoms=16, sparsity=3)
-    out = bottleneck(torch.randn(2, 4, 3, 3))
-    values = out.codes.values
-    assert out.stats["sparsity"] == (values != 0).sum(-1).float().mean()
-    assert out.stats["active_atoms"] == out.codes.indices[values != 0].unique().numel()
-    assert out.stats["coefficient_magnitude"] == values[values != 0].abs().mean()
+    """Over the standard basis, codes are the vectors' own non-zero entries: three positions
+    with 1, 2 and 1 non-zeros (3, -2 and 1, 0.5) on atoms 0, 1, 2."""
+    bottleneck = build(dim=4, atoms=4, sparsity=2, tolerance=1e-9).eval()
+    with torch.no_grad():
+        bottleneck.dictionary.copy_(torch.eye(4))
+    z = torch.tensor([[3.0, 0, 0, 0], [0, -2, 1, 0], [0, 0, 0.5, 0]]).t().reshape(1, 4, 1, 3)
+    stats = bottleneck(z).stats
+    assert stats["sparsity"].item() == pytest.approx(4 / 3)
+    assert stats["active_atoms"].item() == 3
+    assert stats["coefficient_magnitude"].item() == pytest.approx((3 + 2 + 1 + 0.5) / 4)
+    assert stats["dead_atoms"].item() == 0

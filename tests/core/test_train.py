@@ -4,10 +4,13 @@ no parameters (exact resume, crashes, Ctrl-C and two processes: test_resume.py).
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from laser_core.recipes.model import load_recipe
 from laser_core.training.train import TrainingDiverged, train
@@ -16,9 +19,12 @@ from tests.helpers import TINY_RECIPE
 pytestmark = pytest.mark.slow
 
 
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
 def train_losses(run_dir: Path) -> dict[int, float]:
-    records = (json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines())
-    return {r["step"]: r["loss"] for r in records if r["split"] == "train"}
+    return {r["step"]: r["loss"] for r in records(run_dir) if r["split"] == "train"}
 
 
 def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_recipe, tmp_path):
@@ -48,6 +54,20 @@ def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_reci
         "step-0000060.png",
     ]
     assert load_recipe(run / "recipe.yaml").resolved() == recipe.resolved()
+
+
+def test_a_bf16_run_on_the_cpu_trains_with_fp32_weights_and_records_its_precision(
+    write_recipe, tmp_path
+):
+    recipe = load_recipe(write_recipe(TINY_RECIPE), ["train.steps=3", "train.precision=bf16"])
+    result = train(recipe, tmp_path / "run")
+    versions = json.loads((result.run_dir / "plugins.json").read_text())
+    assert versions["runtime"]["mixed_precision"] == "bf16"
+    losses = [r["loss"] for r in records(result.run_dir) if r["split"] == "train"]
+    assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
+    weights = load_file(result.run_dir / "model.safetensors")
+    assert {t.dtype for k, t in weights.items() if t.is_floating_point()} == {torch.float32}
+    assert math.isfinite(result.after["psnr"]) and result.after["psnr"] > 0
 
 
 def test_a_diverging_loss_stops_training_naming_the_step_and_checkpoint(write_recipe, tmp_path):
