@@ -84,11 +84,15 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         shuffle=True,
         drop_last=True,
         num_workers=recipe.data.config.num_workers,
+        # its own generator: an iterator started on resume must not draw on the global RNG,
+        # which the bottleneck's sampling (quantize dropout, Gumbel noise, revival) follows
+        generator=torch.Generator().manual_seed(recipe.seed),
     )
     val_loader = DataLoader(
         splits.val,
         batch_size=recipe.data.config.batch_size,
         num_workers=recipe.data.config.num_workers,
+        generator=torch.Generator().manual_seed(recipe.seed),
     )
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler

@@ -156,7 +156,8 @@ def test_omp_online_update_learns_the_dictionary_without_gradients():
         assert bottleneck.after_optimizer_step() == []
         errors.append(representation_error(bottleneck, z))
         bottleneck(z)
-    assert errors[-1] < 0.6 * errors[0]
+    # measured (seeded): 0.124 -> 0.059 relative error in eight steps
+    assert errors[-1] < 0.07 and errors[-1] < 0.5 * errors[0]
     torch.testing.assert_close(bottleneck.dictionary.norm(dim=1), torch.ones(12))
 
 

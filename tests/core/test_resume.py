@@ -29,11 +29,21 @@ from tests.helpers import TINY_RECIPE
 pytestmark = pytest.mark.slow
 
 # 56 patches / batch 8 = 7 micro-batches per epoch, two per step: epochs end mid-step, and
-# validations (every 4) and checkpoints (every 3) fall on different steps.
-RECIPE = TINY_RECIPE.replace("train_patches: 64", "train_patches: 56").replace(
-    "train: {steps: 6,",
-    "train: {steps: 8, grad_accum: 2, eval_every: 4, checkpoint_every: 3, keep_checkpoints: 5,",
+# validations (every 4) and checkpoints (every 3) fall on different steps. Residual codebooks
+# keep EMA buffers, and quantize dropout draws on the RNG at every step, so a resume that
+# lost the RNG state differs.
+RECIPE = (
+    TINY_RECIPE.replace("train_patches: 64", "train_patches: 56")
+    .replace(
+        "train: {steps: 6,",
+        "train: {steps: 8, grad_accum: 2, eval_every: 4, checkpoint_every: 3, keep_checkpoints: 5,",
+    )
+    .replace(
+        "{name: vq, codebook_size: 16}",
+        "{name: rq, levels: 2, codebook_size: 16, quantize_dropout: 0.5}",
+    )
 )
+assert "quantize_dropout" in RECIPE and "steps: 8" in RECIPE
 STOP_AT_STEP = Path(__file__).with_name("stop_at_step.py")
 
 

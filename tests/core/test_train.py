@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
 from laser_core.recipes.model import load_recipe
@@ -56,8 +57,17 @@ def test_training_lowers_the_loss_and_leaves_a_complete_run_directory(write_reci
     assert load_recipe(run / "recipe.yaml").resolved() == recipe.resolved()
 
 
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate keeps one state per process, fixed by the first Accelerator: a run with
+    another precision needs it cleared (and cleared again for the tests after it)."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def test_a_bf16_run_on_the_cpu_trains_with_fp32_weights_and_records_its_precision(
-    write_recipe, tmp_path
+    write_recipe, tmp_path, fresh_accelerate_state
 ):
     recipe = load_recipe(write_recipe(TINY_RECIPE), ["train.steps=3", "train.precision=bf16"])
     result = train(recipe, tmp_path / "run")
