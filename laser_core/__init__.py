@@ -5,9 +5,29 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
+from laser_core.campaigns.report import compare as compare_runs
+from laser_core.campaigns.runner import run_sweep
+from laser_core.coding.files import (
+    Compressed,
+    compare_rd,
+    compress_files,
+    count_priors,
+    decompress_file,
+    finetune_quantized,
+)
+from laser_core.data.images import image_pixels
 from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
 from laser_core.downstream.latents import Latents, encode_images
-from laser_core.errors import LaserError, PluginError, Problem, RecipeError, did_you_mean
+from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
+from laser_core.errors import (
+    ComponentError,
+    LaserError,
+    PluginError,
+    Problem,
+    RecipeError,
+    did_you_mean,
+)
+from laser_core.importers.workflow import import_diffusers, import_taming
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
 from laser_core.nn.precision import full_precision
@@ -33,7 +53,26 @@ from laser_core.plugin.contracts import (
 from laser_core.plugin.hookspecs import Register, hookimpl
 from laser_core.plugin.mode_options import ModeOptions
 from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
+from laser_core.recipes.types import (
+    AdamBeta,
+    AtMost,
+    CodebookSize,
+    FiniteFloat,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    UnitInterval,
+)
 from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
+from laser_core.runs.workflow import (
+    EvalResult,
+    RunResult,
+    evaluate_run,
+    resume_run,
+    run_recipe,
+)
 from laser_core.training.build import Autoencoder, build_component, list_components
 from laser_core.training.perceptual import LPIPS, build_lpips
 from laser_core.training.weights import require as require_weights
@@ -41,6 +80,8 @@ from laser_core.training.weights import require as require_weights
 __all__ = [
     "LPIPS",
     "SAMPLE_PHOTOS",
+    "AdamBeta",
+    "AtMost",
     "Autoencoder",
     "BackboneWeights",
     "Bottleneck",
@@ -48,45 +89,74 @@ __all__ = [
     "BuildContext",
     "ClipLayout",
     "CodeSpec",
+    "CodebookSize",
     "Codes",
     "ComponentConfig",
+    "ComponentError",
+    "Compressed",
     "DataSplits",
     "DatasetConfig",
     "Decoder",
     "Discriminator",
     "DiscriminatorConfig",
     "Encoder",
+    "EvalResult",
+    "ExportReport",
+    "FiniteFloat",
     "LaserError",
     "Latents",
     "LpipsNet",
     "Metric",
     "ModeOptions",
+    "NonNegativeFloat",
+    "NonNegativeInt",
     "PhotoName",
     "PluginError",
+    "PositiveFloat",
+    "PositiveInt",
     "Problem",
     "Recipe",
     "RecipeError",
     "Register",
     "ResBlock",
+    "RunResult",
+    "Seed",
     "Task",
     "TrainedRun",
+    "UnitInterval",
     "all_reduce_sum",
+    "analyze_export",
     "broadcast_from_main",
     "build_component",
     "build_lpips",
     "code_counts",
+    "compare_rd",
+    "compare_runs",
+    "compress_files",
+    "count_priors",
     "dataset_overrides",
+    "decompress_file",
     "did_you_mean",
     "encode_images",
+    "evaluate_run",
+    "export_run",
+    "finetune_quantized",
     "full_precision",
     "group_norm",
     "hookimpl",
+    "image_pixels",
+    "import_diffusers",
+    "import_taming",
     "is_power_of_two",
     "list_components",
     "load_recipe",
     "load_run",
     "perplexity",
     "require_weights",
+    "rerun_task",
+    "resume_run",
+    "run_recipe",
+    "run_sweep",
     "sample_photo",
     "stage_channels",
     "to_latent",

@@ -36,6 +36,18 @@ class PluginError(LaserError):
     """A component cannot be provided: unknown, ambiguous, or from a plugin that failed."""
 
 
+class ComponentError(LaserError):
+    """Raised by a plugin's factory when its config cannot work with what it was given, e.g.
+    ``sparsity`` above what the encoder's ``latent_dim`` allows. Say what is wrong and what to
+    change; LASER adds the recipe's file:line, the component and its plugin, and ``laser
+    validate`` reports it before any training."""
+
+
+class ContractError(PluginError, AssertionError):
+    """A component broke its contract (wrong type, shape or dtype). An AssertionError too, so
+    that the conformance kit's checks read as failed assertions in a plugin's tests."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' did you mean ...?' suffix, or '' when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

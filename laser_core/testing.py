@@ -1,10 +1,16 @@
 """Conformance checks any plugin author runs against their components.
 
-    from laser_core.testing import check_component
+    from laser_core.testing import check_component, check_plugin
     def test_my_bottleneck_conforms():
         check_component("bottlenecks", "my-bottleneck", {"atoms": 64})
+    def test_every_component_of_my_plugin_conforms():
+        check_plugin(my_package.plugin, {"my-bottleneck": {"atoms": 64}})
 
-Each check raises AssertionError with a message saying which part of the contract broke.
+``check_component`` covers every kind: encoders, decoders, bottlenecks, discriminators,
+datasets, metrics and tasks. Each check raises ``laser_core.errors.ContractError`` (an
+AssertionError) saying which rule broke. The rules are the ones LASER itself enforces when it
+builds a recipe (``laser_core.plugin.checks``); this kit adds the costly ones: gradients,
+determinism, state_dict and decode round trips.
 """
 
 from __future__ import annotations
@@ -15,14 +21,28 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from laser_core.plugin.checks import (
+    check_bottleneck_output,
+    check_built,
+    check_codes,
+    check_dataset_item,
+    check_decoder_output,
+    check_discriminator_output,
+    check_encoder_output,
+    check_metric_summary,
+    check_metric_values,
+    require,
+)
 from laser_core.plugin.contracts import (
+    KINDS,
     Bottleneck,
     BottleneckOutput,
     BuildContext,
     Codes,
+    CodeSpec,
     DataSplits,
 )
-from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.plugin.registry import Component, Provider, Registry, default_registry
 
 
 def check_component(
@@ -37,6 +57,7 @@ def check_component(
     config = check_config_round_trip(component, params or {})
     context = context or BuildContext(image_channels=3, image_size=16, latent_dim=8)
     built = component.factory(config, context)
+    check_built(kind, built)
 
     def rebuild() -> Any:
         return component.factory(config, context)
@@ -47,17 +68,39 @@ def check_component(
         "bottlenecks": lambda: check_bottleneck(built, context.latent_dim, rebuild),
         "datasets": lambda: check_dataset(built),
         "discriminators": lambda: check_discriminator(built, context),
+        "metrics": lambda: check_metric(built, context),
     }
     if kind in checks:
         checks[kind]()
     return built
 
 
+def check_plugin(
+    plugin: object,
+    params: dict[str, dict[str, Any]] | None = None,
+    context: BuildContext | None = None,
+) -> dict[str, Any]:
+    """Register ``plugin`` (a plugin module or object) on its own and run
+    :func:`check_component` on every component it offers, whatever its kind; ``params`` holds
+    each component's recipe keys by name. Returns the built components by name."""
+    name = getattr(plugin, "__name__", type(plugin).__name__)
+    registry = Registry()
+    registry.add_plugin(plugin, Provider(name, name, "test"))
+    require(not registry.failures, f"the plugin failed to register: {registry.failures}")
+    components = [c for kind in KINDS for c in registry.of_kind(kind)]
+    require(components, "the plugin registers no component")
+    params = params or {}
+    return {
+        c.name: check_component(c.kind, c.name, params.get(c.name), context, registry)
+        for c in components
+    }
+
+
 def check_config_round_trip(component: Component, params: dict[str, Any]) -> BaseModel:
     """The config validates ``params``, dumps to JSON-able data, and reloads unchanged."""
     config = component.config.model_validate(params)
     dumped = config.model_dump(mode="json")
-    assert component.config.model_validate(dumped) == config, "config does not round-trip"
+    require(component.config.model_validate(dumped) == config, "the config does not round-trip")
     component.config.model_json_schema()  # must be exportable for `laser schema`
     return config
 
@@ -66,11 +109,7 @@ def check_encoder(encoder: nn.Module, context: BuildContext, rebuild: Any = None
     images = torch.rand(2, context.image_channels, context.image_size, context.image_size) * 2 - 1
     images.requires_grad_(True)
     latents = encoder(images)
-    size = context.image_size // encoder.downsampling
-    assert latents.shape == (2, encoder.latent_dim, size, size), (
-        f"encoder output {tuple(latents.shape)} is not (2, latent_dim={encoder.latent_dim}, "
-        f"{size}, {size}) for downsampling={encoder.downsampling}"
-    )
+    check_encoder_output(encoder, images, latents)
     _check_backward(latents, images, "encoder")
     _check_state_dict_round_trip(encoder, rebuild, lambda m: m.eval()(images))
 
@@ -80,7 +119,7 @@ def check_decoder(decoder: nn.Module, context: BuildContext, rebuild: Any = None
     latents = torch.randn(2, context.latent_dim, size, size, requires_grad=True)
     images = decoder(latents)
     expected = (2, context.image_channels, context.image_size, context.image_size)
-    assert images.shape == expected, f"decoder output {tuple(images.shape)} is not {expected}"
+    check_decoder_output(images, expected)
     _check_backward(images, latents, "decoder")
     _check_state_dict_round_trip(decoder, rebuild, lambda m: m.eval()(latents))
 
@@ -88,19 +127,17 @@ def check_decoder(decoder: nn.Module, context: BuildContext, rebuild: Any = None
 def check_bottleneck(
     bottleneck: Bottleneck, dim: int, rebuild: Any = None, size: int = 4, batch: int = 3
 ) -> None:
-    """The contract of DESIGN.md: shapes, gradients to the encoder, the Codes form,
-    eval-mode round trip through decode, fp32 codes under autocast, state_dict round trip."""
+    """The bottleneck contract: forward's output and codes, gradients to the encoder,
+    eval-mode determinism and round trip through decode, fp32 codes under autocast,
+    state_dict round trip."""
+    check_built("bottlenecks", bottleneck)
     torch.manual_seed(0)
     z = torch.randn(batch, dim, size, size, requires_grad=True)
+    spec = bottleneck.code_spec()
     bottleneck.train()
     out = bottleneck(z)
-    assert isinstance(out, BottleneckOutput), "forward must return BottleneckOutput"
-    assert out.quantized.shape == z.shape, "quantized must have the shape of z"
-    assert out.loss.ndim == 0 and torch.isfinite(out.loss), "loss must be a finite scalar"
+    check_bottleneck_output(out, z, spec, bottleneck.output_dim)
     _check_backward(out.quantized + 0 * out.loss, z, "bottleneck")
-
-    spec = bottleneck.code_spec()
-    _check_codes(out.codes, spec, (batch, size, size))
 
     bottleneck.eval()
     with torch.no_grad():
@@ -108,35 +145,25 @@ def check_bottleneck(
         codes = bottleneck.encode(z)
         again = bottleneck.encode(z)
         decoded = bottleneck.decode(codes)
-    _check_codes(codes, spec, (batch, size, size))
+    check_codes(codes, spec, (batch, size, size))
     for a, b in ((codes.indices, again.indices), (codes.values, again.values)):
-        assert a is None or torch.equal(a, b), "encode must be deterministic in eval mode"
-    assert torch.allclose(decoded, quantized, rtol=1e-4, atol=1e-5), (
-        "decode(encode(z)) must equal forward(z).quantized in eval mode; max difference "
-        f"{(decoded - quantized).abs().max().item():.3g}"
+        require(a is None or torch.equal(a, b), "encode() is deterministic in eval mode")
+    require(
+        isinstance(decoded, torch.Tensor) and decoded.shape == quantized.shape,
+        f"decode(encode(z)) has the shape of z {tuple(z.shape)}",
+    )
+    require(
+        torch.allclose(decoded, quantized, rtol=1e-4, atol=1e-5),
+        "decode(encode(z)) equals forward(z).quantized in eval mode; max difference "
+        f"{(decoded - quantized).abs().max().item():.3g}",
     )
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = bottleneck.encode(z)
+    check_codes(mixed, spec, (batch, size, size))  # values stay fp32 under autocast
     if mixed.values is not None:
-        assert mixed.values.dtype == torch.float32, "code values must be fp32 under autocast"
-        assert torch.isfinite(mixed.values).all(), "code values must be finite under autocast"
+        require(torch.isfinite(mixed.values).all(), "code values are finite under autocast")
     if rebuild is not None:
         _check_state_dict_round_trip(bottleneck, rebuild, lambda m: m.eval().encode(z))
-
-
-def _check_codes(codes: Codes, spec: Any, positions: tuple[int, ...]) -> None:
-    depth = len(spec.alphabet_sizes)
-    assert codes.indices is not None or codes.values is not None, "codes carry nothing"
-    if codes.indices is not None:
-        assert codes.indices.dtype == torch.long, "indices must be torch.long"
-        assert codes.indices.shape == (*positions, depth), (
-            f"indices {tuple(codes.indices.shape)} are not (batch, height, width, depth={depth})"
-        )
-        limits = torch.tensor(spec.alphabet_sizes)
-        assert ((codes.indices >= 0) & (codes.indices < limits)).all(), "index outside alphabet"
-    assert (codes.values is not None) == spec.has_values, "values present iff spec.has_values"
-    if codes.values is not None and codes.indices is not None:
-        assert codes.values.shape == codes.indices.shape, "values must align with indices"
 
 
 def check_discriminator(discriminator: nn.Module, context: BuildContext) -> None:
@@ -144,32 +171,64 @@ def check_discriminator(discriminator: nn.Module, context: BuildContext) -> None
     size = context.image_size
     images = (torch.rand(2, context.image_channels, size, size) * 2 - 1).requires_grad_(True)
     logits = discriminator(images)
-    assert logits.shape[0] == 2 and logits.shape[1] == 1, (
-        f"discriminator output {tuple(logits.shape)} is not (batch, 1, ...)"
-    )
+    check_discriminator_output(logits, 2)
     _check_backward(logits, images, "discriminator")
 
 
 def check_dataset(splits: DataSplits) -> None:
-    for split_name, split in (("train", splits.train), ("val", splits.val)):
-        assert len(split) > 0, f"{split_name} split is empty"
-        item = split[0]
-        image = item["image"]
-        expected = (splits.image_channels, splits.image_size, splits.image_size)
-        assert image.shape == expected, f"{split_name} image {tuple(image.shape)} != {expected}"
-        assert image.dtype == torch.float32, "images must be float32"
-        assert image.min() >= -1 and image.max() <= 1, "images must lie in [-1, 1]"
-        if splits.num_classes is not None:
-            assert 0 <= int(item["label"]) < splits.num_classes, "label outside num_classes"
+    check_built("datasets", splits)
+    for split_name in ("train", "val"):
+        split = getattr(splits, split_name)
+        require(len(split) > 0, f"the {split_name} split is empty")
+        check_dataset_item(splits, split[0], split_name)
+
+
+def check_metric(metric: Any, context: BuildContext, batch: int = 3) -> None:
+    """per_example on images, their reconstructions and a bottleneck output of the context's
+    code spec gives (batch, ...) values; summarize turns two batches of them into finite
+    numbers."""
+    check_built("metrics", metric)
+    size = context.image_size
+    shape = (batch, context.image_channels, size, size)
+    generator = torch.Generator().manual_seed(0)
+    values = []
+    for _ in range(2):
+        images = torch.rand(shape, generator=generator) * 2 - 1
+        reconstructions = (images + 0.1 * torch.randn(shape, generator=generator)).clamp(-1, 1)
+        output = _probe_output(context, batch, generator)
+        per_example = metric.per_example(images, reconstructions, output)
+        check_metric_values(per_example, batch)
+        values.append(per_example)
+    check_metric_summary(metric.summarize(torch.cat(values)))
+
+
+def _probe_output(context: BuildContext, batch: int, generator: torch.Generator) -> Any:
+    """A BottleneckOutput as a bottleneck of ``context.code_spec`` (default: 16 codes) would
+    give for latents of the context's shape."""
+    spec = context.code_spec or CodeSpec([16])
+    side = context.image_size // context.downsampling
+    positions = (batch, side, side)
+    indices = None
+    if spec.alphabet_sizes:
+        indices = torch.stack(
+            [torch.randint(n, positions, generator=generator) for n in spec.alphabet_sizes], -1
+        )
+    values = None
+    if spec.has_values:
+        depth = len(spec.alphabet_sizes) or context.latent_dim
+        values = torch.randn((*positions, depth), generator=generator)
+    latents = torch.randn(batch, context.latent_dim, side, side, generator=generator)
+    return BottleneckOutput(latents, latents.new_zeros(()), Codes(indices, values))
 
 
 def _check_backward(output: torch.Tensor, inputs: torch.Tensor, what: str) -> None:
     inputs.grad = None
     output.float().square().sum().backward()
-    assert inputs.grad is not None and inputs.grad.abs().sum() > 0, (
-        f"no gradient reaches the input of the {what}"
+    require(
+        inputs.grad is not None and inputs.grad.abs().sum() > 0,
+        f"gradients reach the input of the {what}",
     )
-    assert torch.isfinite(inputs.grad).all(), f"non-finite gradient through the {what}"
+    require(torch.isfinite(inputs.grad).all(), f"gradients through the {what} are finite")
 
 
 def _check_state_dict_round_trip(module: nn.Module, rebuild: Any, probe: Any) -> None:
@@ -182,4 +241,4 @@ def _check_state_dict_round_trip(module: nn.Module, rebuild: Any, probe: Any) ->
         a, b = probe(module), probe(copy)
     pairs = [(a.indices, b.indices), (a.values, b.values)] if isinstance(a, Codes) else [(a, b)]
     for x, y in pairs:
-        assert x is None or torch.equal(x, y), "a rebuilt module loading state_dict differs"
+        require(x is None or torch.equal(x, y), "a rebuilt module loading state_dict differs")

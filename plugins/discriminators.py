@@ -13,6 +13,7 @@ from laser_core import (
     Discriminator,
     DiscriminatorConfig,
     LaserError,
+    PositiveInt,
     Register,
     group_norm,
     hookimpl,
@@ -23,8 +24,8 @@ MAX_WIDTH_MULTIPLIER = 8  # pix2pix's cap: widths double per layer up to 8x the 
 
 
 class PatchGANConfig(DiscriminatorConfig):
-    layers: int = Field(3, ge=1, description="stride-2 convolutions; 3 sees 70x70 patches")
-    channels: int = Field(64, ge=1, description="width of the first layer, doubled per layer")
+    layers: PositiveInt = Field(3, description="stride-2 convolutions; 3 sees 70x70 patches")
+    channels: PositiveInt = Field(64, description="width of the first layer, doubled per layer")
     norm: Norm = Field("batch", description="normalisation after every inner convolution")
 
 

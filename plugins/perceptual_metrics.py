@@ -26,6 +26,7 @@ from laser_core import (
     ComponentConfig,
     LaserError,
     LpipsNet,
+    PositiveInt,
     Register,
     build_lpips,
     hookimpl,
@@ -67,8 +68,8 @@ class FeatureConfig(ComponentConfig):
 
 
 class KIDConfig(FeatureConfig):
-    subsets: int = Field(100, ge=1, description="random subsets the MMD is averaged over")
-    subset_size: int = Field(
+    subsets: PositiveInt = Field(100, description="random subsets the MMD is averaged over")
+    subset_size: PositiveInt = Field(
         1000, ge=2, description="examples per subset; capped, with a warning, at the count"
     )
 

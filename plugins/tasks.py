@@ -37,7 +37,11 @@ from laser_core import (
     CodeSpec,
     ComponentConfig,
     LaserError,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
     Register,
+    Seed,
     TrainedRun,
     dataset_overrides,
     encode_images,
@@ -56,13 +60,13 @@ class ClassifyConfig(ComponentConfig):
     inputs: list[Input] = Field(
         default_factory=lambda: ["pixels", "continuous", "quantized", "codes"], min_length=1
     )
-    epochs: int = Field(30, ge=1, description="passes over the train split per classifier")
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(3e-3, gt=0, description="AdamW learning rate")
-    weight_decay: float = Field(1e-4, ge=0)
-    hidden: int = Field(128, ge=1, description="width of the mlp's hidden layer and cnn's convs")
-    code_embedding: int = Field(8, ge=1, description="numbers learnt per code symbol (codes)")
-    seed: int = Field(0, description="seeds the classifiers' weights and batch order")
+    epochs: PositiveInt = Field(30, description="passes over the train split per classifier")
+    batch_size: PositiveInt = Field(64)
+    lr: PositiveFloat = Field(3e-3, description="AdamW learning rate")
+    weight_decay: NonNegativeFloat = Field(1e-4)
+    hidden: PositiveInt = Field(128, description="width of the mlp's hidden layer and cnn's convs")
+    code_embedding: PositiveInt = Field(8, description="numbers learnt per code symbol (codes)")
+    seed: Seed = Field(0, description="seeds the classifiers' weights and batch order")
     data: dict[str, Any] | None = Field(
         None, description="a labelled dataset block to classify; null: the run's own dataset"
     )

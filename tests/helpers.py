@@ -26,9 +26,11 @@ train: {steps: 6, lr: 0.005, log_every: 1, eval_batches: 1}
 
 
 def shipped_recipes() -> list[Path]:
-    """Every runnable recipe in recipes/: the YAML files outside ``base`` folders, which hold
-    recipes that are only extended."""
-    return sorted(p for p in RECIPES.rglob("*.yaml") if "base" not in p.relative_to(RECIPES).parts)
+    """Every runnable recipe in recipes/ (the bases they extend ship in the package, under
+    laser_core/recipes/base); ``recipes/sweeps`` holds sweep files, not recipes."""
+    return sorted(
+        p for p in RECIPES.rglob("*.yaml") if "sweeps" not in p.relative_to(RECIPES).parts
+    )
 
 
 def run_laser(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):

@@ -5,34 +5,62 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
+from laser_core.campaigns.commands import add_commands as add_campaign_commands
 from laser_core.coding.commands import add_commands as add_compression_commands
 from laser_core.downstream.commands import add_commands as add_downstream_commands
-from laser_core.downstream.commands import data_overrides
+from laser_core.downstream.commands import parse_dataset
 from laser_core.errors import LaserError, RecipeError
+from laser_core.importers.commands import add_commands as add_import_commands
+
+DEBUG_ENV = "LASER_DEBUG"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user's mistake is one message, never a traceback; anything else is
+    a short message naming the command, with the traceback behind --debug or LASER_DEBUG=1."""
     parser = _parser()
     args = _parse(parser, argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return args.command(args) or 0
-    except RecipeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        return _closed_pipe()
     except LaserError as error:
+        if debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, RecipeError) else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"error: laser {args.command_name} failed: {type(error).__name__}: {error}\n"
+            f"this is a bug in LASER or a plugin, not in your input; rerun with --debug "
+            f"(or {DEBUG_ENV}=1) for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``laser plugins | head``): stop quietly, as a Unix tool does,
+    pointing stdout at /dev/null so that flushing at exit raises nothing either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -55,16 +83,23 @@ def _parser() -> argparse.ArgumentParser:
         prog="laser", description="Train and study discrete and sparse latent autoencoders."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show tracebacks (also: {DEBUG_ENV}=1)"
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, handler, help_: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=help_)
-        sub.set_defaults(command=handler)
+        sub.set_defaults(command=handler, command_name=name)
         return sub
 
     command("plugins", _plugins, "list installed components and plugins that failed to load")
 
-    sub = command("validate", _validate, "validate a recipe and print it fully resolved")
+    sub = command(
+        "validate",
+        _validate,
+        "validate a recipe, build its components on a probe batch, print it fully resolved",
+    )
     _recipe_arguments(sub)
 
     sub = command("schema", _schema, "write the recipe JSON Schema for the installed plugins")
@@ -82,6 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--dataset", help="a dataset block in YAML, e.g. '{name: image-folder, path: photos}'"
     )
+    sub.add_argument(
+        "--whole-split",
+        action="store_true",
+        help="evaluate every validation example; default: those of the run's final validation "
+        "(the first train.eval_batches batches), so the numbers match metrics.json",
+    )
+
+    add_campaign_commands(command)
 
     sub = command("weights", _weights, "list pretrained weight files, or import one offline")
     actions = sub.add_subparsers(dest="action", metavar="ACTION")
@@ -91,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_compression_commands(command)
     add_downstream_commands(command)
+    add_import_commands(command)
 
     sub = command("new-plugin", _new_plugin, "write a ready-to-install plugin package")
     sub.add_argument("name", help="component name, e.g. my-quantizer")
@@ -103,28 +147,44 @@ def _recipe_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("overrides", nargs="*", help="key.sub=value or ~key.sub")
 
 
-def _plugins(args: argparse.Namespace) -> None:
+def _plugins(args: argparse.Namespace) -> int:
     from laser_core.plugin.contracts import KINDS
     from laser_core.plugin.registry import default_registry
 
     registry = default_registry()
     for kind in KINDS:
-        components = sorted(registry.of_kind(kind), key=lambda c: c.name)
+        components = sorted(registry.of_kind(kind), key=lambda c: (c.name, c.qualified_name))
         print(f"{kind}:")
         if not components:
             print("  (none)")
         for c in components:
-            print(f"  {c.name:<16} {c.provider!s:<34} {c.summary}")
+            print(f"  {c.name:<16} {c.provider!s:<34} {c.summary}{_name_note(registry, c)}")
     if registry.failures:
         print("plugins that failed to load:")
         for failure in registry.failures:
             print(f"  {failure.provider}: {failure.error}")
+        return 1
+    return 0
+
+
+def _name_note(registry, component) -> str:
+    """Why a bare name does not pick ``component``, and the qualified name that does."""
+    try:
+        chosen = registry.get(component.kind, component.name)
+    except LaserError:
+        return f"  [ambiguous name: write '{component.qualified_name}']"
+    if chosen is component:
+        return ""
+    owner = "the built-in" if chosen.provider.builtin else f"{chosen.provider.plugin}'s"
+    return f"  [shadowed by {owner} '{chosen.name}'; this one is '{component.qualified_name}']"
 
 
 def _validate(args: argparse.Namespace) -> None:
     from laser_core.recipes.model import load_recipe
+    from laser_core.training.build import check_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
+    check_recipe(recipe)
     print(yaml.safe_dump(recipe.resolved(), sort_keys=False), end="")
 
 
@@ -141,59 +201,56 @@ def _schema(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
+    from laser_core.downstream.tasks import format_table
     from laser_core.recipes.model import load_recipe
-    from laser_core.runs.layout import default_run_dir
-    from laser_core.training.train import train
+    from laser_core.runs.workflow import resume_run, run_recipe
 
     if args.resume:
         if args.run_dir:
             raise LaserError("--resume continues the run where it is; drop --run-dir")
         overrides = [str(args.recipe), *args.overrides] if args.recipe else args.overrides
-        recipe = load_recipe(args.resume / "recipe.yaml", overrides)
-        run_dir = args.resume
+        result = resume_run(args.resume, overrides)
     elif args.recipe:
-        recipe = load_recipe(args.recipe, args.overrides)
-        run_dir = args.run_dir or default_run_dir(recipe)
-        if (run_dir / "recipe.yaml").exists():
-            raise LaserError(f"{run_dir} already holds a run; use --resume {run_dir} to continue")
+        result = run_recipe(load_recipe(args.recipe, args.overrides), args.run_dir)
     else:
         raise LaserError("give a recipe to run, or --resume RUN_DIR")
-    result = train(recipe, run_dir, resume=bool(args.resume))
-    from accelerate import PartialState
-
     if PartialState().is_main_process:
         _report(result.before, "before training")
         _report(result.after, "after training")
         print(f"run directory: {result.run_dir}")
-        if recipe.task is not None:
-            from laser_core.downstream.tasks import format_table, run_task
-
-            print(f"task {recipe.task.name}:\n{format_table(run_task(recipe, result.run_dir))}")
+        if result.recipe.task is not None:
+            print(f"task {result.recipe.task.name}:\n{format_table(result.task)}")
 
 
 def _report(metrics: dict[str, float], when: str) -> None:
-    if metrics:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        print(f"validation {when}: {shown}")
+    numbers = {k: v for k, v in metrics.items() if k != "val_examples"}
+    if numbers:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in numbers.items())
+        print(f"validation {when}: {shown} ({metrics['val_examples']} examples)")
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from accelerate import Accelerator
-    from torch.utils.data import DataLoader
+    from accelerate import PartialState
 
-    from laser_core.runs.load import load_run
-    from laser_core.training.build import build_metrics
-    from laser_core.training.evaluate import evaluate
+    from laser_core.runs.workflow import evaluate_run
 
-    run = load_run(args.run_dir, [*data_overrides(args.dataset), *args.overrides])
-    accelerator = Accelerator()
-    loader = accelerator.prepare(
-        DataLoader(run.data.val, batch_size=run.recipe.data.config.batch_size)
-    )
-    model = accelerator.prepare(run.model)
-    results = evaluate(model, loader, build_metrics(run.recipe, run.context), accelerator)
-    if accelerator.is_main_process:
-        print(json.dumps(results, indent=2))
+    dataset = parse_dataset(args.dataset)
+    result = evaluate_run(args.run_dir, args.overrides, dataset, args.whole_split)
+    if PartialState().is_main_process:
+        which = (
+            "the whole split"
+            if args.whole_split
+            else "the first train.eval_batches batches, as the run validated; --whole-split for all"
+        )
+        step = "" if result.step is None else f" (step {result.step})"
+        print(
+            f"evaluated {result.weights}{step} on {result.dataset['name']} "
+            f"{result.split}: {result.examples} of {result.split_examples} examples, {which}",
+            file=sys.stderr,
+        )
+        print(json.dumps(result.to_json(), indent=2))
 
 
 def _weights(args: argparse.Namespace) -> None:

@@ -7,8 +7,6 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from laser_core.errors import LaserError
-
 AddCommand = Callable[[str, Callable[[argparse.Namespace], None], str], argparse.ArgumentParser]
 
 
@@ -53,12 +51,10 @@ def add_commands(command: AddCommand) -> None:
 
 
 def _priors(args: argparse.Namespace) -> None:
-    from laser_core.coding.identity import model_identity
-    from laser_core.coding.priors import PRIORS_FILE, build_priors
-    from laser_core.runs.load import load_run
+    from laser_core.coding.files import count_priors
+    from laser_core.coding.priors import PRIORS_FILE
 
-    model_id = model_identity(args.run_dir)
-    priors = build_priors(load_run(args.run_dir), model_id, args.bits, args.max_images)
+    priors = count_priors(args.run_dir, args.bits, args.max_images)
     values = f", values quantized to {priors.quantizer.bits} bits" if priors.quantizer else ""
     print(
         f"wrote {args.run_dir / PRIORS_FILE}: {priors.depth} depth slot(s) counted on "
@@ -67,55 +63,37 @@ def _priors(args: argparse.Namespace) -> None:
 
 
 def _compress(args: argparse.Namespace) -> None:
-    from laser_core.coding.codec import Codec
-    from laser_core.coding.images import from_pixels, read_pixels
-    from laser_core.runs.layout import atomic_write
+    from laser_core.coding.files import compress_files
 
-    codec = Codec.open(args.run_dir)
-    images = [from_pixels(read_pixels(path, codec.channels)) for path in args.images]
-    data, rates = codec.compress(images)
-    atomic_write(args.output, lambda temporary: temporary.write_bytes(data))
-    bpp = rates.bpp()
+    written = compress_files(args.run_dir, args.images, args.output)
+    bpp = written.rates.bpp()
     print(
-        f"wrote {args.output}: {len(images)} image(s), {len(data)} bytes, {bpp['bpp']:.4f} bpp "
-        f"(cross-entropy {bpp['bpp_cross_entropy']:.4f}, nominal {bpp['bpp_nominal']:.4f}); "
-        f"codebook {codec.codebook_bytes} bytes, held by the model and not counted"
+        f"wrote {args.output}: {written.images} image(s), {written.size} bytes, "
+        f"{bpp['bpp']:.4f} bpp (cross-entropy {bpp['bpp_cross_entropy']:.4f}, nominal "
+        f"{bpp['bpp_nominal']:.4f}); codebook {written.codebook_bytes} bytes, held by the model "
+        "and not counted"
     )
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from laser_core.coding.codec import Codec
-    from laser_core.coding.images import to_pixels, write_png
+    from laser_core.coding.files import decompress_file
 
-    if not args.file.is_file():
-        raise LaserError(f"{args.file} does not exist")
-    data = args.file.read_bytes()
-    images = Codec.open_for(args.run_dir, data, str(args.file)).decompress(data, str(args.file))
-    output = args.output
-    paths = (
-        [output]
-        if len(images) == 1
-        else [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(len(images))]
-    )
-    for image, path in zip(images, paths, strict=True):
-        write_png(to_pixels(image), path)
+    paths = decompress_file(args.run_dir, args.file, args.output)
     print(f"wrote {', '.join(map(str, paths))}")
 
 
 def _finetune_quantized(args: argparse.Namespace) -> None:
-    from laser_core.coding.codec import Codec
-    from laser_core.coding.finetune import finetune_decoder
+    from laser_core.coding.files import finetune_quantized
 
-    tuned = finetune_decoder(Codec.open(args.run_dir), args.output, args.steps)
-    bits = tuned.priors.quantizer.bits
+    bits = finetune_quantized(args.run_dir, args.output, args.steps).quantizer.bits
     print(f"wrote {args.output}: decoder fine-tuned for {args.steps} steps on {bits}-bit values")
 
 
 def _rd(args: argparse.Namespace) -> None:
-    from laser_core.coding.rd import METRICS, default_images, folder_images, rate_distortion
+    from laser_core.coding.files import compare_rd
+    from laser_core.coding.rd import METRICS
 
-    images = folder_images(args.images) if args.images else default_images()
-    means = rate_distortion(args.run_dirs, images, args.output)
+    means = compare_rd(args.run_dirs, args.output, args.images)
     metrics = [k for k in METRICS if k in means[0]]
     print(f"{'codec':<24} {'setting':<10} {'bpp':>8} " + " ".join(f"{m:>8}" for m in metrics))
     for row in means:

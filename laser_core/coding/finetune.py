@@ -25,6 +25,7 @@ from laser_core.coding.identity import model_identity
 from laser_core.coding.priors import build_priors
 from laser_core.coding.symbols import quantized
 from laser_core.errors import LaserError
+from laser_core.runs import manifest
 from laser_core.runs.layout import atomic_write
 from laser_core.runs.load import TrainedRun
 
@@ -60,6 +61,7 @@ def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
         shutil.copyfile(run.run_dir / name, out_dir / name)
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
+    manifest.seal(out_dir, ["recipe.yaml", "plugins.json", "model.safetensors"])
     tuned = TrainedRun(out_dir, run.recipe, model, run.context, run.data)
     priors = build_priors(tuned, model_identity(out_dir), quantizer.bits, codec.priors.images)
     return Codec(tuned, priors)

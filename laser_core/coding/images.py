@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from laser_core.data.images import image_pixels
 from laser_core.errors import LaserError
 from laser_core.runs.layout import atomic_write
 
@@ -26,13 +27,13 @@ def to_pixels(image: torch.Tensor) -> np.ndarray:
 
 
 def read_pixels(path: Path, channels: int) -> np.ndarray:
-    """uint8 pixels (H, W, channels) of an image file, converted to RGB or grayscale."""
+    """uint8 pixels (H, W, channels) of an image file, RGB or grayscale, upright and scaled
+    from its bit depth (:func:`laser_core.data.images.image_pixels`)."""
     try:
         with Image.open(path) as image:
-            pixels = np.asarray(image.convert(MODES[channels]))
-    except (OSError, UnidentifiedImageError) as error:
+            return image_pixels(image, channels)
+    except (OSError, UnidentifiedImageError, ValueError) as error:
         raise LaserError(f"cannot read image {path}: {error}") from None
-    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def write_png(pixels: np.ndarray, path: Path) -> None:

@@ -38,12 +38,10 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     sub.add_argument("overrides", nargs="*", help="changes to the task, e.g. task.classifier=mlp")
 
 
-def data_overrides(block: str | None) -> list[str]:
-    """Recipe overrides that replace the data block by ``block``, a YAML mapping."""
-    from laser_core.runs.load import dataset_overrides
-
+def parse_dataset(block: str | None) -> dict | None:
+    """A ``--data``/``--dataset`` argument, a YAML mapping such as '{name: digits}'."""
     if block is None:
-        return []
+        return None
     try:
         parsed = yaml.safe_load(block)
     except yaml.YAMLError as error:
@@ -52,46 +50,45 @@ def data_overrides(block: str | None) -> list[str]:
         raise LaserError(
             f"a dataset block is a YAML mapping with a name, e.g. '{{name: digits}}'; got {block!r}"
         )
-    return dataset_overrides(parsed)
+    return parsed
 
 
 def _export(args: argparse.Namespace) -> None:
-    from laser_core.downstream.export.store import open_export
-    from laser_core.downstream.export.verify import verify
-    from laser_core.downstream.export.writer import export
     from laser_core.downstream.tasks import format_table
-    from laser_core.runs.load import load_run
+    from laser_core.downstream.workflow import export_run
 
-    run = load_run(args.run_dir, [*data_overrides(args.data), *args.overrides])
-    result = export(run, args.out, args.split, args.format)
-    exported = open_export(args.out)
+    report = export_run(
+        args.run_dir,
+        args.out,
+        parse_dataset(args.data),
+        args.overrides,
+        args.split,
+        args.format,
+        args.verify,
+    )
+    result, metadata = report.result, report.export.metadata
     for path in result.removed:
         print(f"removed the unfinished {path.name}")
     print(f"{args.out}: {len(result.written)} batches written, {len(result.skipped)} already there")
-    for name, array in exported.metadata["arrays"].items():
+    for name, array in metadata["arrays"].items():
         print(f"  {name:<11} {array['dtype']:<8} {tuple(array['shape'])}  {array['axes']}")
-    print(f"  compression {exported.metadata['compression']['ratio']:.1f}x against 8-bit pixels")
-    if args.verify:
-        summary = verify(run, exported)
-        print(
-            format_table(
-                {f"{form}/{k}": v for form, row in summary.items() for k, v in row.items()}
-            )
-        )
+    print(f"  compression {metadata['compression']['ratio']:.1f}x against 8-bit pixels")
+    if report.verified is not None:
+        rows = report.verified.items()
+        print(format_table({f"{form}/{k}": v for form, row in rows for k, v in row.items()}))
 
 
 def _analyze(args: argparse.Namespace) -> None:
-    from laser_core.downstream.analyze import analyze
+    from laser_core.downstream.workflow import analyze_export
 
-    analysis = analyze(args.export_dir, args.out)
+    analysis = analyze_export(args.export_dir, args.out)
     for name, why in analysis.skipped.items():
         print(f"no {name} plot: {why}")
     print(f"wrote {len(analysis.plots)} plots and {analysis.folder / 'report.html'}")
 
 
 def _task(args: argparse.Namespace) -> None:
-    from laser_core.downstream.tasks import format_table, run_task
-    from laser_core.recipes.model import load_recipe
+    from laser_core.downstream.tasks import format_table
+    from laser_core.downstream.workflow import rerun_task
 
-    recipe = load_recipe(args.run_dir / "recipe.yaml", args.overrides)
-    print(format_table(run_task(recipe, args.run_dir)))
+    print(format_table(rerun_task(args.run_dir, args.overrides)))

@@ -7,12 +7,12 @@ and print as a table whose rows and columns come from keys of the form ``row/col
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from laser_core.errors import LaserError
 from laser_core.recipes.model import Recipe
-from laser_core.runs.layout import write_final_metrics
+from laser_core.runs import manifest
+from laser_core.runs.layout import read_final_metrics, write_final_metrics
 from laser_core.training.build import build_component
 
 PREFIX = "task/"
@@ -23,12 +23,12 @@ def run_task(recipe: Recipe, run_dir: Path) -> dict[str, float]:
     if recipe.task is None:
         raise LaserError(f"{recipe.source} has no task block; add one, e.g. `task.name=classify`")
     results = build_component("tasks", recipe.task).run(run_dir)
-    path = run_dir / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics = read_final_metrics(run_dir)
     kept = {key: value for key, value in metrics.items() if not key.startswith(PREFIX)}
     write_final_metrics(
         run_dir, {**kept, **{PREFIX + key: value for key, value in results.items()}}
     )
+    manifest.reseal(run_dir, ["metrics.json"])
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, TypeVar
@@ -14,6 +15,10 @@ Backend = Literal["auto", "torch", "triton"]
 """auto: the Triton kernel on CUDA tensors (when Triton is installed), torch elsewhere."""
 
 Share = TypeVar("Share")
+Result = TypeVar("Result")
+
+_FAILED_SHAPES: set[tuple[str, str]] = set()
+"""(caller, shape) whose Triton kernel failed to compile or launch in this process."""
 
 
 def use_triton(backend: Backend, tensor: torch.Tensor, caller: str) -> bool:
@@ -31,6 +36,29 @@ def use_triton(backend: Backend, tensor: torch.Tensor, caller: str) -> bool:
             )
         return True
     raise ValueError(f"{caller}: unknown backend {backend!r}; use 'auto', 'torch' or 'triton'")
+
+
+def triton_or_torch(
+    caller: str, shape: str, kernel: Callable[[], Result], torch_path: Callable[[], Result]
+) -> Result:
+    """``kernel()``, or ``torch_path()`` if the kernel fails to compile or launch (too much
+    shared memory on this device, a compiler error): the first failure for a ``shape`` warns,
+    naming it, and later calls with that shape run the torch path without trying again."""
+    if (caller, shape) in _FAILED_SHAPES:
+        return torch_path()
+    try:
+        return kernel()
+    except torch.OutOfMemoryError:  # the device is full: the torch path would not help
+        raise
+    except Exception as error:  # Triton raises CompilationError, OutOfResources, RuntimeError
+        _FAILED_SHAPES.add((caller, shape))
+        warnings.warn(
+            f"{caller}: the Triton kernel failed for {shape} ({type(error).__name__}: {error}); "
+            "running the torch path for this shape from now on",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return torch_path()
 
 
 def in_threads(work: Callable[[Share], None], shares: list[Share]) -> None:

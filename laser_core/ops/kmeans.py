@@ -1,6 +1,9 @@
 """k-means and cluster statistics, shared by the codebook bottlenecks (vq, rq).
 
 Both run in fp32 whatever autocast is active: a bf16 distance cannot tell close codes apart.
+Neither makes the host wait on the device: counts are ``index_add_`` into zeros, not
+``bincount`` (which reads min and max back), and seeds are drawn by inverse transform sampling,
+not ``multinomial`` (which checks its input with an ``item``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def cluster_statistics(
     ``indices`` (N,), summed over processes; index_add_ keeps memory at O(k D), not O(N k)
     (and runs about twice as fast into a contiguous tensor as into a column slice)."""
     sums = torch.zeros(k, x.shape[1], device=x.device).index_add_(0, indices, x.float())
-    counts = torch.bincount(indices, minlength=k).to(sums.dtype)
+    counts = sums.new_zeros(k).index_add_(0, indices, sums.new_ones(len(indices)))
     stats = all_reduce_sum(torch.cat([counts.unsqueeze(1), sums], dim=1))  # one all-reduce
     return stats[:, 0], stats[:, 1:]
 
@@ -54,7 +57,11 @@ def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None
         weights = torch.where(
             squared_distances.sum() > 0, squared_distances, torch.ones_like(squared_distances)
         )
-        chosen = torch.multinomial(weights, 1, generator=generator)
+        cumulative = weights.double().cumsum(0)
+        draw = torch.rand(1, generator=generator, device=x.device, dtype=torch.float64)
+        # right=True: a row of weight zero spans an empty interval and is never drawn.
+        chosen = torch.searchsorted(cumulative, draw * cumulative[-1], right=True)
+        chosen = chosen.clamp(max=len(x) - 1)
         centroids[i : i + 1] = x[chosen]
         squared_distances = torch.minimum(squared_distances, (x - centroids[i]).square().sum(1))
     return centroids

@@ -12,12 +12,19 @@ Each step minimises ‖E - d gᵀ‖ over d with g fixed, then over g with d fix
 raises the representation error of the codes it starts from. Atoms are updated in order and the
 residual follows every update (Gauss-Seidel), as in the paper.
 
-Across processes, each rank holds its own signals and codes; the only shared quantity of an atom
-update is E g, a vector of M numbers, so it is all-reduced (with the count of signals using the
-atom) before d_k is formed. Every rank then computes the same atom from the same sum, and the
-result equals a single process running on all ranks' signals. Atoms that no signal on any rank
-uses are re-initialised from the worst-represented signals (rank 0's, see
-``laser_core.ops.atoms``). The input dictionary must already be the same on every rank.
+Across processes, each rank holds its own signals and codes. An atom's update depends on the
+residuals left by every earlier atom that shares a signal with it, on any rank, so the sweep
+cannot be split into per-rank sums without one collective per atom. Instead each sweep gathers
+the residuals and codes of every rank once (``gather_rows``: one small all-reduce of the row
+counts and one all-gather), every rank runs the same sweep over all signals, and keeps the
+coefficients of its own: the result is a single process running on all ranks' signals, and the
+sweep itself waits on nothing. Atoms that no signal uses are re-initialised from the
+worst-represented signals (see ``laser_core.ops.atoms``). The input dictionary must already be
+the same on every rank.
+
+The sweep reads the per-atom signal counts back once (to slice each atom's signals); inside the
+loop over atoms nothing waits on the device: an atom whose direction vanishes keeps its value
+through ``torch.where`` rather than a Python branch.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from dataclasses import dataclass
 
 import torch
 
-from laser_core.nn.distributed import all_reduce_sum
+from laser_core.nn.distributed import gather_rows
 from laser_core.ops.atoms import worst_represented_directions
 from laser_core.ops.omp import Backend, batch_omp, reconstruct
+from laser_core.ops.precision import ieee_fp32
 from laser_core.plugin.contracts import Codes
 
 
@@ -64,58 +72,66 @@ def ksvd(
         result = ksvd_update(signals, dictionary, codes)
         dictionary, codes = result.dictionary, result.codes
         replaced.append(result.replaced)
-    return KSVDResult(dictionary, codes, torch.cat(replaced).unique())
+    # One sweep's atoms are already distinct and sorted; unique() would read back to the host.
+    replaced = replaced[0] if len(replaced) == 1 else torch.cat(replaced).unique()
+    return KSVDResult(dictionary, codes, replaced)
 
 
 def ksvd_update(signals: torch.Tensor, dictionary: torch.Tensor, codes: Codes) -> KSVDResult:
     """One approximate K-SVD sweep over every atom of ``dictionary`` (M, K), given the codes
-    (indices and values (N, depth)) of ``signals`` (N, M). Runs in fp32 without autograd."""
-    with torch.no_grad(), torch.autocast(signals.device.type, enabled=False):
+    (indices and values (N, depth)) of ``signals`` (N, M). Runs in IEEE fp32 without autograd."""
+    with torch.no_grad(), torch.autocast(signals.device.type, enabled=False), ieee_fp32():
         signals = signals.detach().float()
         atom_rows = dictionary.detach().float().t().contiguous()  # (K, M), updated in place
-        indices = codes.indices.clone()
-        values = codes.values.detach().float().clone()
-        residual = signals - reconstruct(Codes(indices, values), atom_rows.t())
+        values = codes.values.detach().float()
+        residual = signals - reconstruct(Codes(codes.indices, values), atom_rows.t())
+        depth, dim = values.shape[1], signals.shape[1]
+        # Every rank's residuals and codes, in one gather; indices < 2^24 are exact in fp32.
+        everything, mine = gather_rows(torch.cat([residual, values, codes.indices.float()], 1))
+        residual = everything[:, :dim].contiguous()
+        values = everything[:, dim : dim + depth].contiguous()
+        indices = everything[:, dim + depth :].long()
         unused = _sweep(atom_rows, indices, values, residual)
-        replaced = torch.tensor(unused, dtype=torch.long, device=signals.device)
         directions = worst_represented_directions(residual, len(unused))
-        replaced = replaced[: directions.shape[0]]
+        replaced = unused[: directions.shape[0]]
         atom_rows[replaced] = directions
+        indices, values = indices[mine], values[mine]
         indices = torch.where(values != 0, indices, 0)
     return KSVDResult(atom_rows.t().contiguous(), Codes(indices, values), replaced)
 
 
 def _sweep(
     atom_rows: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, residual: torch.Tensor
-) -> list[int]:
+) -> torch.Tensor:
     """Update every used atom (rows of ``atom_rows``), its coefficients in ``values`` and the
-    ``residual`` in place; return the atoms no signal on any process uses."""
-    atoms, dim = atom_rows.shape
+    ``residual`` in place, in order; return the atoms (long) no signal uses."""
+    atoms = atom_rows.shape[0]
     depth = indices.shape[1]
     flat_indices, flat_values = indices.view(-1), values.view(-1)
-    entries = (flat_values != 0).nonzero().squeeze(1)
-    entries = entries[torch.argsort(flat_indices[entries], stable=True)]
-    counts = torch.bincount(flat_indices[entries], minlength=atoms)
-    starts = (counts.cumsum(0) - counts).tolist()
-    counts = counts.tolist()
-    unused = []
-    for atom in range(atoms):
-        slots = entries[starts[atom] : starts[atom] + counts[atom]]
+    used = flat_values != 0
+    order = torch.argsort(torch.where(used, flat_indices, atoms), stable=True)
+    counts = torch.zeros(atoms + 1, dtype=torch.long, device=indices.device)
+    counts.index_add_(0, torch.where(used, flat_indices, atoms), torch.ones_like(flat_indices))
+    counts = counts[:atoms].tolist()  # the sweep's one read-back: where each atom's slots lie
+    start = 0
+    for atom, count in enumerate(counts):
+        if count == 0:
+            continue
+        slots = order[start : start + count]
+        start += count
         members = slots // depth  # each signal uses an atom at most once
         coefficients = flat_values[slots]
-        error = residual[members] + coefficients[:, None] * atom_rows[atom]  # Eᵀ, (|I|, M)
-        shared = torch.cat([coefficients @ error, coefficients.new_full((1,), counts[atom])])
-        all_reduce_sum(shared)  # [E g summed over processes, signals using the atom]
-        direction, users = shared[:dim], shared[dim].item()
+        error = residual[members].addr_(coefficients, atom_rows[atom])  # Eᵀ, (|I|, M)
+        direction = coefficients @ error
         norm = direction.norm()
-        if users == 0:
-            unused.append(atom)
-            continue
-        if norm == 0:
-            continue
-        direction /= norm
-        coefficients = error @ direction
-        residual[members] = error - coefficients[:, None] * direction
+        moves = norm > 0  # else the atom and its coefficients stay
+        direction = torch.where(moves, direction / norm, atom_rows[atom])
+        coefficients = torch.where(moves, error @ direction, coefficients)
+        residual[members] = error.addr_(coefficients, direction, alpha=-1)
         flat_values[slots] = coefficients
         atom_rows[atom] = direction
-    return unused
+    return torch.tensor(
+        [atom for atom, count in enumerate(counts) if count == 0],
+        dtype=torch.long,
+        device=atom_rows.device,
+    )

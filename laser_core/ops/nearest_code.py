@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from laser_core.ops.dispatch import Backend, in_threads, use_triton
+from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
+from laser_core.ops.precision import ieee_fp32
 
 CPU_CHUNK_ELEMENTS = 2**18
 """Vectors x codes per scored block on the CPU: a 1 MiB buffer that stays in the L2 cache
@@ -43,7 +44,8 @@ def nearest_code(
     each row of ``vectors`` (N, D).
 
     Not differentiable (indices are a selection) and computed in fp32. ``backend`` "auto" runs
-    the Triton kernel on CUDA tensors and the torch path elsewhere; ``chunk_size`` caps how
+    the Triton kernel on CUDA tensors and the torch path elsewhere (and, should the kernel fail
+    to compile or launch, on that shape from then on, with a warning); ``chunk_size`` caps how
     many vectors the torch path scores at once.
     """
     if vectors.ndim != 2 or codebook.ndim != 2 or vectors.shape[1] != codebook.shape[1]:
@@ -54,15 +56,24 @@ def nearest_code(
     if len(codebook) == 0:
         raise ValueError("nearest_code: the codebook has no codes")
     device_type = vectors.device.type
-    with torch.no_grad(), torch.autocast(device_type, enabled=False):
+    with torch.no_grad(), torch.autocast(device_type, enabled=False), ieee_fp32():
         vectors, codebook = vectors.detach().float(), codebook.detach().float()
         if len(vectors) == 0:
             return torch.zeros(0, dtype=torch.long, device=vectors.device)
-        if use_triton(backend, vectors, "nearest_code"):
-            from laser_core.ops.nearest_code_triton import triton_nearest_code
 
-            return triton_nearest_code(vectors, codebook)
-        return _torch_nearest_code(vectors, codebook, chunk_size)
+        def torch_path() -> torch.Tensor:
+            return _torch_nearest_code(vectors, codebook, chunk_size)
+
+        if use_triton(backend, vectors, "nearest_code"):
+
+            def kernel() -> torch.Tensor:
+                from laser_core.ops.nearest_code_triton import triton_nearest_code
+
+                return triton_nearest_code(vectors, codebook)
+
+            shape = f"D={codebook.shape[1]}, K={len(codebook)}"
+            return triton_or_torch("nearest_code", shape, kernel, torch_path)
+        return torch_path()
 
 
 def first_argmin(scores: torch.Tensor) -> torch.Tensor:

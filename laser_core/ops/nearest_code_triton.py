@@ -19,11 +19,39 @@ BLOCK_N = 64
 BLOCK_K = 64
 ONE_TILE_DIM = 64
 """Vectors of at most this dimension are loaded once per program; longer ones are read
-``SPLIT_BLOCK_D`` features at a time for every code tile."""
-SPLIT_BLOCK_D = 32
+``SPLIT_BLOCK_D`` features at a time for every tile of ``SPLIT_BLOCK_K`` codes."""
+SPLIT_BLOCK_D = 16
+SPLIT_BLOCK_K = 32
 NUM_WARPS = 8
-"""With these tile sizes ptxas reports no register spills on sm_90 for either case; they are
-not yet tuned on a GPU."""
+"""With these tile sizes ptxas reports no register spills on sm_80 and sm_90 for either case
+(``tests/ops/test_triton_aot.py``); they are not yet tuned on a GPU."""
+
+SIGNATURE = {
+    "vectors_ptr": "*fp32",
+    "codebook_ptr": "*fp32",
+    "squared_norms_ptr": "*fp32",
+    "indices_ptr": "*i64",
+    "count": "i32",
+    "dim": "i32",
+    "size": "i32",
+}
+"""Argument types of ``_nearest_code_kernel`` for ahead-of-time compilation (the constexprs
+come from ``launch_config``)."""
+
+
+def launch_config(dim: int, size: int) -> dict:
+    """The kernel's compile-time parameters, ``num_warps`` included, for vectors of ``dim``
+    features and a codebook of ``size`` codes."""
+    one_tile = dim <= ONE_TILE_DIM
+    return {
+        "BLOCK_N": BLOCK_N,
+        "BLOCK_K": min(
+            BLOCK_K if one_tile else SPLIT_BLOCK_K, max(16, triton.next_power_of_2(size))
+        ),
+        "BLOCK_D": max(16, triton.next_power_of_2(dim)) if one_tile else SPLIT_BLOCK_D,
+        "ONE_D_TILE": one_tile,
+        "num_warps": NUM_WARPS,
+    }
 
 
 def triton_nearest_code(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
@@ -33,7 +61,6 @@ def triton_nearest_code(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.
     vectors, codebook = vectors.contiguous(), codebook.contiguous()
     squared_norms = codebook.square().sum(1)
     indices = torch.empty(count, dtype=torch.long, device=vectors.device)
-    one_tile = dim <= ONE_TILE_DIM
     _nearest_code_kernel[(triton.cdiv(count, BLOCK_N),)](
         vectors,
         codebook,
@@ -42,11 +69,7 @@ def triton_nearest_code(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.
         count,
         dim,
         size,
-        BLOCK_N=BLOCK_N,
-        BLOCK_K=min(BLOCK_K, max(16, triton.next_power_of_2(size))),
-        BLOCK_D=max(16, triton.next_power_of_2(dim)) if one_tile else SPLIT_BLOCK_D,
-        ONE_D_TILE=one_tile,
-        num_warps=NUM_WARPS,
+        **launch_config(dim, size),
     )
     return indices
 
@@ -68,9 +91,10 @@ def _nearest_code_kernel(
     rows = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < count
     features = tl.arange(0, BLOCK_D)
+    vector_rows = vectors_ptr + rows * dim  # int64 offsets: N·D may pass 2³¹
     if ONE_D_TILE:  # the whole vectors stay in registers for every code tile
         x = tl.load(
-            vectors_ptr + rows[:, None] * dim + features[None, :],
+            vector_rows[:, None] + features[None, :],
             mask=row_ok[:, None] & (features[None, :] < dim),
             other=0.0,
         )
@@ -79,9 +103,10 @@ def _nearest_code_kernel(
     for start in range(0, size, BLOCK_K):
         codes = start + tl.arange(0, BLOCK_K)
         code_ok = codes < size
+        code_rows = codebook_ptr + codes.to(tl.int64) * dim
         if ONE_D_TILE:
             tile = tl.load(  # (BLOCK_D, BLOCK_K): codes as columns
-                codebook_ptr + codes[None, :] * dim + features[:, None],
+                code_rows[None, :] + features[:, None],
                 mask=(features[:, None] < dim) & code_ok[None, :],
                 other=0.0,
             )
@@ -91,12 +116,12 @@ def _nearest_code_kernel(
             for offset in range(0, dim, BLOCK_D):
                 part = offset + features
                 x = tl.load(
-                    vectors_ptr + rows[:, None] * dim + part[None, :],
+                    vector_rows[:, None] + part[None, :],
                     mask=row_ok[:, None] & (part[None, :] < dim),
                     other=0.0,
                 )
                 tile = tl.load(
-                    codebook_ptr + codes[None, :] * dim + part[:, None],
+                    code_rows[None, :] + part[:, None],
                     mask=(part[:, None] < dim) & code_ok[None, :],
                     other=0.0,
                 )

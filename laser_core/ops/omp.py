@@ -25,8 +25,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from laser_core.ops.dispatch import Backend, in_threads, use_triton
+from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
+from laser_core.ops.precision import ieee_fp32
 from laser_core.plugin.contracts import Codes
 
 CPU_CHUNK_ELEMENTS = 2**19
@@ -34,6 +35,17 @@ CPU_CHUNK_ELEMENTS = 2**19
 
 GPU_CHUNK_ELEMENTS = 2**26
 """Signals x atoms per chunk elsewhere: bounds the torch path to about 1 GB of buffers."""
+
+TRITON_MAX_DIM = 64
+TRITON_MAX_SPARSITY = 16
+"""The Triton kernel holds a whole signal and the support's factor in registers; for signals of
+more than ``TRITON_MAX_DIM`` features or sparsity above ``TRITON_MAX_SPARSITY`` it would spill
+(see ``laser_core.ops.omp_triton``), so backend "auto" runs the torch path there."""
+
+
+def triton_serves(dim: int, sparsity: int) -> bool:
+    """Whether backend "auto" runs the Triton kernel for signals of ``dim`` features."""
+    return dim <= TRITON_MAX_DIM and sparsity <= TRITON_MAX_SPARSITY
 
 
 def batch_omp(
@@ -56,24 +68,37 @@ def batch_omp(
     at most ``tolerance`` (unused slots hold index 0 and value 0, see the module docstring).
 
     Computes in fp32 whatever the input dtype and any autocast. Not differentiable: the codes
-    are a selection. ``backend`` "auto" runs the Triton kernel on CUDA tensors and the torch
-    path elsewhere; ``chunk_size`` caps how many signals the torch path codes at once.
+    are a selection. ``backend`` "auto" runs the Triton kernel on CUDA tensors whose shape it
+    serves (``triton_serves``) and the torch path elsewhere; ``chunk_size`` caps how many
+    signals the torch path codes at once. Should the kernel fail to compile or launch, a
+    warning names the shape and that shape runs the torch path from then on.
     """
     _check_arguments(signals, dictionary, sparsity, tolerance)
     device_type = signals.device.type
-    with torch.no_grad(), torch.autocast(device_type, enabled=False):
+    with torch.no_grad(), torch.autocast(device_type, enabled=False), ieee_fp32():
         signals = signals.detach().float()
         dictionary = dictionary.detach().float()
-        if not torch.isfinite(signals).all():
-            raise ValueError("batch_omp: signals contain NaN or infinite values")
+        _check_finite(signals)
         if not len(signals):
             empty = signals.new_zeros(0, sparsity)
             return Codes(empty.long(), empty)
-        if use_triton(backend, signals, "batch_omp"):
-            from laser_core.ops.omp_triton import triton_batch_omp
+        dim, atoms = dictionary.shape
 
-            return triton_batch_omp(signals, dictionary, sparsity, tolerance)
-        return _torch_batch_omp(signals, dictionary, sparsity, tolerance, chunk_size)
+        def torch_path() -> Codes:
+            return _torch_batch_omp(signals, dictionary, sparsity, tolerance, chunk_size)
+
+        if use_triton(backend, signals, "batch_omp") and (
+            backend == "triton" or triton_serves(dim, sparsity)
+        ):
+
+            def kernel() -> Codes:
+                from laser_core.ops.omp_triton import triton_batch_omp
+
+                return triton_batch_omp(signals, dictionary, sparsity, tolerance)
+
+            shape = f"M={dim}, K={atoms}, sparsity={sparsity}"
+            return triton_or_torch("batch_omp", shape, kernel, torch_path)
+        return torch_path()
 
 
 def reconstruct(codes: Codes, dictionary: torch.Tensor) -> torch.Tensor:
@@ -100,6 +125,16 @@ def _check_arguments(
         )
     if tolerance is not None and tolerance < 0:
         raise ValueError(f"batch_omp: tolerance={tolerance} must be a non-negative squared norm")
+
+
+def _check_finite(signals: torch.Tensor) -> None:
+    """NaN or infinite signals are an error. An asynchronous assert: it raises here on the CPU,
+    and on CUDA fails the stream later instead of making the host wait for the answer."""
+    message = "batch_omp: signals contain NaN or infinite values"
+    try:
+        torch._assert_async(torch.isfinite(signals).all(), message)
+    except RuntimeError:
+        raise ValueError(message) from None
 
 
 def _torch_batch_omp(

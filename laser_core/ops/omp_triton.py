@@ -8,6 +8,13 @@ grows by one column per step from the shared Gram matrix, the residual moves alo
 orthonormalised direction, and the coefficients are L⁻ᵀ L⁻¹ Dᵀx over the support at the end,
 with the same rules for early stops, dropped atoms and unused slots.
 
+The whole signal (``BLOCK_M`` features) and the support's L⁻ᵀ stay in registers, so the kernel
+serves signals of at most ``MAX_BLOCK_M`` features and sparsity up to ``MAX_SLOTS``: the shapes
+that compile with no register spills and well within shared memory on sm_80 and sm_90
+(``tests/ops/test_triton_aot.py``, table in docs/benchmarks.md). ``batch_omp`` routes larger
+shapes to the torch path, whose Gram-based updates cost less there anyway. Offsets into the
+signals and codes are int64, so N·M ≥ 2³¹ is safe.
+
 Import this module only after setting ``TRITON_INTERPRET=1`` when running it on the CPU.
 """
 
@@ -22,6 +29,40 @@ from laser_core.plugin.contracts import Codes
 
 BLOCK_N = 16
 BLOCK_K = 64
+MAX_BLOCK_M = 64
+MAX_SLOTS = 16
+NUM_WARPS = 8
+"""At 4 warps M = 64 already spills; 8 warps hold every served shape in registers."""
+
+SIGNATURE = {
+    "signals_ptr": "*fp32",
+    "atom_rows_ptr": "*fp32",
+    "gram_ptr": "*fp32",
+    "indices_ptr": "*i32",
+    "values_ptr": "*fp32",
+    "count": "i32",
+    "dim": "i32",
+    "atoms": "i32",
+    "tolerance": "fp32",
+    "negligible": "fp32",
+    "degenerate": "fp32",
+}
+"""Argument types of ``_batch_omp_kernel`` for ahead-of-time compilation (the constexprs come
+from ``launch_config``)."""
+
+
+def launch_config(dim: int, atoms: int, sparsity: int, tolerance: float | None) -> dict:
+    """The kernel's compile-time parameters, ``num_warps`` included, for signals of ``dim``
+    features coded with ``sparsity`` of ``atoms`` atoms."""
+    return {
+        "HAS_TOLERANCE": tolerance is not None,
+        "SPARSITY": sparsity,
+        "SLOTS": triton.next_power_of_2(sparsity),
+        "BLOCK_N": BLOCK_N,
+        "BLOCK_M": max(16, triton.next_power_of_2(dim)),
+        "BLOCK_K": min(BLOCK_K, max(16, triton.next_power_of_2(atoms))),
+        "num_warps": NUM_WARPS,
+    }
 
 
 def triton_batch_omp(
@@ -47,12 +88,7 @@ def triton_batch_omp(
         tolerance if tolerance is not None else 0.0,
         NEGLIGIBLE_CORRELATION**2,
         DEGENERATE_PIVOT,
-        HAS_TOLERANCE=tolerance is not None,
-        SPARSITY=sparsity,
-        SLOTS=triton.next_power_of_2(sparsity),
-        BLOCK_N=BLOCK_N,
-        BLOCK_M=max(16, triton.next_power_of_2(dim)),
-        BLOCK_K=min(BLOCK_K, max(16, triton.next_power_of_2(atoms))),
+        **launch_config(dim, atoms, sparsity, tolerance),
     )
     return Codes(indices.long(), values)
 
@@ -83,7 +119,7 @@ def _batch_omp_kernel(
     BLOCK_M: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_ok = rows < count
     features = tl.arange(0, BLOCK_M)
     feature_ok = features < dim
@@ -107,7 +143,7 @@ def _batch_omp_kernel(
         for start in range(0, atoms, BLOCK_K):
             candidates = start + tl.arange(0, BLOCK_K)
             tile = tl.load(
-                atom_rows_ptr + candidates[None, :] * dim + features[:, None],
+                atom_rows_ptr + candidates.to(tl.int64)[None, :] * dim + features[:, None],
                 mask=feature_ok[:, None] & (candidates[None, :] < atoms),
                 other=0.0,
             )

@@ -17,24 +17,41 @@ from __future__ import annotations
 
 import torch
 
+from laser_core.ops.precision import ieee_fp32
 from laser_core.plugin.contracts import Codes
+
+CHUNK_ELEMENTS = 2**24
+"""Signals x features per chunk of ``code_statistics``: at most 64 MiB of weighted signals."""
 
 
 def code_statistics(
     signals: torch.Tensor, codes: Codes, atoms: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A = Σ γγᵀ (atoms, atoms) and B = Σ xγᵀ (M, atoms) of ``signals`` (N, M) with sparse
-    ``codes`` (N, depth), accumulated from the non-zero coefficients only; fp32."""
+    ``codes`` (N, depth), accumulated from the non-zero coefficients only; fp32. Works through
+    the signals in chunks, one code slot at a time, so no (N, depth, M) tensor is formed."""
     signals = signals.detach().float()
     indices, values = codes.indices, codes.values.detach().float()
+    count, dim = signals.shape
     depth = indices.shape[1]
     products = torch.zeros(atoms, atoms, device=signals.device)
-    rows = indices[:, :, None].expand(-1, depth, depth)
-    cols = indices[:, None, :].expand(-1, depth, depth)
-    products.index_put_((rows, cols), values[:, :, None] * values[:, None, :], accumulate=True)
-    correlations = torch.zeros(atoms, signals.shape[1], device=signals.device)
-    weighted = values[:, :, None] * signals[:, None, :]  # (N, depth, M)
-    correlations.index_add_(0, indices.reshape(-1), weighted.reshape(-1, signals.shape[1]))
+    correlations = torch.zeros(atoms, dim, device=signals.device)
+    chunk = max(1, CHUNK_ELEMENTS // max(dim, depth * depth))
+    for start in range(0, count, chunk):
+        rows = slice(start, start + chunk)
+        chunk_indices, chunk_values = indices[rows], values[rows]
+        products.index_put_(
+            (
+                chunk_indices[:, :, None].expand(-1, -1, depth),
+                chunk_indices[:, None, :].expand(-1, depth, -1),
+            ),
+            chunk_values[:, :, None] * chunk_values[:, None, :],
+            accumulate=True,
+        )
+        for slot in range(depth):
+            correlations.index_add_(
+                0, chunk_indices[:, slot], signals[rows] * chunk_values[:, slot, None]
+            )
     return products, correlations.t()
 
 
@@ -43,14 +60,19 @@ def online_dictionary_update(
 ) -> torch.Tensor:
     """One block-coordinate sweep over the atoms of ``dictionary`` (M, K) given A =
     ``products`` (K, K) and B = ``correlations`` (M, K); returns the new (M, K) dictionary.
-    Atoms with A_jj = 0 (unused since the statistics were reset) are left unchanged."""
-    atom_rows = dictionary.detach().float().t().contiguous()  # (K, M)
-    targets = correlations.float().t()
-    usage = products.diagonal().tolist()
-    for atom, weight in enumerate(usage):
-        if weight <= 0:
-            continue
-        step = atom_rows[atom] + (targets[atom] - products[atom] @ atom_rows) / weight
-        norm = step.norm()
-        atom_rows[atom] = torch.where(norm > 0, step / norm, atom_rows[atom])
+    Atoms with A_jj = 0 (unused since the statistics were reset) are left unchanged.
+
+    Each atom's update depends on the atoms before it, so the sweep is a loop over atoms; it
+    issues a few kernels per atom and never waits on the device (the skip of unused atoms is a
+    ``torch.where``, not a branch on a value read back)."""
+    with torch.no_grad(), ieee_fp32():
+        atom_rows = dictionary.detach().float().t().contiguous()  # (K, M)
+        targets = correlations.float().t()
+        products = products.float()
+        usage = products.diagonal()
+        for atom in range(atom_rows.shape[0]):
+            weight = usage[atom]
+            step = atom_rows[atom] + (targets[atom] - products[atom] @ atom_rows) / weight
+            norm = step.norm()
+            atom_rows[atom] = torch.where((weight > 0) & (norm > 0), step / norm, atom_rows[atom])
     return atom_rows.t().contiguous()

@@ -15,8 +15,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-KINDS = ("encoders", "bottlenecks", "decoders", "discriminators", "datasets", "metrics", "tasks")
-"""Every component kind, named as its hook and its recipe block's plural."""
+from laser_core.recipes.blocks import KINDS  # noqa: F401  every kind, one per recipe block
+from laser_core.recipes.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class ComponentConfig(BaseModel):
@@ -28,23 +28,23 @@ class ComponentConfig(BaseModel):
 class DatasetConfig(ComponentConfig):
     """Keys every dataset accepts, on top of its own; the loader reads them, not the plugin."""
 
-    batch_size: int = 32
-    num_workers: int = 0
+    batch_size: PositiveInt = 32
+    num_workers: NonNegativeInt = Field(0, description="loader processes; 0 loads in the main one")
 
 
 class DiscriminatorConfig(ComponentConfig):
     """Keys every discriminator accepts, on top of its own; the training loop reads them."""
 
-    start_step: int = Field(
-        0, ge=0, description="optimizer steps before the discriminator and its loss come in"
+    start_step: NonNegativeInt = Field(
+        0, description="optimizer steps before the discriminator and its loss come in"
     )
-    weight: float = Field(0.8, ge=0, description="scales the adversarial loss")
+    weight: NonNegativeFloat = Field(0.8, description="scales the adversarial loss")
     loss: Literal["hinge", "non-saturating"] = "hinge"
     adaptive_weight: bool = Field(
         True, description="VQGAN's balance of gradient norms at the decoder's last layer"
     )
-    r1_weight: float = Field(0.0, ge=0, description="gamma of the R1 penalty on real images")
-    lr: float | None = Field(None, gt=0, description="the discriminator's lr; null: train.lr")
+    r1_weight: NonNegativeFloat = Field(0.0, description="gamma of the R1 penalty on real images")
+    lr: PositiveFloat | None = Field(None, description="the discriminator's lr; null: train.lr")
 
 
 CONFIG_BASES: dict[str, type[ComponentConfig]] = {
@@ -96,7 +96,8 @@ class CodeSpec:
 
 @dataclass
 class BottleneckOutput:
-    """quantized has the shape of z and passes gradients to the encoder; loss is a scalar."""
+    """quantized is (batch, output_dim, height, width), z's shape for most bottlenecks, and
+    passes gradients to the encoder; loss is a scalar."""
 
     quantized: torch.Tensor
     loss: torch.Tensor
@@ -117,16 +118,24 @@ class Bottleneck(nn.Module):
         raise NotImplementedError
 
     def decode(self, codes: Codes) -> torch.Tensor:
-        """The latent (batch, dim, height, width) that ``codes`` stand for."""
+        """The latent (batch, output_dim, height, width) that ``codes`` stand for."""
         raise NotImplementedError
 
     def code_spec(self) -> CodeSpec:
         raise NotImplementedError
 
+    @property
+    def output_dim(self) -> int:
+        """Channels of ``quantized`` and of ``decode``'s latents, which the decoder is built
+        for: ``dim`` for most bottlenecks; a Gaussian posterior whose input holds means and
+        log-variances side by side (AutoencoderKL) emits half of them."""
+        return self.dim
+
     def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """Called by the trainer after every optimizer step, on every process, for updates
         outside autograd (re-normalising atoms, reviving dead codes). Returns (parameter,
-        row indices) pairs whose optimizer state the trainer must reset."""
+        rows) pairs whose optimizer state the trainer must reset; rows are long indices or a
+        boolean mask over the parameter's rows (a mask needs no host sync to build)."""
         return []
 
 

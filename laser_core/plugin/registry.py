@@ -8,10 +8,13 @@ fails, and ``laser plugins`` shows why.
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import importlib.util
+import inspect
 import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,8 +24,12 @@ from pydantic import BaseModel
 from laser_core.errors import PluginError, did_you_mean
 from laser_core.plugin import hookspecs
 from laser_core.plugin.contracts import CONFIG_BASES, KINDS, ComponentConfig
+from laser_core.recipes.blocks import singular
 
 ENTRY_POINT_GROUP = "laser"
+BUILTIN_DISTRIBUTION = "laser"
+"""The distribution that ships the built-ins: a bare name means its component when it has one,
+so installing a plugin never changes what an existing recipe or run directory means."""
 DISABLE_ENV = "LASER_DISABLE_PLUGINS"
 HOOK_PREFIX = "laser_register_"
 
@@ -38,6 +45,14 @@ class Provider:
     def __str__(self) -> str:
         return f"{self.plugin} ({self.distribution} {self.version})"
 
+    @property
+    def builtin(self) -> bool:
+        return self.distribution == BUILTIN_DISTRIBUTION
+
+    def matches(self, plugin: str) -> bool:
+        """Whether ``plugin`` (the part before ':' in a qualified name) names this provider."""
+        return plugin in (self.plugin, self.distribution)
+
 
 @dataclass(frozen=True)
 class Component:
@@ -51,6 +66,13 @@ class Component:
     @property
     def qualified_name(self) -> str:
         return f"{self.provider.plugin}:{self.name}"
+
+    @property
+    def reference(self) -> str:
+        """The name a recipe records: bare for a built-in, which a bare name always means;
+        qualified for any other, so that a later built-in or plugin of the same name cannot
+        take its place."""
+        return self.name if self.provider.builtin else self.qualified_name
 
 
 @dataclass(frozen=True)
@@ -89,8 +111,11 @@ class Registry:
                 continue
             try:
                 module = entry_point.load()
-            except Exception as error:  # any import error is the plugin's, not ours
-                self.failures.append(LoadFailure(provider, _describe(error)))
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # sys.exit included: the plugin's failure, not ours
+                where = plugin_root(entry_point.value.split(":")[0])
+                self.failures.append(LoadFailure(provider, describe_error(error, where)))
                 continue
             self.add_plugin(module, provider)
 
@@ -101,7 +126,7 @@ class Registry:
         try:
             self.manager.register(plugin, name=provider.plugin)
         except (pluggy.PluginValidationError, ValueError) as error:
-            self.failures.append(LoadFailure(provider, _describe(error)))
+            self.failures.append(LoadFailure(provider, describe_error(error)))
             return
         try:
             self._check_hook_names(plugin)
@@ -111,9 +136,12 @@ class Registry:
                     remove_plugins=[p for p in self.manager.get_plugins() if p is not plugin],
                 )
                 caller(register=_Registration(kind, provider, staged))
-        except Exception as error:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # sys.exit in a hook is isolated like any failure
             self.manager.unregister(plugin)
-            self.failures.append(LoadFailure(provider, _describe(error)))
+            module = plugin.__name__ if inspect.ismodule(plugin) else type(plugin).__module__
+            self.failures.append(LoadFailure(provider, describe_error(error, plugin_root(module))))
             return
         for component in staged:
             self.components[component.kind].setdefault(component.name, []).append(component)
@@ -137,34 +165,55 @@ class Registry:
         _check_kind(kind)
         return [c for providers in self.components[kind].values() for c in providers]
 
-    def get(self, kind: str, name: str) -> Component:
-        """Resolve a recipe's ``name`` (``vq`` or ``plugin:vq``) to exactly one component."""
+    def get(self, kind: str, name: str, pinned: Provider | None = None) -> Component:
+        """Resolve a recipe's ``name`` (``vq`` or ``plugin:vq``) to exactly one component.
+
+        A bare name means the built-in when there is one; a plugin's component of that name
+        is then reached by its qualified name. ``pinned`` (the provider a run directory
+        recorded) picks that provider's component or fails saying it is gone."""
         _check_kind(kind)
         plugin, _, bare = name.rpartition(":")
         candidates = self.components[kind].get(bare, [])
         if plugin:
-            candidates = [
-                c for c in candidates if plugin in (c.provider.plugin, c.provider.distribution)
-            ]
+            candidates = [c for c in candidates if c.provider.matches(plugin)]
+        if pinned is not None:
+            return self._pinned(kind, name, candidates, pinned)
+        builtin = [c for c in candidates if c.provider.builtin]
+        if not plugin and len(builtin) == 1:
+            return builtin[0]
         if len(candidates) == 1:
             return candidates[0]
         if len(candidates) > 1:
             both = ", ".join(f"'{c.qualified_name}' from {c.provider}" for c in candidates)
             raise PluginError(
-                f"{kind[:-1]} '{name}' is registered by more than one plugin: {both}; "
+                f"{singular(kind)} '{name}' is registered by more than one plugin: {both}; "
                 f"write one of the qualified names to choose"
             )
         raise PluginError(self._unknown_message(kind, name, plugin))
 
+    def _pinned(
+        self, kind: str, name: str, candidates: list[Component], pinned: Provider
+    ) -> Component:
+        for component in candidates:
+            if (component.provider.plugin, component.provider.distribution) == (
+                pinned.plugin,
+                pinned.distribution,
+            ):
+                return component
+        others = ", ".join(f"'{c.qualified_name}' from {c.provider}" for c in candidates)
+        failed = [f.error for f in self.failures if f.provider.plugin == pinned.plugin]
+        raise PluginError(
+            f"{singular(kind)} '{name}' was provided by plugin {pinned}, which is "
+            + (f"installed but failed to load: {failed[0]}" if failed else "not installed")
+            + (f"; installed now: {others}, which need not be the same" if others else "")
+            + f"; install {pinned.distribution} {pinned.version} to use this run"
+        )
+
     def _unknown_message(self, kind: str, name: str, plugin: str) -> str:
         available = sorted(self.components[kind])
-        message = f"unknown {kind[:-1]} '{name}'{did_you_mean(name, available)}"
+        message = f"unknown {singular(kind)} '{name}'{did_you_mean(name, available)}"
         message += f"; available: {', '.join(available) or 'none'}"
-        failed = [
-            f
-            for f in self.failures
-            if not plugin or plugin in (f.provider.plugin, f.provider.distribution)
-        ]
+        failed = [f for f in self.failures if not plugin or f.provider.matches(plugin)]
         for failure in failed:
             message += (
                 f"\n  plugin {failure.provider} failed to load and may provide it: {failure.error}"
@@ -186,7 +235,7 @@ class _Registration:
         config: type[BaseModel] | None = None,
         summary: str = "",
     ) -> None:
-        where = f"plugin {self.provider} registering {self.kind[:-1]} '{name}'"
+        where = f"plugin {self.provider} registering {singular(self.kind)} '{name}'"
         if not isinstance(name, str) or not name or ":" in name or name != name.strip():
             raise PluginError(f"{where}: name must be a non-empty string without ':'")
         if not callable(factory):
@@ -214,11 +263,32 @@ def _provider_of(entry_point: metadata.EntryPoint) -> Provider:
     return Provider(entry_point.name, dist.metadata["Name"], dist.version)
 
 
-def _describe(error: BaseException) -> str:
-    """The error and the plugin line that raised it, without our own frames."""
+def describe_error(error: BaseException, source: Path | None = None) -> str:
+    """The error and the line of the plugin's own code that raised it (the innermost frame
+    under ``source``, the plugin's package or file), not our or importlib's frames."""
+    what = f"{type(error).__name__}: {error}"
+    if isinstance(error, SystemExit):
+        what = f"the plugin exited (SystemExit: {error.code})"
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{what} (at {error.filename}:{error.lineno})"
     frames = traceback.extract_tb(error.__traceback__)
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    return f"{type(error).__name__}: {error}{where}"
+    if source is not None:
+        own = [f for f in frames if Path(f.filename).resolve().is_relative_to(source)]
+        frames = own or frames
+    return f"{what} (at {frames[-1].filename}:{frames[-1].lineno})" if frames else what
+
+
+def plugin_root(module: str) -> Path | None:
+    """The folder (or file) of an entry point's top-level package, found without importing."""
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(spec.origin).resolve() if spec.origin else None
 
 
 def _check_kind(kind: str) -> None:

@@ -1,61 +1,117 @@
-"""The recipe's JSON Schema for the plugins installed: each component block is a union of the
-plugins' configs discriminated by ``name``, so YAML editors complete and check every key."""
+"""The recipe's JSON Schema for the plugins installed, so YAML editors complete and check keys.
+
+A block's ``name`` selects the config its other keys must match (``if name is vq then ...``),
+so a typo is reported inside the block that has it, not as "matches none of the plugins". A
+recipe with ``extends:`` gets blocks and names from its bases, so it is not required to write
+them; one without must.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field, create_model
+from pydantic.json_schema import models_json_schema
 
+from laser_core.errors import PluginError
 from laser_core.plugin.registry import Component, Registry
-from laser_core.recipes.model import BLOCK_KINDS, LossConfig, RecipeModel, TrainConfig
+from laser_core.recipes.blocks import BLOCKS, BlockSpec, singular
+from laser_core.recipes.model import RecipeSettings
+
+DEFS = "#/$defs/{model}"
 
 
 def _tags(component: Component, registry: Registry) -> tuple[str, ...]:
-    """The names a recipe may use: bare when unique, and always plugin-qualified."""
-    unique = len(registry.components[component.kind][component.name]) == 1
-    return (component.name, component.qualified_name) if unique else (component.qualified_name,)
+    """The names a recipe may use: bare when it picks this component (unique, or the
+    built-in of that name), and always plugin-qualified."""
+    try:
+        chosen = registry.get(component.kind, component.name)
+    except PluginError:
+        chosen = None
+    if chosen is component:
+        return (component.name, component.qualified_name)
+    return (component.qualified_name,)
 
 
 def _member(component: Component, registry: Registry) -> type[BaseModel]:
-    tags = _tags(component, registry)
-    model = create_model(
-        f"{component.kind[:-1]}:{component.qualified_name}",
+    """The plugin's config with its ``name`` key, as one block that selects it is written."""
+    return create_model(
+        f"{singular(component.kind)}:{component.qualified_name}",
         __base__=component.config,
-        name=(Literal[tags], Field(description=component.summary or component.name)),
+        name=(Literal[_tags(component, registry)], Field(description=component.summary)),
     )
-    return model
-
-
-def block_type(kind: str, registry: Registry) -> Any:
-    members = [_member(c, registry) for c in registry.of_kind(kind)]
-    if not members:
-        return None
-    if len(members) == 1:
-        return members[0]
-    return Annotated[Union[tuple(members)], Field(discriminator="name")]  # noqa: UP007
 
 
 def recipe_schema(registry: Registry) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "extends": (list[str] | str | None, Field(None, description="base recipes, merged first")),
-        "seed": (int, RecipeModel.model_fields["seed"]),
-        "losses": (LossConfig, Field(default_factory=LossConfig)),
-        "train": (TrainConfig, Field(default_factory=TrainConfig)),
+    members = {
+        spec.key: [(c, _member(c, registry)) for c in registry.of_kind(spec.kind)]
+        for spec in BLOCKS
     }
-    for key, kind in BLOCK_KINDS.items():
-        block = block_type(kind, registry)
-        required = key in {"data", "encoder", "bottleneck", "decoder"}
-        if key == "metrics":
-            names = tuple(c.name for c in registry.of_kind(kind)) or ("",)
-            item = Literal[names] if block is None else Union[Literal[names], block]  # noqa: UP007
-            fields[key] = (list[item], Field(default_factory=list))
-        elif block is None:
-            fields[key] = (None, None)
-        else:
-            fields[key] = (block, ...) if required else (Union[block, None], None)  # noqa: UP007
-    model = create_model("LaserRecipe", __config__=ConfigDict(extra="forbid"), **fields)
-    schema = model.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "LASER recipe"
-    return schema
+    models = [RecipeSettings, *(model for pairs in members.values() for _, model in pairs)]
+    refs, top = models_json_schema([(m, "validation") for m in models], ref_template=DEFS)
+    defs = top.get("$defs", {})
+    settings = defs.pop(RecipeSettings.__name__)
+    properties: dict[str, Any] = {
+        "extends": {
+            "description": "base recipes merged first: paths relative to this file, or "
+            "package:path such as laser:base/cpu_small.yaml",
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string", "minLength": 1}},
+            ],
+        },
+        **settings["properties"],
+    }
+    for spec in BLOCKS:
+        pairs = [(component, refs[(model, "validation")]) for component, model in members[spec.key]]
+        properties[spec.key] = _block_property(spec, pairs, registry)
+    named = {"required": ["name"]}
+    standalone = {
+        "required": [spec.key for spec in BLOCKS if spec.presence == "required"],
+        "properties": {
+            spec.key: {"items": {"if": {"type": "object"}, "then": named}}
+            if spec.presence == "list"
+            else {"if": {"type": "object"}, "then": named}
+            for spec in BLOCKS
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "LASER recipe",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        # without extends, every required block and every block's name must be written here
+        "if": {"required": ["extends"]},
+        "else": standalone,
+        "$defs": defs,
+    }
+
+
+def _block_property(
+    spec: BlockSpec, members: list[tuple[Component, dict[str, Any]]], registry: Registry
+) -> dict[str, Any]:
+    names = [tag for component, _ in members for tag in _tags(component, registry)]
+    optional = spec.presence == "optional"
+    block: dict[str, Any] = {
+        "type": ["object", "null"] if optional else "object",
+        "description": f"a {spec.singular}: 'name' picks the plugin, the other keys its config",
+        "properties": {"name": {"enum": names}},
+        "allOf": [
+            {
+                "if": {
+                    "type": "object",
+                    "properties": {"name": {"enum": list(_tags(component, registry))}},
+                    "required": ["name"],
+                },
+                "then": ref,
+            }
+            for component, ref in members
+        ],
+    }
+    if spec.presence == "list":
+        return {
+            "type": "array",
+            "items": {"if": {"type": "string"}, "then": {"enum": names}, "else": block},
+        }
+    return block

@@ -1,7 +1,8 @@
 """Recipe text to a plain dict that remembers where each key came from.
 
 Validation errors must name the file and line of the offending key, across ``extends:`` chains
-and command-line overrides, so every value is tracked by its key path.
+and command-line overrides, so every value is tracked by its key path. Each file and override
+value is read by :mod:`.strict_yaml`.
 """
 
 from __future__ import annotations
@@ -11,75 +12,73 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from laser_core.errors import Problem, RecipeError
-
-KeyPath = tuple[str | int, ...]
+from laser_core.recipes.packaged import resolve_base
+from laser_core.recipes.strict_yaml import KeyPath, dotted, parse, read_text
 
 
 @dataclass
 class Sourced:
-    """A recipe mapping plus, for each key path, where it was written."""
+    """A recipe mapping plus, for each key path, where it was written; ``file`` is the
+    recipe that was loaded, where a key nobody wrote (a missing block) is reported."""
 
     data: dict[str, Any]
     origins: dict[KeyPath, str] = field(default_factory=dict)
+    file: str = "<recipe>"
 
     def origin(self, path: KeyPath) -> str:
         """Where ``path`` or its nearest written ancestor came from."""
-        for end in range(len(path), -1, -1):
+        for end in range(len(path), 0, -1):
             if path[:end] in self.origins:
                 return self.origins[path[:end]]
-        return next(iter(self.origins.values()), "<recipe>")
-
-
-def dotted(path: KeyPath) -> str:
-    return ".".join(str(p) for p in path)
+        return self.file
 
 
 def load_file(path: Path, _chain: tuple[Path, ...] = ()) -> Sourced:
-    """Load a recipe file and the bases it ``extends`` (paths relative to the file)."""
+    """Load a recipe file and the bases it ``extends``: paths relative to the file, or
+    ``package:path`` for a base shipped inside an installed package (``laser:`` for LASER's)."""
     path = path.resolve()
     if path in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path))
         raise RecipeError([Problem(str(path), "extends", f"extends itself: {cycle}")])
     if not path.is_file():
-        where = str(_chain[-1]) if _chain else "command line"
-        raise RecipeError([Problem(where, "extends" if _chain else "", f"no such recipe {path}")])
-    text = path.read_text()
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise RecipeError([Problem(f"{path}{line}", "", f"not valid YAML: {error}")]) from None
-    data = {} if data is None else data
+        raise RecipeError([Problem("command line", "", f"no such recipe {path}")])
+    data, origins = parse(read_text(path), str(path), lines=True)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise RecipeError([Problem(f"{path}:1", "", "a recipe must be a mapping of keys")])
-    origins: dict[KeyPath, str] = {}
-    _record_lines(node, (), str(path), origins)
-    own = Sourced(data, origins)
-
-    bases = own.data.pop("extends", None) or []
-    if isinstance(bases, str):
-        bases = [bases]
-    merged = Sourced({})
-    for base in bases:
-        merged = merge(merged, load_file(path.parent / base, (*_chain, path)))
+    own = Sourced(data, origins, str(path))
+    merged = Sourced({}, file=str(path))
+    for base in _bases(own, path):
+        merged = merge(merged, load_file(base, (*_chain, path)))
     return merge(merged, own)
 
 
-def _record_lines(node: yaml.Node | None, path: KeyPath, file: str, out: dict) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key_path = (*path, key_node.value)
-            out[key_path] = f"{file}:{key_node.start_mark.line + 1}"
-            _record_lines(value_node, key_path, file, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            out[(*path, index)] = f"{file}:{item.start_mark.line + 1}"
-            _record_lines(item, (*path, index), file, out)
+def _bases(own: Sourced, path: Path) -> list[Path]:
+    """The files named by ``extends:`` (removed from ``own``), each checked to be a path."""
+    if "extends" not in own.data:
+        return []
+    value = own.data.pop("extends")
+    where = own.origin(("extends",))
+    hint = "write a path relative to this file, or package:path such as laser:base/cpu_small.yaml"
+    if isinstance(value, str):
+        entries = [(value, where, "extends")]
+    elif isinstance(value, list):
+        entries = [(v, own.origin(("extends", i)), f"extends.{i}") for i, v in enumerate(value)]
+    else:
+        got = "a mapping" if isinstance(value, dict) else repr(value)
+        message = f"takes a path or a list of paths, not {got}; {hint}"
+        raise RecipeError([Problem(where, "extends", message)])
+    problems = [
+        Problem(at, key, f"{entry!r} is not a path; {hint}")
+        for entry, at, key in entries
+        if not isinstance(entry, str) or not entry.strip()
+    ]
+    if problems:
+        raise RecipeError(problems)
+    _drop_below(own.origins, ("extends",))
+    return [resolve_base(entry, path, at, key) for entry, at, key in entries]
 
 
 def merge(base: Sourced, child: Sourced) -> Sourced:
@@ -88,7 +87,7 @@ def merge(base: Sourced, child: Sourced) -> Sourced:
     data = copy.deepcopy(base.data)
     origins = dict(base.origins)
     _merge_into(data, child.data, (), origins, child.origins)
-    return Sourced(data, origins)
+    return Sourced(data, origins, child.file)
 
 
 def _merge_into(
@@ -127,34 +126,40 @@ def apply_overrides(recipe: Sourced, overrides: list[str]) -> Sourced:
             raise RecipeError([Problem(where, "", "write key.sub=value, or ~key.sub to delete")])
         path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
         parent = _walk_to_parent(data, path, where, create=not delete)
+        if isinstance(parent, list):
+            _check_index(parent, path, where)
         if delete:
             if path[-1] not in _keys(parent):
                 raise RecipeError([Problem(where, key, "nothing to delete at this key")])
             del parent[path[-1]]
             _drop_below(origins, path)
             continue
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as error:
-            raise RecipeError([Problem(where, key, f"value is not valid YAML: {error}")]) from None
-        if isinstance(parent, list) and path[-1] >= len(parent):
-            raise RecipeError([Problem(where, key, f"index past the end of a {len(parent)}-list")])
-        parent[path[-1]] = value
+        parent[path[-1]] = parse(raw, where, prefix=path)[0] if raw.strip() else None
         _drop_below(origins, path)
         origins[path] = where
-    return Sourced(data, origins)
+    return Sourced(data, origins, recipe.file)
+
+
+def _check_index(items: list, path: KeyPath, where: str) -> None:
+    index = path[-1]
+    if not isinstance(index, int) or index >= len(items):
+        valid = f"0 to {len(items) - 1}" if items else "none, the list is empty"
+        message = f"'{index}' is not an index of this {len(items)}-item list (valid: {valid})"
+        raise RecipeError([Problem(where, dotted(path), message)])
 
 
 def _walk_to_parent(data: dict, path: KeyPath, where: str, create: bool) -> Any:
     node: Any = data
-    for depth, part in enumerate(path[:-1]):
+    for depth, part in enumerate(path):
+        if not isinstance(node, dict | list):
+            raise RecipeError([Problem(where, dotted(path[:depth]), "is a value, not a mapping")])
+        if depth == len(path) - 1:
+            return node
         if isinstance(node, dict) and part not in node and create:
             node[part] = {}
         if part not in _keys(node):
             raise RecipeError([Problem(where, dotted(path[: depth + 1]), "no such key")])
         node = node[part]
-    if not isinstance(node, dict | list):
-        raise RecipeError([Problem(where, dotted(path[:-1]), "is a value, not a mapping")])
     return node
 
 

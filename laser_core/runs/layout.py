@@ -2,9 +2,12 @@
 
 recipe.yaml        the fully resolved recipe (every default filled in)
 plugins.json       the plugins and library versions that ran it, and its precision
-metrics.jsonl      one JSON object per logged step (train) or validation (val)
-metrics.json       the final validation metrics, flat {name: value}
+metrics.jsonl      one JSON object per logged step (train) or validation (val), appended
+metrics.json       the final validation metrics, flat {name: value}, with val_examples (how
+                   many examples they cover) and the task's task/... numbers
 model.safetensors  the final weights
+manifest.json      sha256 sums of the files above but metrics.jsonl, see manifest.py
+run.json           a record of each resume, see resume.py
 checkpoints/       resumable Accelerate states, see checkpoint.py
 reconstructions/   a grid PNG per validation: originals above reconstructions
 """
@@ -12,6 +15,7 @@ reconstructions/   a grid PNG per validation: originals above reconstructions
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -23,8 +27,11 @@ from typing import Any
 import yaml
 from accelerate import Accelerator
 
-from laser_core.recipes.model import Recipe
+from laser_core.errors import LaserError
 from laser_core.plugin.registry import Registry
+from laser_core.recipes.model import Recipe
+
+log = logging.getLogger(__name__)
 
 
 def default_run_dir(recipe: Recipe) -> Path:
@@ -72,12 +79,7 @@ def write_plugin_versions(
 ) -> None:
     """Where each component came from, library versions, and how the run was launched:
     precision ``null`` in a recipe means whatever ``accelerate launch`` set, recorded here."""
-    used = {}
-    for key in ("data", "encoder", "bottleneck", "decoder", "discriminator", "task"):
-        block = getattr(recipe, key)
-        if block is not None:
-            used[key] = _provenance(block.component)
-    used["metrics"] = [_provenance(m.component) for m in recipe.metrics]
+    used = recipe.map_blocks(lambda block: _provenance(block.component))
     libraries = {name: _version(name) for name in ("torch", "accelerate", "pydantic", "laser")}
     runtime = {
         "mixed_precision": accelerator.mixed_precision,
@@ -111,7 +113,9 @@ def _version(distribution: str) -> str:
 
 
 class MetricsLog:
-    """metrics.jsonl, appended one line per logged step and flushed, so a crash loses none."""
+    """metrics.jsonl, appended one line per logged step and flushed, so a crash loses at most
+    the line being written; a resumed run drops that torn line and what came after its
+    checkpoint, so each (step, split) appears once."""
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / "metrics.jsonl"
@@ -124,17 +128,63 @@ class MetricsLog:
         """Drop records past ``step``: a resumed run rewrites them."""
         if not self.path.exists():
             return
-        kept = [
-            line
-            for line in self.path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= step
-        ]
+        kept = [line for line, record in self._lines() if record["step"] <= step]
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def records(self) -> list[dict[str, Any]]:
+        return [record for _, record in self._lines()]
+
+    def val_at(self, step: int) -> dict[str, float]:
+        """The validation metrics logged at ``step``, {} if none were."""
+        found = [r for r in self.records() if r["split"] == "val" and r["step"] == step]
+        return {k: v for k, v in found[-1].items() if k not in ("step", "split")} if found else {}
+
+    def _lines(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each line with its record. A last line without its newline that does not parse was
+        torn by a kill while it was written: dropped with a warning. Any other bad line is
+        damage, refused by its line number."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = self.path.read_bytes().split(b"\n")
+        parsed = []
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            record = _metrics_record(raw)
+            if record is not None:
+                parsed.append((raw.decode(), record))
+            elif number == len(lines):
+                log.warning(f"{self.path}: dropped its last line, torn by a kill mid-write")
+            else:
+                raise LaserError(
+                    f"{self.path}:{number} is damaged (not a JSON metrics record); delete that "
+                    "line to resume"
+                )
+        return parsed
+
+
+def _metrics_record(raw: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(record, dict) and isinstance(record.get("step"), int) and "split" in record:
+        return record
+    return None
+
+
+def read_final_metrics(run_dir: Path) -> dict[str, Any]:
+    """metrics.json, {} when the run has none; a damaged one is an error naming it."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        metrics = json.loads(path.read_bytes())
+    except ValueError:
+        metrics = None
+    if not isinstance(metrics, dict):
+        raise LaserError(f"{path} is damaged (not a JSON object)")
+    return metrics
 
 
 def write_final_metrics(run_dir: Path, metrics: dict[str, float]) -> None:

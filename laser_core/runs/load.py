@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file
 
-from laser_core.training.build import Autoencoder, build_data, build_model
-from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.errors import LaserError
-from laser_core.recipes.model import Recipe, load_recipe
+from laser_core.plugin.contracts import BuildContext, DataSplits
+from laser_core.recipes.model import Recipe
+from laser_core.runs import manifest
+from laser_core.runs.providers import load_run_recipe
+from laser_core.runs.resume import FINAL
+from laser_core.training import checkpoint
+from laser_core.training.build import Autoencoder, build_data, build_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,20 +37,61 @@ def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
     ``overrides`` change the recipe first, e.g. to evaluate on another dataset block; the
     model's own blocks must stay as trained or the weights will not fit.
     """
-    recipe_path, weights = run_dir / "recipe.yaml", run_dir / "model.safetensors"
-    for needed in (recipe_path, weights):
-        if not needed.is_file():
-            raise LaserError(f"{run_dir} is not a finished run directory: {needed.name} is missing")
-    recipe = load_recipe(recipe_path, overrides)
+    check_run(run_dir)
+    weights = run_dir / "model.safetensors"
+    recipe = load_run_recipe(run_dir, overrides)
     data = build_data(recipe)
     model, context = build_model(recipe, data)
-    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+    try:
+        tensors = load_file(str(weights))
+    except Exception as error:  # only reachable for a run too old to have a manifest
+        raise LaserError(f"{weights} cannot be read, it is damaged: {error}") from None
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise LaserError(
             f"{weights} does not fit the recipe's model (missing: {missing[:5]}, unexpected: "
             f"{unexpected[:5]}); were encoder/bottleneck/decoder overridden?"
         )
     return TrainedRun(run_dir, recipe, model.eval(), context, data)
+
+
+def check_run(run_dir: Path) -> None:
+    """Refuse a run directory that is unfinished or whose files fail their manifest; warn
+    about one written before LASER kept manifests, whose files cannot be verified."""
+    if not run_dir.is_dir():
+        raise LaserError(f"{run_dir} is not a run directory")
+    restart = (
+        f"`laser run --resume {run_dir}` finishes it from its last checkpoint"
+        if checkpoint.complete_checkpoints(run_dir)
+        else f"`laser run {run_dir / 'recipe.yaml'} --run-dir {run_dir}` starts it over"
+    )
+    unfinished = f"if it is still training, wait for it to finish; if it was stopped, {restart}"
+    if not (run_dir / "recipe.yaml").is_file():
+        raise LaserError(f"{run_dir} is not a run directory: recipe.yaml is missing")
+    if not (run_dir / "model.safetensors").is_file():
+        raise LaserError(
+            f"{run_dir} is not a finished run: model.safetensors is missing; {unfinished}"
+        )
+    if not manifest.exists(run_dir):
+        log.warning(f"{run_dir} has no {manifest.MANIFEST} (an older LASER wrote it): unverified")
+        return
+    files = manifest.listed(run_dir)
+    if "model.safetensors" not in files:
+        raise LaserError(
+            f"{run_dir} is not a finished run: its model.safetensors is not in "
+            f"{manifest.MANIFEST} (written while training or stopped before it was sealed); "
+            + unfinished
+        )
+    for name in files:
+        try:
+            manifest.verify(run_dir, [name])
+        except manifest.DamagedFile as error:
+            if name in FINAL:
+                raise manifest.DamagedFile(
+                    f"{error}; `laser run --resume {run_dir}` writes it again from the last "
+                    "checkpoint"
+                ) from None
+            raise
 
 
 def dataset_overrides(block: dict[str, Any]) -> list[str]:

@@ -49,21 +49,38 @@ GAN_LOSSES: dict[str, GanLoss] = {
 """(discriminator loss, generator loss) for each ``discriminator.loss``."""
 
 
-def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the squared norm of d(sum of logits)/d(image): (B, ...) -> ()."""
-    (gradient,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
-    return gradient.float().square().flatten(1).sum(1).mean()
+def r1_penalty(
+    real_logits: torch.Tensor, real_images: torch.Tensor, scale: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean over the batch of the squared norm of d(sum of logits)/d(image): (B, ...) -> ().
+    ``scale``: the gradient scaler's scale under fp16, applied to the logits before the
+    gradient is taken and removed in fp32 after, so fp16 gradients do not underflow."""
+    scale = torch.ones((), device=real_logits.device) if scale is None else scale
+    (gradient,) = torch.autograd.grad(real_logits.sum() * scale, real_images, create_graph=True)
+    return (gradient.float() / scale).square().flatten(1).sum(1).mean()
 
 
 def adaptive_weight(
-    reconstruction: torch.Tensor, adversarial: torch.Tensor, last_layer: nn.Parameter
+    reconstruction: torch.Tensor,
+    adversarial: torch.Tensor,
+    last_layer: nn.Parameter,
+    scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """||d reconstruction / d w|| / (||d adversarial / d w|| + 1e-4) at the decoder's last
     weight w, in fp32, clamped to [0, MAX_ADAPTIVE_WEIGHT] and detached, so the adversarial
-    gradient reaching the decoder is as strong as the reconstruction's."""
-    (reconstruction_grad,) = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)
-    (adversarial_grad,) = torch.autograd.grad(adversarial, last_layer, retain_graph=True)
-    ratio = reconstruction_grad.float().norm() / (adversarial_grad.float().norm() + 1e-4)
+    gradient reaching the decoder is as strong as the reconstruction's. ``scale``: as in
+    :func:`r1_penalty`; without it an fp16 gradient can underflow to zero and send the weight
+    to its clamp. An overflowing scale gives 0."""
+    scale = torch.ones((), device=reconstruction.device) if scale is None else scale
+    (reconstruction_grad,) = torch.autograd.grad(
+        reconstruction * scale, last_layer, retain_graph=True
+    )
+    (adversarial_grad,) = torch.autograd.grad(adversarial * scale, last_layer, retain_graph=True)
+    unscaled = [grad.float().norm() / scale for grad in (reconstruction_grad, adversarial_grad)]
+    ratio = unscaled[0] / (unscaled[1] + 1e-4)
+    # A scale that overflows fp16 makes the ratio inf or NaN; the scaler skips that step, and
+    # a weight of 0 keeps its loss finite.
+    ratio = torch.where(torch.isfinite(ratio), ratio, 0.0)
     return ratio.clamp(0, MAX_ADAPTIVE_WEIGHT).detach()
 
 
@@ -115,6 +132,12 @@ class Adversary:
         self.last_layer, self.grad_clip = last_layer, grad_clip
         self.discriminator_loss, self.generator_loss = GAN_LOSSES[config.loss]
 
+    def gradient_scale(self, device: torch.device) -> torch.Tensor | None:
+        """The fp16 gradient scaler's current scale as a tensor (read without a host sync),
+        or None when there is no scaler (fp32, bf16)."""
+        scaler = self.accelerator.scaler
+        return None if scaler is None else scaler.scale(torch.ones((), device=device))
+
     def active(self, step: int) -> bool:
         """Whether optimizer step ``step`` (0-based) trains adversarially."""
         return step >= self.config.start_step
@@ -131,7 +154,9 @@ class Adversary:
             loss = self.generator_loss(self.module(reconstructions).float())
         weight = torch.tensor(self.config.weight, device=loss.device)
         if self.last_layer is not None:
-            weight = weight * adaptive_weight(reconstruction_loss, loss, self.last_layer)
+            weight = weight * adaptive_weight(
+                reconstruction_loss, loss, self.last_layer, self.gradient_scale(loss.device)
+            )
         return weight * loss, weight
 
     def discriminator_step(
@@ -149,7 +174,8 @@ class Adversary:
         loss = self.discriminator_loss(real_logits, fake_logits)
         logs = {"disc": loss}
         if r1:
-            logs["r1"] = self.config.r1_weight / 2 * r1_penalty(real_logits, real)
+            penalty = r1_penalty(real_logits, real, self.gradient_scale(real.device))
+            logs["r1"] = self.config.r1_weight / 2 * penalty
             loss = loss + logs["r1"]
         self.accelerator.backward(loss)
         if self.accelerator.sync_gradients and self.grad_clip:

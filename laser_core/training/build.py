@@ -9,12 +9,24 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from laser_core.errors import LaserError
+from laser_core.errors import ContractError, LaserError, Problem, RecipeError
+from laser_core.plugin.checks import (
+    check_bottleneck_output,
+    check_built,
+    check_dataset_item,
+    check_decoder_output,
+    check_discriminator_output,
+    check_encoder_output,
+    check_metric_values,
+    require,
+)
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
 from laser_core.plugin.registry import Component, Registry, default_registry
+from laser_core.recipes.blocks import singular
 from laser_core.recipes.model import Block, Recipe
 from laser_core.training.losses import ImageLosses, smallest_side
 from laser_core.training.perceptual import build_lpips
+from laser_core.training.probe import blame, owner, probe_images, probing
 
 
 def list_components(kind: str, registry: Registry | None = None) -> list[Component]:
@@ -28,7 +40,8 @@ def build_component(
     context: BuildContext | None = None,
     registry: Registry | None = None,
 ) -> Any:
-    """Build one component, e.g. ``build_component("bottlenecks", {"name": "vq"})``."""
+    """Build one component, e.g. ``build_component("bottlenecks", {"name": "vq"})``, and check
+    that it is what its kind promises; any failure names the component and its plugin."""
     if isinstance(config, Block):
         block = config
     else:
@@ -40,8 +53,11 @@ def build_component(
         try:
             block = Block(component, component.config.model_validate(params))
         except ValidationError as error:
-            raise LaserError(f"{kind[:-1]} '{name}': {error}") from None
-    return block.component.factory(block.config, context or BuildContext())
+            raise LaserError(f"{singular(kind)} '{name}': {error}") from None
+    with blame(block):
+        built = block.component.factory(block.config, context or BuildContext())
+        check_built(block.component.kind, built)
+    return built
 
 
 class Autoencoder(nn.Module):
@@ -50,6 +66,15 @@ class Autoencoder(nn.Module):
     def __init__(self, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module):
         super().__init__()
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.frozen: tuple[str, ...] = ()
+
+    def train(self, mode: bool = True) -> Autoencoder:
+        """Frozen parts stay in eval mode: no dropout, and a bottleneck that learns outside
+        autograd (EMA codebooks, dictionary updates) stops learning too."""
+        super().train(mode)
+        for part in self.frozen:
+            getattr(self, part).eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, BottleneckOutput]:
         output = self.bottleneck(self.encoder(images))
@@ -57,35 +82,97 @@ class Autoencoder(nn.Module):
 
 
 def build_data(recipe: Recipe) -> DataSplits:
-    return build_component("datasets", recipe.data)
+    """The dataset, with the first example of each split checked against the contract."""
+    splits = build_component("datasets", recipe.data)
+    with blame(recipe.data, " on its first examples"), probing():
+        for name in ("train", "val"):
+            split = getattr(splits, name)
+            require(len(split) > 0, f"the {name} split is empty")
+            check_dataset_item(splits, split[0], name)
+    return splits
 
 
 def build_model(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext]:
-    """Build the three parts with what each needs of the others, and check they fit."""
-    context = BuildContext(image_channels=splits.image_channels, image_size=splits.image_size)
-    encoder = build_component("encoders", recipe.encoder, context)
-    context = replace(context, latent_dim=encoder.latent_dim, downsampling=encoder.downsampling)
-    bottleneck = build_component("bottlenecks", recipe.bottleneck, context)
-    context = replace(context, code_spec=bottleneck.code_spec())
-    decoder = build_component("decoders", recipe.decoder, context)
-    model = Autoencoder(encoder, bottleneck, decoder)
-    _check_shapes_fit(model, context, recipe)
+    """Build the three parts with what each needs of the others, and check on a probe batch
+    that they fit and keep their contracts."""
+    model, context, _ = _assemble(recipe, splits)
     return model, context
 
 
-def _check_shapes_fit(model: Autoencoder, context: BuildContext, recipe: Recipe) -> None:
-    shape = (1, context.image_channels, context.image_size, context.image_size)
-    probe = torch.zeros(shape)
-    with torch.no_grad():
-        latents = model.encoder(probe)
-        reconstruction = model.decoder(latents)
-    if reconstruction.shape != probe.shape:
-        raise LaserError(
-            f"{recipe.source}: decoder '{recipe.decoder.name}' returns "
-            f"{tuple(reconstruction.shape)} for images {shape} (encoder "
-            f"'{recipe.encoder.name}' gives latents {tuple(latents.shape)}); "
-            "make the decoder's upsampling match the encoder's downsampling"
+Probe = tuple[torch.Tensor, torch.Tensor, BottleneckOutput]
+"""Probe images, their reconstructions and the bottleneck's output."""
+
+
+def _assemble(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext, Probe]:
+    context = BuildContext(image_channels=splits.image_channels, image_size=splits.image_size)
+    encoder = build_component("encoders", recipe.encoder, context)
+    _check_downsampling(recipe, encoder.downsampling, context.image_size)
+    context = replace(context, latent_dim=encoder.latent_dim, downsampling=encoder.downsampling)
+    bottleneck = build_component("bottlenecks", recipe.bottleneck, context)
+    context = replace(context, latent_dim=bottleneck.output_dim, code_spec=bottleneck.code_spec())
+    decoder = build_component("decoders", recipe.decoder, context)
+    model = Autoencoder(encoder, bottleneck, decoder)
+    return model, context, _probe(model, context, recipe)
+
+
+def _check_downsampling(recipe: Recipe, downsampling: int, image_size: int) -> None:
+    if image_size % downsampling == 0:
+        return
+    message = (
+        f"encoder '{recipe.encoder.name}' downsamples by {downsampling}, which does not divide "
+        f"the dataset's image size {image_size} (data at {recipe.data.where or recipe.source}); "
+        "lower its downsampling or change the image size"
+    )
+    raise _problem(recipe, recipe.encoder, message)
+
+
+def _problem(recipe: Recipe, block: Block, message: str) -> RecipeError:
+    """A problem of how blocks fit together, located at ``block`` in the recipe."""
+    where = block.where or recipe.source
+    return RecipeError([Problem(where, block.key or singular(block.component.kind), message)])
+
+
+def _probe(model: Autoencoder, context: BuildContext, recipe: Recipe) -> Probe:
+    """Two images through encoder, bottleneck and decoder, each output checked."""
+    images = probe_images(context)
+    with probing(model):
+        with blame(recipe.encoder, " on a probe batch"):
+            latents = model.encoder(images)
+            check_encoder_output(model.encoder, images, latents)
+        with blame(recipe.bottleneck, " on the encoder's latents"):
+            output = model.bottleneck(latents)
+            check_bottleneck_output(output, latents, context.code_spec, context.latent_dim)
+        with blame(recipe.decoder, " on the bottleneck's output"):
+            reconstruction = model.decoder(output.quantized)
+    try:
+        check_decoder_output(reconstruction, tuple(images.shape))
+    except ContractError as error:
+        message = (
+            f"{owner(recipe.decoder)}: {error} (encoder '{recipe.encoder.name}' gives latents "
+            f"{tuple(latents.shape)}); make the decoder's upsampling match the encoder's "
+            f"downsampling ({context.downsampling})"
         )
+        raise _problem(recipe, recipe.decoder, message) from None
+    return images, reconstruction, output
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Build every component of ``recipe`` on the CPU and run the contract checks on a probe
+    batch, so that what fails at build time fails at ``laser validate``, before training."""
+    splits = build_data(recipe)
+    _, context, (images, reconstructions, output) = _assemble(recipe, splits)
+    build_discriminator(recipe, context)
+    metrics = build_metrics(recipe, context)
+    build_losses(recipe, context)
+    if recipe.task is not None:
+        build_component("tasks", recipe.task)
+    with probing():
+        for block in recipe.metrics:
+            with blame(block, " on a probe batch"):
+                check_metric_values(
+                    metrics[block.name].per_example(images, reconstructions, output),
+                    len(images),
+                )
 
 
 def build_metrics(recipe: Recipe, context: BuildContext) -> dict[str, Any]:
@@ -116,4 +203,8 @@ def build_losses(recipe: Recipe, context: BuildContext) -> ImageLosses:
 def build_discriminator(recipe: Recipe, context: BuildContext) -> nn.Module | None:
     if recipe.discriminator is None:
         return None
-    return build_component("discriminators", recipe.discriminator, context)
+    discriminator = build_component("discriminators", recipe.discriminator, context)
+    images = probe_images(context)
+    with blame(recipe.discriminator, " on a probe batch"), probing(discriminator):
+        check_discriminator_output(discriminator(images), len(images))
+    return discriminator

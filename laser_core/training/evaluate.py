@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from torchvision.utils import make_grid, save_image
 
 from laser_core.runs.layout import atomic_write
 from laser_core.training.build import Autoencoder
@@ -23,10 +22,13 @@ def evaluate(
     grid_path: Path | None = None,
 ) -> dict[str, float]:
     """Per-example metric values from every process, de-duplicated by gather_for_metrics,
-    then summarised. Writes originals above reconstructions to ``grid_path`` (main process)."""
+    then summarised, with ``val_examples``: how many examples they cover (the first
+    ``max_batches`` batches of every process, or the whole loader). Writes originals above
+    reconstructions to ``grid_path`` (main process)."""
     was_training = model.training
     model.eval()
     collected: dict[str, list[torch.Tensor]] = {name: [] for name in metrics}
+    examples = 0
     for index, batch in enumerate(loader):
         if max_batches is not None and index >= max_batches:
             if hasattr(loader, "end"):  # Accelerate's loaders unregister only when exhausted
@@ -35,6 +37,8 @@ def evaluate(
         images = batch["image"]
         reconstructions, output = model(images)
         reconstructions = reconstructions.float()
+        counted = torch.ones(len(images), device=images.device)
+        examples += len(accelerator.gather_for_metrics(counted))
         for name, metric in metrics.items():
             values = metric.per_example(images.float(), reconstructions, output)
             collected[name].append(accelerator.gather_for_metrics(values).cpu())
@@ -45,6 +49,7 @@ def evaluate(
     for name, metric in metrics.items():
         if collected[name]:
             results.update(metric.summarize(torch.cat(collected[name])))
+    results["val_examples"] = examples
     return results
 
 
@@ -57,6 +62,8 @@ def save_reconstruction_grid(
 
 def save_image_rows(rows: list[torch.Tensor], path: Path, count: int = 8) -> None:
     """One row per batch of [-1, 1] images (B, C, H, W), each cut to its first ``count``."""
+    from torchvision.utils import make_grid, save_image  # 2 s to import; only for pictures
+
     count = min(count, *(row.shape[0] for row in rows))
     stacked = torch.cat([row[:count] for row in rows]).float().cpu()
     grid = make_grid((stacked.clamp(-1, 1) + 1) / 2, nrow=count, padding=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,9 @@ from laser_core.errors import LaserError
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, TrainConfig
 from laser_core.runs import layout as rundir
-from laser_core.training import checkpoint
+from laser_core.runs import manifest
+from laser_core.runs import resume as resuming
+from laser_core.training import checkpoint, trackers
 from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.build import (
     Autoencoder,
@@ -32,8 +35,10 @@ from laser_core.training.build import (
     build_model,
 )
 from laser_core.training.evaluate import evaluate
+from laser_core.training.initialize import freeze, initialize_from
 from laser_core.training.interrupt import DeferredInterrupt
 from laser_core.training.losses import ImageLosses
+from laser_core.training.throughput import Throughput
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ class TrainingDiverged(LaserError):
 
 
 @dataclass
-class RunResult:
+class TrainResult:
     """The run directory, validation metrics before and after, and the trained model."""
 
     run_dir: Path
@@ -52,9 +57,16 @@ class RunResult:
     after: dict[str, float] = field(default_factory=dict)
 
 
-def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
-    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its latest checkpoint."""
+def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
+    """Train ``recipe`` into ``run_dir``; with ``resume``, continue its newest intact
+    checkpoint (runs/resume.py says which recipe changes a resume accepts)."""
     config = recipe.train
+    if resume:
+        changes = resuming.check_resume(run_dir, recipe)
+    else:
+        resuming.check_new(run_dir)
+    if config.deterministic:
+        _deterministic()
     accelerator = Accelerator(
         cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
@@ -64,13 +76,18 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         ),
         step_scheduler_with_optimizer=False,  # we step it once per optimizer step ourselves
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
-        # bottlenecks all-reduce their buffers themselves; DDP's copy of rank 0's would hide a
-        # missing all-reduce
+        # Buffers updated outside autograd (codebooks, EMA and dictionary statistics) are
+        # all-reduced by the bottlenecks; rank 0's copy broadcast on every forward would only
+        # cost bandwidth and hide a missing all-reduce.
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+        **trackers.accelerator_kwargs(config.trackers, run_dir),
     )
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
     model, context = build_model(recipe, splits)
+    if config.init_from is not None and not resume:
+        accelerator.print(initialize_from(model, recipe))
+    freeze(model, config.freeze)
     metrics = build_metrics(recipe, context)
     image_losses = build_losses(recipe, context)
     discriminator = build_discriminator(recipe, context)
@@ -110,15 +127,25 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
 
     if resume:
         state = checkpoint.load(accelerator, run_dir)
+        if state.step > config.steps:
+            raise LaserError(
+                f"train.steps={config.steps} is below step {state.step}, where {run_dir} was "
+                f"checkpointed; resume with train.steps={state.step} or more"
+            )
+        _restore_hyperparameters(optimizer, scheduler, config)
         if accelerator.is_main_process:
+            resuming.record(run_dir, recipe, state.step, changes)
             rundir.MetricsLog(run_dir).truncate_after(state.step)
     else:
         state = checkpoint.TrainerState()
         if accelerator.is_main_process:
+            resuming.start_over(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             rundir.write_recipe(run_dir, recipe)
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
+            manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
     accelerator.wait_for_everyone()
+    trackers.start(accelerator, recipe, run_dir)
 
     loop = _Loop(
         recipe,
@@ -132,7 +159,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
         image_losses,
         adversary,
     )
-    result = RunResult(run_dir, accelerator.unwrap_model(model))
+    result = TrainResult(run_dir, accelerator.unwrap_model(model))
     if not resume:
         result.before = loop.validate(state.step)
     try:
@@ -143,13 +170,15 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> RunResult:
             f"interrupted at step {state.step}; saved {path}; resume with "
             f"`laser run --resume {run_dir}`"
         ) from None
-    # the loop validated the last step already when it fell on eval_every: log it once
-    result.after = loop.latest_val if loop.validated == state.step else loop.validate(state.step)
+    # the last step validated (see _step); a resumed finished run logged it before
+    result.after = loop.latest_val or rundir.MetricsLog(run_dir).val_at(state.step)
     if accelerator.is_main_process:
         rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
     if checkpoint.latest(run_dir) != checkpoint.path_for(run_dir, state.step):
         checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
     save_weights(accelerator, model, run_dir)
+    if accelerator.is_main_process:
+        manifest.seal(run_dir, resuming.FINAL)  # last: the run is finished and verifiable
     accelerator.end_training()
     return result
 
@@ -178,11 +207,14 @@ class _Loop:
         self.accelerator, self.model = accelerator, model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_loader, self.metrics = val_loader, metrics
-        self.run_dir, self.metrics_log = run_dir, rundir.MetricsLog(run_dir)
+        self.run_dir = run_dir
+        self.metrics_log = trackers.TrackedLog(rundir.MetricsLog(run_dir), accelerator, run_dir)
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
-        self.validated: int | None = None  # the step latest_val belongs to
+        self.throughput = Throughput(
+            recipe.data.config.batch_size * recipe.train.grad_accum * accelerator.num_processes
+        )
 
     def run(self, state: checkpoint.TrainerState, batches: Iterator[dict[str, Any]]) -> None:
         config, accelerator = self.config, self.accelerator
@@ -225,9 +257,12 @@ class _Loop:
         if state.step % config.log_every == 0 or state.step == config.steps:
             record = self._log_train(state.step, sums)
             progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
-        if config.eval_every and state.step % config.eval_every == 0:
+        # the last step validates and checkpoints here, so a resume from that checkpoint
+        # finds all of the step's records logged, and logs none of them twice
+        last = state.step == config.steps
+        if last or (config.eval_every and state.step % config.eval_every == 0):
             self.validate(state.step)
-        if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+        if last or (config.checkpoint_every and state.step % config.checkpoint_every == 0):
             checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
 
     def _any_process_interrupted(self, interrupt: DeferredInterrupt) -> bool:
@@ -267,7 +302,7 @@ class _Loop:
     def _stop_if_diverged(self, loss: torch.Tensor, step: int) -> None:
         bad = self.accelerator.reduce((~torch.isfinite(loss)).float(), reduction="sum")
         if bad.item() > 0:
-            last = checkpoint.latest(self.run_dir)
+            last = checkpoint.latest_intact(self.run_dir)
             raise TrainingDiverged(
                 f"loss is {loss.item()} at step {step}; training stopped. Last good checkpoint: "
                 f"{last or 'none (no checkpoint was written yet)'}. Lower train.lr, enable "
@@ -277,6 +312,7 @@ class _Loop:
     def _log_train(self, step: int, sums: dict[str, torch.Tensor]) -> dict[str, Any]:
         reduced = {k: self.accelerator.reduce(v, reduction="mean").item() for k, v in sums.items()}
         record = {"step": step, "split": "train", **reduced, "lr": self.scheduler.get_last_lr()[0]}
+        record |= self.throughput.since_last_log(step, self.accelerator.device)
         if self.accelerator.is_main_process:
             self.metrics_log.append(record)
         return record
@@ -293,7 +329,7 @@ class _Loop:
         )
         if self.accelerator.is_main_process:
             self.metrics_log.append({"step": step, "split": "val", **results})
-        self.latest_val, self.validated = results, step
+        self.latest_val = results
         return results
 
     def _postfix(self) -> dict[str, str]:
@@ -315,6 +351,20 @@ def parameter_groups(model: Autoencoder, config: TrainConfig) -> list[dict[str, 
                 {"params": params, "lr": config.lr_per_component.get(part, config.lr), "name": part}
             )
     return groups or [{"params": [], "lr": config.lr, "name": "none"}]
+
+
+def _restore_hyperparameters(optimizer: Any, scheduler: Any, config: TrainConfig) -> None:
+    """Loading a checkpoint brought back the optimizer's lr, betas and weight decay as they
+    were saved: put the recipe's in their place, so that a resume's overrides of them (and of
+    the schedule's steps) take effect; unchanged values give the same numbers."""
+    inner = scheduler.scheduler
+    for group in optimizer.param_groups:
+        lr = config.lr_per_component.get(group["name"], config.lr)
+        group.update(betas=config.betas, weight_decay=config.weight_decay, initial_lr=lr)
+    inner.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    groups = zip(optimizer.param_groups, inner.base_lrs, inner.lr_lambdas, strict=True)
+    for group, base, factor in groups:
+        group["lr"] = base * factor(inner.last_epoch)
 
 
 def warmup_cosine(config: TrainConfig):
@@ -352,11 +402,23 @@ def _micro_batches(
 def _reset_optimizer_rows(
     optimizer: torch.optim.Optimizer, rows: list[tuple[torch.nn.Parameter, torch.Tensor]]
 ) -> None:
-    """Forget Adam's moments for re-initialised codebook rows or atoms."""
+    """Forget Adam's moments for re-initialised codebook rows or atoms, given as row indices or
+    as a boolean mask over rows (masked_fill: no host sync)."""
     for parameter, index in rows:
         for moment in optimizer.state.get(parameter, {}).values():
             if torch.is_tensor(moment) and moment.shape == parameter.shape:
-                moment[index] = 0
+                if index.dtype == torch.bool:
+                    moment.masked_fill_(index.view(-1, *[1] * (moment.ndim - 1)), 0)
+                else:
+                    moment[index] = 0
+
+
+def _deterministic() -> None:
+    """train.deterministic: deterministic kernels everywhere (an error names any op that has
+    none), a fixed cuBLAS workspace, and no cuDNN autotuning; set for the whole process."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
 
 
 def save_weights(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:

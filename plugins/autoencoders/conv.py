@@ -6,14 +6,21 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from laser_core import ComponentConfig, ResBlock, group_norm, stage_channels
+from laser_core import (
+    ComponentConfig,
+    NonNegativeInt,
+    PositiveInt,
+    ResBlock,
+    group_norm,
+    stage_channels,
+)
 
 
 class ConvEncoderConfig(ComponentConfig):
-    channels: list[int] = Field([64, 128], min_length=1, description="width per resolution")
-    downsamplings: int = Field(2, ge=0, description="each halves height and width")
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
-    latent_dim: int = Field(64, ge=1)
+    channels: list[PositiveInt] = Field([64, 128], min_length=1, description="width per resolution")
+    downsamplings: NonNegativeInt = Field(2, description="each halves height and width")
+    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
+    latent_dim: PositiveInt = Field(64)
 
 
 class ConvEncoder(nn.Module):
@@ -37,11 +44,11 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoderConfig(ComponentConfig):
-    channels: list[int] = Field([128, 64], min_length=1, description="width per resolution")
-    upsamplings: int | None = Field(
-        None, ge=0, description="each doubles height and width; null mirrors the encoder"
+    channels: list[PositiveInt] = Field([128, 64], min_length=1, description="width per resolution")
+    upsamplings: NonNegativeInt | None = Field(
+        None, description="each doubles height and width; null mirrors the encoder"
     )
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
+    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
 
 
 class ConvDecoder(nn.Module):

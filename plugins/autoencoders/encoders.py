@@ -7,13 +7,13 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core import BuildContext, ComponentConfig, hookimpl
+from laser_core import BuildContext, ComponentConfig, PositiveInt, hookimpl
 
 from .conv import ConvEncoder, ConvEncoderConfig
 
 
 class IdentityEncoderConfig(ComponentConfig):
-    patch_size: int = Field(1, ge=1, description="p x p pixel patches become one latent vector")
+    patch_size: PositiveInt = Field(1, description="p x p pixel patches become one latent vector")
 
 
 class IdentityEncoder(nn.Module):

@@ -26,6 +26,8 @@ from laser_core import (
     BuildContext,
     ComponentConfig,
     LaserError,
+    NonNegativeInt,
+    PositiveInt,
     Register,
     ResBlock,
     group_norm,
@@ -37,11 +39,11 @@ from .conv import ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig
 
 
 class HierarchicalEncoderConfig(ComponentConfig):
-    channels: list[int] = Field([64, 128], min_length=1, description="width per resolution")
-    downsamplings: int = Field(2, ge=0, description="bottom latents at H / 2**downsamplings")
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
-    bottom_dim: int = Field(32, ge=1, description="channels of the bottom latent")
-    top_dim: int = Field(
+    channels: list[PositiveInt] = Field([64, 128], min_length=1, description="width per resolution")
+    downsamplings: NonNegativeInt = Field(2, description="bottom latents at H / 2**downsamplings")
+    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
+    bottom_dim: PositiveInt = Field(32, description="channels of the bottom latent")
+    top_dim: PositiveInt = Field(
         64, ge=4, multiple_of=4, description="channels of the top latent (one level coarser)"
     )
 
@@ -85,8 +87,8 @@ class HierarchicalEncoder(nn.Module):
 
 
 class HierarchicalDecoderConfig(ComponentConfig):
-    channels: list[int] = Field([128, 64], min_length=1, description="width per resolution")
-    blocks: int = Field(1, ge=1, description="residual blocks per resolution")
+    channels: list[PositiveInt] = Field([128, 64], min_length=1, description="width per resolution")
+    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
 
 
 class HierarchicalDecoder(nn.Module):

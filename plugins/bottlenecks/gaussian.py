@@ -1,6 +1,8 @@
 """``gaussian``: the continuous baseline, a β-VAE posterior (Higgins et al., 2017). A 1x1
-convolution predicts a mean and log-variance per latent element; training decodes a
-reparameterised sample, eval the mean. Its code is the mean itself, with no indices.
+convolution predicts a mean and log-variance per latent element (or, with ``projection:
+false``, the encoder's output already holds them side by side, as AutoencoderKL's does);
+training decodes a reparameterised sample, eval the mean. Its code is the mean itself, with no
+indices.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from laser_core import (
     Codes,
     CodeSpec,
     ComponentConfig,
+    LaserError,
+    NonNegativeFloat,
     Register,
     full_precision,
     hookimpl,
@@ -23,11 +27,15 @@ from laser_core import (
 
 
 class GaussianConfig(ComponentConfig):
-    kl_weight: float = Field(
+    kl_weight: NonNegativeFloat = Field(
         1.0,
-        ge=0,
         description="β of the β-VAE: weight of KL(N(mean, variance) || N(0, 1)), averaged "
         "over latent elements",
+    )
+    projection: bool = Field(
+        True,
+        description="a 1x1 convolution predicts mean and log-variance from each latent; false: "
+        "the latent's first half of channels is the mean, the second the log-variance",
     )
 
 
@@ -38,12 +46,17 @@ class GaussianBottleneck(Bottleneck):
     def __init__(self, dim: int, config: GaussianConfig):
         super().__init__()
         self.dim, self.kl_weight = dim, config.kl_weight
-        self.projection = nn.Conv2d(dim, 2 * dim, 1)
+        self.projection = nn.Conv2d(dim, 2 * dim, 1) if config.projection else None
+
+    @property
+    def output_dim(self) -> int:
+        return self.dim if self.projection is not None else self.dim // 2
 
     def moments(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance, each (batch, dim, height, width), in fp32."""
+        """Mean and log-variance, each (batch, output_dim, height, width), in fp32."""
         with full_precision(z):
-            mean, log_variance = self.projection(z.float()).chunk(2, dim=1)
+            moments = z.float() if self.projection is None else self.projection(z.float())
+            mean, log_variance = moments.chunk(2, dim=1)
         # exp() of an untrained projection's output must neither overflow nor vanish.
         return mean, log_variance.clamp(-30.0, 20.0)
 
@@ -73,6 +86,12 @@ class GaussianBottleneck(Bottleneck):
 
 
 def build(config: GaussianConfig, context: BuildContext) -> GaussianBottleneck:
+    if not config.projection and context.latent_dim % 2:
+        raise LaserError(
+            f"bottleneck 'gaussian' with projection: false splits the encoder's "
+            f"{context.latent_dim} channels into means and log-variances, so it needs an even "
+            "latent_dim"
+        )
     return GaussianBottleneck(context.latent_dim, config)
 
 

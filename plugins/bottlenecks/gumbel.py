@@ -24,9 +24,13 @@ from laser_core import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
+    CodebookSize,
     Codes,
     CodeSpec,
     ComponentConfig,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
     Register,
     code_counts,
     full_precision,
@@ -36,13 +40,13 @@ from laser_core import (
 
 
 class GumbelConfig(ComponentConfig):
-    codebook_size: int = Field(512, ge=2, description="number of codes")
-    temperature_start: float = Field(1.0, gt=0, description="τ of the relaxation at first")
-    temperature_end: float = Field(
-        0.0625, gt=0, description="τ once anneal_steps training batches have passed"
+    codebook_size: CodebookSize = Field(512, description="number of codes")
+    temperature_start: PositiveFloat = Field(1.0, description="τ of the relaxation at first")
+    temperature_end: PositiveFloat = Field(
+        0.0625, description="τ once anneal_steps training batches have passed"
     )
-    anneal_steps: int = Field(
-        10000, ge=0, description="training batches over which τ goes from start to end"
+    anneal_steps: NonNegativeInt = Field(
+        10000, description="training batches over which τ goes from start to end"
     )
     anneal: Literal["exponential", "linear"] = Field(
         "exponential", description="how τ moves between start and end"
@@ -57,8 +61,8 @@ class GumbelConfig(ComponentConfig):
         description="true: the sampled code itself, with the relaxation's gradient "
         "(straight-through); false: the relaxed mixture of codes",
     )
-    kl_weight: float = Field(
-        5e-4, ge=0, description="weight of KL(softmax(logits) || uniform), keeping codes in use"
+    kl_weight: NonNegativeFloat = Field(
+        5e-4, description="weight of KL(softmax(logits) || uniform), keeping codes in use"
     )
 
 

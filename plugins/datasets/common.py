@@ -8,9 +8,6 @@ from torch.utils.data import Dataset
 
 from laser_core import LaserError
 
-PIL_MODES = {1: "L", 3: "RGB"}
-"""PIL image mode for each supported number of channels."""
-
 
 def to_signed_unit(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels (..., C, H, W) as float32 in [-1, 1], the range every component expects."""

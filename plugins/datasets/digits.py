@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch.nn import functional as F
 
-from laser_core import BuildContext, DatasetConfig, DataSplits
+from laser_core import BuildContext, DatasetConfig, DataSplits, FiniteFloat, PositiveInt, Seed
 
 from .common import InMemoryImages, split_indices
 
@@ -18,9 +18,9 @@ DIGIT_MAX = 16.0  # the pixels of sklearn's digits are counts from 0 to 16
 
 
 class DigitsConfig(DatasetConfig):
-    size: int = Field(16, ge=2, description="side in pixels the 8x8 digits are resized to")
-    val_fraction: float = Field(0.2, gt=0, lt=1, description="share of each class held out")
-    seed: int = Field(0, description="seeds the train/val split")
+    size: PositiveInt = Field(16, ge=2, description="side in pixels the 8x8 digits are resized to")
+    val_fraction: FiniteFloat = Field(0.2, gt=0, lt=1, description="share of each class held out")
+    seed: Seed = Field(0, description="seeds the train/val split")
 
 
 def build(config: DigitsConfig, context: BuildContext) -> DataSplits:

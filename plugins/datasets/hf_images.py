@@ -14,9 +14,18 @@ from PIL import Image, ImageOps
 from pydantic import Field
 from torch.utils.data import Dataset
 
-from laser_core import DatasetConfig, DataSplits, LaserError, did_you_mean
+from laser_core import (
+    DatasetConfig,
+    DataSplits,
+    FiniteFloat,
+    LaserError,
+    PositiveInt,
+    Seed,
+    did_you_mean,
+    image_pixels,
+)
 
-from .common import PIL_MODES, split_indices, to_signed_unit
+from .common import split_indices, to_signed_unit
 
 if TYPE_CHECKING:
     import datasets
@@ -25,20 +34,23 @@ if TYPE_CHECKING:
 class ResizedImagesConfig(DatasetConfig):
     """Keys of datasets whose images come in any size and are brought to one."""
 
-    size: int = Field(
-        32, ge=1, description="side in pixels after resizing the short side and center-cropping"
+    size: PositiveInt = Field(
+        32, description="side in pixels after resizing the short side and center-cropping"
     )
     channels: Literal[1, 3] = Field(3, description="3 for RGB, 1 for grayscale")
-    val_fraction: float = Field(
+    val_fraction: FiniteFloat = Field(
         0.1, gt=0, lt=1, description="share of each class held out when there is no val split"
     )
-    seed: int = Field(0, description="seeds the train/val split and the order of val")
+    seed: Seed = Field(0, description="seeds the train/val split and the order of val")
 
 
 def fit_image(image: Image.Image, size: int, channels: int) -> torch.Tensor:
-    """Any PIL image as float32 (channels, size, size) in [-1, 1]: the short side resized to
-    ``size`` and the long side center-cropped, so nothing is stretched."""
-    image = ImageOps.fit(image.convert(PIL_MODES[channels]), (size, size), Image.Resampling.BICUBIC)
+    """Any PIL image as float32 (channels, size, size) in [-1, 1]: upright and scaled from its
+    bit depth (``laser_core.image_pixels``), the short side resized to ``size`` and the long
+    side center-cropped, so nothing is stretched."""
+    pixels = image_pixels(image, channels)
+    upright = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+    image = ImageOps.fit(upright, (size, size), Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).reshape(size, size, channels)
     return to_signed_unit(pixels.permute(2, 0, 1))
 

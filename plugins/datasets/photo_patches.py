@@ -20,24 +20,27 @@ from laser_core import (
     DatasetConfig,
     DataSplits,
     PhotoName,
+    PositiveInt,
+    Seed,
+    image_pixels,
     sample_photo,
 )
 
-from .common import PIL_MODES, InMemoryImages
+from .common import InMemoryImages
 
 SMALLEST_SIDE = 300  # chelsea is 300 x 451 pixels; no crop can be larger
 
 
 class PhotoPatchesConfig(DatasetConfig):
-    size: int = Field(32, ge=2, le=SMALLEST_SIDE, description="crop side in pixels")
+    size: PositiveInt = Field(32, ge=2, le=SMALLEST_SIDE, description="crop side in pixels")
     channels: Literal[1, 3] = Field(3, description="3 for colour, 1 for luma (grayscale)")
-    train_patches: int = Field(4096, ge=1, description="crops drawn from the train photos")
-    val_patches: int = Field(512, ge=1, description="crops drawn from the val photos")
+    train_patches: PositiveInt = Field(4096, description="crops drawn from the train photos")
+    val_patches: PositiveInt = Field(512, description="crops drawn from the val photos")
     val_photos: list[PhotoName] = Field(
         default_factory=lambda: ["chelsea", "china"],
         description="photographs held out for validation; all others are for training",
     )
-    seed: int = Field(0, description="seeds the crop positions; the same seed, the same crops")
+    seed: Seed = Field(0, description="seeds the crop positions; the same seed, the same crops")
 
     @field_validator("val_photos")
     @classmethod
@@ -54,12 +57,13 @@ def build(config: PhotoPatchesConfig, context: BuildContext) -> DataSplits:
     run and a resumed run hold identical datasets."""
     val_names = sorted(set(config.val_photos))
     train_names = [name for name in SAMPLE_PHOTOS if name not in val_names]
-    mode = PIL_MODES[config.channels]
     splits = []
     for stream, (names, count) in enumerate(
         ((train_names, config.train_patches), (val_names, config.val_patches))
     ):
-        photos = [np.asarray(Image.fromarray(sample_photo(name)).convert(mode)) for name in names]
+        photos = [
+            image_pixels(Image.fromarray(sample_photo(name)), config.channels) for name in names
+        ]
         # One random stream per split: changing val_patches leaves the train crops alone.
         rng = np.random.default_rng((config.seed, stream))
         splits.append(InMemoryImages(random_crops(photos, count, config.size, rng)))

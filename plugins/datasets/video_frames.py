@@ -18,22 +18,34 @@ import torch
 from PIL import Image, ImageOps
 from pydantic import Field
 
-from laser_core import BuildContext, ClipLayout, DatasetConfig, DataSplits, LaserError
+from laser_core import (
+    BuildContext,
+    ClipLayout,
+    DatasetConfig,
+    DataSplits,
+    FiniteFloat,
+    LaserError,
+    PositiveInt,
+    Seed,
+    image_pixels,
+)
 
 from .common import InMemoryImages, split_indices
 
 
 class VideoFramesConfig(DatasetConfig):
     path: str = Field(description="folder of clips: frame folders and/or .npy (frames, H, W, 3)")
-    size: int = Field(32, ge=2, description="side in pixels of what the model sees per item")
-    grid: tuple[int, int] = Field(
+    size: PositiveInt = Field(
+        32, ge=2, description="side in pixels of what the model sees per item"
+    )
+    grid: tuple[PositiveInt, PositiveInt] = Field(
         (1, 1), description="(rows, cols) of size x size patches each frame is cut into"
     )
-    frames: int | None = Field(
-        None, ge=1, description="frames taken from the start of each clip; null: all, equal"
+    frames: PositiveInt | None = Field(
+        None, description="frames taken from the start of each clip; null: all, equal"
     )
-    val_fraction: float = Field(0.2, gt=0, lt=1, description="share of clips held out")
-    seed: int = Field(0, description="seeds the train/val split of clips")
+    val_fraction: FiniteFloat = Field(0.2, gt=0, lt=1, description="share of clips held out")
+    seed: Seed = Field(0, description="seeds the train/val split of clips")
 
 
 def build(config: VideoFramesConfig, context: BuildContext) -> DataSplits:
@@ -94,7 +106,7 @@ def load_clip(source: Path, height: int, width: int) -> torch.Tensor:
         pictures = []
         for file in sorted(f for f in source.iterdir() if f.suffix.lower() in image_suffixes):
             with Image.open(file) as image:
-                pictures.append(image.convert("RGB"))
+                pictures.append(Image.fromarray(image_pixels(image, 3)))
     fitted = [ImageOps.fit(p, (width, height), Image.Resampling.BICUBIC) for p in pictures]
     return torch.from_numpy(np.stack([np.asarray(p, dtype=np.uint8) for p in fitted]))
 

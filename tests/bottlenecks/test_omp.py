@@ -132,7 +132,7 @@ def test_omp_renormalises_atoms_and_revives_dead_ones_after_optimizer_step():
     revived = bottleneck.after_optimizer_step()
 
     assert len(revived) == 1 and revived[0][0] is bottleneck.dictionary
-    assert revived[0][1].tolist() == dead
+    assert revived[0][1].nonzero().squeeze(1).tolist() == dead  # a mask over atoms
     torch.testing.assert_close(bottleneck.dictionary.norm(dim=1), torch.ones(32))
     torch.testing.assert_close(bottleneck.dictionary[used], atoms[used])
     # Each revived atom is the residual direction of one of the worst-represented signals.

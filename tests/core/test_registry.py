@@ -126,8 +126,9 @@ def test_plugin_that_raises_on_import_leaves_laser_working(tmp_path, write_recip
     env = {"PYTHONPATH": str(tmp_path)}
     assert run_laser("--help", env=env).returncode == 0
     listing = run_laser("plugins", env=env)
-    assert listing.returncode == 0 and "vq" in listing.stdout
+    assert listing.returncode == 1 and "vq" in listing.stdout  # lists, and says it failed
     assert "broken_plugin (broken_plugin 0.1): ImportError: needs libfoo" in listing.stdout
+    assert f"(at {tmp_path / 'broken_plugin.py'}:1)" in listing.stdout
     from tests.helpers import TINY_RECIPE
 
     assert run_laser("validate", str(write_recipe(TINY_RECIPE)), env=env).returncode == 0
@@ -157,3 +158,157 @@ def test_disabled_and_duplicated_entry_points(tmp_path):
     hidden = run_laser("plugins", env={**env, "LASER_DISABLE_PLUGINS": "echo_plugin,vq"})
     assert "echo" not in hidden.stdout
     assert " vq " not in hidden.stdout.split("bottlenecks:")[1].split("decoders:")[0]
+
+
+# -- a plugin that registers a built-in's name ------------------------------------------------
+
+
+def builtin(plugin: str) -> Provider:
+    return Provider(plugin, "laser", "0.1.0")
+
+
+def test_a_bare_name_means_the_built_in_and_the_qualified_name_the_plugin():
+    registry = Registry()
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), Provider("fancy", "laser-fancy", "2.0"))
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), builtin("vq"))
+    assert registry.get("bottlenecks", "vq").provider == builtin("vq")
+    assert registry.get("bottlenecks", "fancy:vq").provider.plugin == "fancy"
+    assert registry.get("bottlenecks", "laser-fancy:vq").provider.plugin == "fancy"
+    assert registry.get("bottlenecks", "laser:vq").provider == builtin("vq")
+    # what a recipe records: bare for the built-in, qualified for the plugin
+    assert [c.reference for c in registry.of_kind("bottlenecks")] == ["fancy:vq", "vq"]
+
+
+def test_a_pinned_provider_picks_its_component_or_says_it_is_gone():
+    registry = Registry()
+    fancy = Provider("fancy", "laser-fancy", "2.0")
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), builtin("vq"))
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), fancy)
+    assert registry.get("bottlenecks", "vq", pinned=fancy).provider == fancy
+    # a newer version of the recorded plugin still serves the run
+    newer = Provider("fancy", "laser-fancy", "3.0")
+    assert registry.get("bottlenecks", "vq", pinned=newer).provider == fancy
+    gone = Provider("old", "laser-old", "0.3")
+    with pytest.raises(PluginError) as caught:
+        registry.get("bottlenecks", "vq", pinned=gone)
+    message = str(caught.value)
+    assert "provided by plugin old (laser-old 0.3), which is not installed" in message
+    assert "'vq:vq' from vq (laser 0.1.0)" in message and "install laser-old 0.3" in message
+
+
+def test_plugins_marks_a_shadowed_name_and_exits_non_zero_on_a_failed_plugin(monkeypatch, capsys):
+    from laser_core.cli.main import main
+    from laser_core.plugin import registry as registry_module
+
+    class Exits:
+        @hookimpl
+        def laser_register_metrics(self, register):
+            raise SystemExit(3)
+
+    registry = Registry()
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), builtin("vq"))
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), Provider("fancy", "laser-fancy", "2.0"))
+    registry.add_plugin(_Plugin("encoders", "zz"), Provider("one", "laser-one", "1.0"))
+    registry.add_plugin(_Plugin("encoders", "zz"), Provider("two", "laser-two", "1.0"))
+    monkeypatch.setattr(registry_module, "_default", registry)
+    assert main(["plugins"]) == 0
+    listing = capsys.readouterr().out
+    assert "[shadowed by the built-in 'vq'; this one is 'fancy:vq']" in listing
+    assert listing.count("[shadowed") == 1
+    assert "[ambiguous name: write 'one:zz']" in listing
+    assert "[ambiguous name: write 'two:zz']" in listing
+    registry.add_plugin(Exits(), Provider("exits", "laser-exits", "1.0"))
+    assert main(["plugins"]) == 1
+    assert "exits (laser-exits 1.0): the plugin exited (SystemExit: 3)" in capsys.readouterr().out
+
+
+# -- plugins that exit or raise anything ------------------------------------------------------
+
+
+class Fatal(BaseException):
+    """Not an Exception: what a careless plugin might raise."""
+
+
+def test_sys_exit_or_any_base_exception_in_a_hook_is_isolated_but_ctrl_c_is_not():
+    class Exits:
+        @hookimpl
+        def laser_register_encoders(self, register):
+            raise SystemExit(3)
+
+    class RaisesFatal:
+        @hookimpl
+        def laser_register_encoders(self, register):
+            raise Fatal("no")
+
+    class Interrupted:
+        @hookimpl
+        def laser_register_encoders(self, register):
+            raise KeyboardInterrupt
+
+    registry = registry_with(("exits", Exits()), ("fatal", RaisesFatal()))
+    assert [f.provider.plugin for f in registry.failures] == ["exits", "fatal"]
+    assert registry.failures[0].error.startswith("the plugin exited (SystemExit: 3) (at ")
+    assert registry.failures[1].error.startswith("Fatal: no (at ")
+    assert __file__ in registry.failures[1].error  # the plugin's own file
+    with pytest.raises(KeyboardInterrupt):
+        registry_with(("interrupted", Interrupted()))
+
+
+IMPORT_FAILURES = {
+    "exits_plugin": ("import sys\n\nsys.exit(3)\n", 3, "the plugin exited (SystemExit: 3)"),
+    "fatal_plugin": (
+        "class Fatal(BaseException):\n    pass\n\n\nraise Fatal('at import')\n",
+        5,
+        "Fatal: at import",
+    ),
+    # the error is raised inside json; the line to blame is the plugin's own
+    "json_plugin": ("import json\n\nCONFIG = json.loads('{')\n", 3, "JSONDecodeError"),
+}
+
+
+def test_a_plugin_failing_at_import_is_isolated_and_blamed_at_its_own_line(tmp_path, monkeypatch):
+    for name, (source, _, _) in IMPORT_FAILURES.items():
+        _install_fake_distribution(tmp_path, name, source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry()
+    registry.load_entry_points(disabled=set())
+    failures = {f.provider.plugin: f.error for f in registry.failures}
+    for name, (_, line, error) in IMPORT_FAILURES.items():
+        assert failures[name].startswith(error), failures[name]
+        assert failures[name].endswith(f"(at {tmp_path / name}.py:{line})"), failures[name]
+    assert registry.get("bottlenecks", "vq").provider.builtin
+
+
+def test_the_schema_gives_the_bare_name_to_the_built_in_only():
+    from laser_core.recipes.schema import recipe_schema
+
+    registry = Registry()
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), builtin("vq"))
+    registry.add_plugin(_Plugin("bottlenecks", "vq"), Provider("fancy", "laser-fancy", "2.0"))
+    branches = recipe_schema(registry)["properties"]["bottleneck"]["allOf"]
+    tags = sorted(branch["if"]["properties"]["name"]["enum"] for branch in branches)
+    assert tags == [["fancy:vq"], ["vq", "vq:vq"]]
+
+
+def test_shipped_recipes_keep_their_built_ins_when_plugins_shadow_every_name():
+    from laser_core.recipes.model import load_recipe
+    from tests.helpers import shipped_recipes
+
+    registry = Registry()
+    registry.load_entry_points(disabled=set())
+    for kind in KINDS:
+        for component in list(registry.of_kind(kind)):
+            shadow = _Plugin(kind, component.name, HOOK_EXAMPLES[kind])
+            registry.add_plugin(
+                shadow, Provider(f"shadow-{kind}-{component.name}", "laser-shadow", "9")
+            )
+    assert not registry.failures
+    for path in shipped_recipes():
+        recipe = load_recipe(path, registry=registry)
+        providers = recipe.map_blocks(lambda block: block.component.provider.distribution)
+        flat = [
+            p
+            for value in providers.values()
+            for p in (value if isinstance(value, list) else [value])
+        ]
+        assert set(flat) == {"laser"}, path

@@ -1,7 +1,7 @@
 """Every recipe in recipes/ runs: `laser run` for two steps at toy size, with its own components.
 
-A recipe is every YAML file under recipes/ outside a ``base`` folder (base recipes are only
-extended). The toy overrides shrink data and steps but keep each block, so a recipe whose
+A recipe is every YAML file under recipes/ (the bases they extend ship in the package). The
+toy overrides shrink data and steps but keep each block, so a recipe whose
 plugin, keys or wiring broke fails here. No pretrained weights can be had in tests: LPIPS, as a
 loss or a metric, runs on a RANDOMLY INITIALISED backbone (the pipeline, not LPIPS), and
 Inception-based metrics (fid, kid) are left out.
@@ -34,6 +34,10 @@ def toy_overrides(recipe: Recipe) -> list[str]:
         for key in ("train_patches", "val_patches")
         if key in type(data).model_fields
     ]
+    if recipe.encoder.name == "vqgan":  # GPU-sized tokenizers: the same network, narrower
+        overrides += ["encoder.ch=32", "decoder.ch=32", "data.size=32", "data.batch_size=2"]
+        overrides += ["encoder.num_res_blocks=1", "decoder.num_res_blocks=1", "train.precision=no"]
+        overrides.append("bottleneck.kmeans_init=false")  # k-means++ seeds codes one by one
     if recipe.losses.perceptual:
         overrides.append("losses.perceptual_backbone=random")
     if recipe.discriminator is not None:

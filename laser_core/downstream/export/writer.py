@@ -72,7 +72,7 @@ from laser_core.downstream.latents import (
 )
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import ClipLayout
-from laser_core.runs.layout import atomic_write_text
+from laser_core.runs.layout import atomic_write_text, read_final_metrics
 from laser_core.runs.load import TrainedRun
 
 Split = Literal["train", "val"]
@@ -266,8 +266,7 @@ def _plan(run: TrainedRun, dataset: Dataset, split: Split, format: Format) -> di
 
 
 def _source(run: TrainedRun) -> dict[str, Any]:
-    metrics = run.run_dir / "metrics.json"
-    step = json.loads(metrics.read_text()).get("step") if metrics.is_file() else None
+    step = read_final_metrics(run.run_dir).get("step")
     digest = hashlib.sha256()
     with open(run.run_dir / "model.safetensors", "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):

@@ -12,7 +12,11 @@ from torch import nn
 
 from laser_core import (
     ComponentConfig,
+    FiniteFloat,
     ModeOptions,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
     all_reduce_sum,
     broadcast_from_main,
     code_counts,
@@ -26,27 +30,26 @@ UPDATE_OPTIONS = ModeOptions("update", {"decay": ("ema", 0.99), "epsilon": ("ema
 class CodebookConfig(ComponentConfig):
     """How a codebook learns; the keys vq and rq share."""
 
-    commitment_weight: float = Field(
-        0.25, ge=0, description="β, weight of ||z - sg(code)||², which keeps latents near codes"
+    commitment_weight: NonNegativeFloat = Field(
+        0.25, description="β, weight of ||z - sg(code)||², which keeps latents near codes"
     )
     update: Literal["ema", "gradient"] = Field(
         "ema",
         description="ema: each code is the running mean of the latents assigned to it; "
         "gradient: codes learn from the codebook loss ||sg(z) - code||²",
     )
-    decay: float | None = Field(
+    decay: FiniteFloat | None = Field(
         None, gt=0, lt=1, description="update: ema only; EMA decay (default 0.99)"
     )
-    epsilon: float | None = Field(
+    epsilon: PositiveFloat | None = Field(
         None,
-        gt=0,
         description="update: ema only; Laplace smoothing of EMA cluster sizes, so that an empty "
         "cluster never divides by zero (default 1e-5)",
     )
     kmeans_init: bool = Field(True, description="place the codes by k-means on the first batch")
-    kmeans_iterations: int = Field(10, ge=1)
-    dead_code_after: int = Field(
-        100, ge=1, description="a code not chosen in this many training batches in a row is dead"
+    kmeans_iterations: PositiveInt = Field(10)
+    dead_code_after: PositiveInt = Field(
+        100, description="a code not chosen in this many training batches in a row is dead"
     )
     revive_dead_codes: bool = Field(
         True, description="replace each dead code by a random latent of the current batch"
@@ -95,6 +98,11 @@ class Codebook(nn.Module):
         self.register_buffer("initialized", torch.tensor(not config.kmeans_init))
         self.register_buffer("unused_steps", torch.zeros(size, dtype=torch.long))
         self.candidates: torch.Tensor | None = None  # latents that may replace dead codes
+        self._initialized: bool | None = None  # the buffer's value once read (see initialize)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._initialized = None  # a loaded buffer is read again on the next training step
 
     def vectors(self) -> torch.Tensor:
         """The codes (size, dim) as latents are compared with them; unit length if normalize."""
@@ -121,11 +129,14 @@ class Codebook(nn.Module):
     def initialize(self, x: torch.Tensor) -> None:
         """Place the codes by k-means on x (N, dim), the first training batch; later calls
         do nothing."""
-        if self.initialized:
+        if self._initialized is None:  # read the buffer once, not on every step
+            self._initialized = bool(self.initialized)
+        if self._initialized:
             return
         centroids = kmeans(x, self.size, self.config.kmeans_iterations)
-        self._reset(torch.arange(self.size, device=x.device), centroids)
+        self._reset(torch.ones(self.size, dtype=torch.bool, device=x.device), centroids)
         self.initialized.fill_(True)
+        self._initialized = True
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, indices: torch.Tensor) -> None:
@@ -143,31 +154,36 @@ class Codebook(nn.Module):
         else:
             counts = all_reduce_sum(code_counts(indices, self.size))
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
-        if self.config.revive_dead_codes:
-            rows = torch.multinomial(x.new_ones(len(x)), self.size, replacement=len(x) < self.size)
+        if self.config.revive_dead_codes:  # random distinct rows where there are enough
+            if len(x) >= self.size:
+                rows = torch.randperm(len(x), device=x.device)[: self.size]
+            else:
+                rows = torch.randint(len(x), (self.size,), device=x.device)
             self.candidates = x[rows]
 
     @torch.no_grad()
     def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
-        """Replace dead codes by latents of the last training batch (rank 0's). Done here, not
-        in forward, because autograd still needs the codes then; returns the revived rows of a
-        gradient-trained codebook so that the trainer resets their optimizer state."""
+        """Replace dead codes by latents of the last training batch (rank 0's), the i-th dead
+        code by the i-th candidate. Done here, not in forward, because autograd still needs the
+        codes then; returns the revived rows (a boolean mask) of a gradient-trained codebook so
+        that the trainer resets their optimizer state. Masks, not indices: the host never
+        waits to learn how many codes died."""
         candidates, self.candidates = self.candidates, None
         if candidates is None:
             return []
-        dead = (self.unused_steps >= self.config.dead_code_after).nonzero().squeeze(1)
-        if len(dead) == 0:
-            return []
-        self._reset(dead, broadcast_from_main(candidates)[: len(dead)])
+        dead = self.unused_steps >= self.config.dead_code_after
+        order = (dead.long().cumsum(0) - 1).clamp(min=0)  # each dead code's rank among them
+        self._reset(dead, broadcast_from_main(candidates)[order])
         return [] if self.ema else [(self.weight, dead)]
 
     def _reset(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
-        """Move codes ``rows`` to ``vectors``, each weighing as one latent in the EMA."""
-        self.weight[rows] = vectors
-        self.unused_steps[rows] = 0
+        """Move the codes where ``rows`` (size,) bool holds to ``vectors`` (size, dim) there,
+        each weighing as one latent in the EMA."""
+        self.weight.copy_(torch.where(rows[:, None], vectors, self.weight))
+        self.unused_steps.masked_fill_(rows, 0)
         if self.ema:
-            self.cluster_size[rows] = 1.0
-            self.embed_sum[rows] = vectors
+            self.cluster_size.masked_fill_(rows, 1.0)
+            self.embed_sum.copy_(torch.where(rows[:, None], vectors, self.embed_sum))
 
     def stats(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """Usage in this batch (indices of any shape) and dead codes, as float tensors."""

@@ -9,6 +9,7 @@ dead-code revival.
 
 from __future__ import annotations
 
+import random
 from typing import Annotated
 
 import torch
@@ -16,11 +17,15 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from laser_core import (
+    AtMost,
     Bottleneck,
     BottleneckOutput,
     BuildContext,
+    CodebookSize,
     Codes,
     CodeSpec,
+    FiniteFloat,
+    PositiveInt,
     Register,
     full_precision,
     hookimpl,
@@ -30,18 +35,25 @@ from laser_core import (
 
 from .codebook import Codebook, CodebookConfig
 
-CodebookSize = Annotated[int, Field(ge=2)]
+MAX_LEVELS = 64
 
 
 class RQConfig(CodebookConfig):
-    levels: int = Field(4, ge=1, description="codes per position, each for the previous residual")
+    levels: Annotated[
+        PositiveInt,
+        AtMost(
+            MAX_LEVELS,
+            "each level is a codebook searched one after the other on every batch, and the "
+            "residual left after a few dozen levels is rounding noise; RQ-VAE uses 4 to 16",
+        ),
+    ] = Field(4, description="codes per position, each for the previous residual")
     codebook_size: CodebookSize | list[CodebookSize] = Field(
         256, description="codes per level: one number for every level, or a list, one per level"
     )
     shared_codebook: bool = Field(
         False, description="one codebook serves every level (k-means placed on the latents)"
     )
-    quantize_dropout: float = Field(
+    quantize_dropout: FiniteFloat = Field(
         0.0,
         ge=0,
         le=1,
@@ -141,8 +153,10 @@ class ResidualQuantizer(Bottleneck):
             codebook.update(residual, index)
 
     def _levels_in_use(self) -> int:
-        if self.training and torch.rand(()).item() < self.quantize_dropout:
-            return int(torch.randint(1, self.levels + 1, ()).item())
+        # Python's generator: the choice steers Python code, so a tensor would cost a host sync.
+        # Seeded alike on every process (accelerate's set_seed) and saved in checkpoints.
+        if self.training and random.random() < self.quantize_dropout:
+            return random.randint(1, self.levels)
         return self.levels
 
     @torch.no_grad()

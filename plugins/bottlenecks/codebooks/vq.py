@@ -12,6 +12,7 @@ from laser_core import (
     Bottleneck,
     BottleneckOutput,
     BuildContext,
+    CodebookSize,
     Codes,
     CodeSpec,
     Register,
@@ -25,7 +26,7 @@ from .codebook import Codebook, CodebookConfig
 
 
 class VQConfig(CodebookConfig):
-    codebook_size: int = Field(512, ge=2, description="number of codes")
+    codebook_size: CodebookSize = Field(512, description="number of codes")
     normalize: bool = Field(
         False, description="l2-normalise latents and codes, so nearest means highest cosine"
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from laser_core import BuildContext, Register, hookimpl
+from laser_core import BuildContext, PositiveInt, Register, hookimpl
 
 from .sparse_coding import DictionaryBottleneck, OMPConfig, SparseCodingConfig
 
 
 class KSVDConfig(SparseCodingConfig):
-    ksvd_iterations: int = Field(1, ge=1, description="K-SVD rounds per optimizer step")
+    ksvd_iterations: PositiveInt = Field(1, description="K-SVD rounds per optimizer step")
 
 
 def build(config: KSVDConfig, context: BuildContext) -> DictionaryBottleneck:

@@ -20,7 +20,7 @@ revival sum their statistics over processes, so every rank keeps the same dictio
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,16 +28,20 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from laser_core import (
+    AtMost,
     Bottleneck,
     BottleneckOutput,
     Codes,
     CodeSpec,
     ComponentConfig,
+    FiniteFloat,
     LaserError,
     ModeOptions,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
     all_reduce_sum,
     broadcast_from_main,
-    code_counts,
 )
 from laser_core.ops import (
     batch_omp,
@@ -45,7 +49,7 @@ from laser_core.ops import (
     ksvd,
     online_dictionary_update,
     reconstruct,
-    worst_represented_directions,
+    replacement_directions,
 )
 
 UPDATE_OPTIONS = ModeOptions(
@@ -58,20 +62,33 @@ UPDATE_OPTIONS = ModeOptions(
 )
 
 
+MAX_ATOMS = 2**16
+
+AtomCount = Annotated[
+    PositiveInt,
+    AtMost(
+        MAX_ATOMS,
+        "Batch-OMP keeps the atoms' Gram matrix, atoms x atoms numbers, which for 2**16 atoms "
+        "already takes 16 GiB",
+    ),
+]
+"""The size of a dictionary: 1 to 2**16 atoms."""
+
+
 class SparseCodingConfig(ComponentConfig):
     """Keys of every dictionary bottleneck (``omp``, ``ksvd``)."""
 
-    atoms: int = Field(512, ge=1, description="dictionary size K")
-    sparsity: int = Field(
-        8, ge=1, description="atoms per signal at most; at most latent_dim * patch_size**2"
+    atoms: AtomCount = Field(512, description="dictionary size K")
+    sparsity: PositiveInt = Field(
+        8, description="atoms per signal at most; at most latent_dim * patch_size**2"
     )
-    tolerance: float | None = Field(
-        None, ge=0, description="stop coding a signal once its squared residual norm is this"
+    tolerance: NonNegativeFloat | None = Field(
+        None, description="stop coding a signal once its squared residual norm is this"
     )
-    patch_size: int = Field(1, ge=1, description="code non-overlapping p x p latent patches")
-    commitment_weight: float = Field(0.25, ge=0, description="weight of ‖z - sg(Dγ)‖²")
-    dead_atom_after: int = Field(
-        100, ge=1, description="an atom no signal used in this many optimizer steps is dead"
+    patch_size: PositiveInt = Field(1, description="code non-overlapping p x p latent patches")
+    commitment_weight: NonNegativeFloat = Field(0.25, description="weight of ‖z - sg(Dγ)‖²")
+    dead_atom_after: PositiveInt = Field(
+        100, description="an atom no signal used in this many optimizer steps is dead"
     )
     revive_dead_atoms: bool = Field(
         True, description="replace each dead atom by a worst-represented signal's residual"
@@ -85,14 +102,14 @@ class OMPConfig(SparseCodingConfig):
     update: Literal["gradient", "online", "ksvd"] = Field(
         "gradient", description="how the dictionary learns"
     )
-    dictionary_loss_weight: float | None = Field(
-        None, gt=0, description="update: gradient only; weight of ‖sg(z) - Dγ‖² (default 1.0)"
+    dictionary_loss_weight: PositiveFloat | None = Field(
+        None, description="update: gradient only; weight of ‖sg(z) - Dγ‖² (default 1.0)"
     )
-    forgetting_factor: float | None = Field(
+    forgetting_factor: FiniteFloat | None = Field(
         None, gt=0, le=1, description="update: online only; statistics decay per step (0.99)"
     )
-    ksvd_iterations: int | None = Field(
-        None, ge=1, description="update: ksvd only; K-SVD rounds per optimizer step (1)"
+    ksvd_iterations: PositiveInt | None = Field(
+        None, description="update: ksvd only; K-SVD rounds per optimizer step (1)"
     )
 
     @model_validator(mode="after")
@@ -128,12 +145,19 @@ class DictionaryBottleneck(Bottleneck):
         # This process's signals and codes since the last optimizer step; a plain attribute,
         # so DDP's buffer broadcast leaves it alone.
         self._pending: list[tuple[torch.Tensor, Codes]] = []
+        self._initialized: bool | None = None  # the buffer's value once read (see forward)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._initialized = None  # a loaded buffer is read again on the next training step
 
     # -- the bottleneck contract -----------------------------------------------------------
 
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         signals = self._signals(z)
-        if self.training and not self.initialized:
+        if self.training and self._initialized is None:  # read the buffer once
+            self._initialized = bool(self.initialized)
+        if self.training and not self._initialized:
             self._initialize(signals.detach())
         codes = self._code(signals)
         reconstruction = reconstruct(codes, self.dictionary.t())
@@ -182,7 +206,7 @@ class DictionaryBottleneck(Bottleneck):
             elif self.config.update == "ksvd":
                 codes = self._ksvd_update(signals, codes)
             revived = self._revive_dead_atoms(signals, codes)
-        if isinstance(self.dictionary, nn.Parameter) and revived.numel():
+        if isinstance(self.dictionary, nn.Parameter):
             return [(self.dictionary, revived)]
         return []
 
@@ -220,14 +244,14 @@ class DictionaryBottleneck(Bottleneck):
 
     def _stats(self, codes: Codes) -> dict[str, torch.Tensor]:
         nonzero = codes.values != 0
-        usage = code_counts(codes.indices[nonzero], self.config.atoms)
-        magnitudes = codes.values.abs()[nonzero]
+        usage = _used_counts(codes, self.config.atoms)
         dead = self.unused_steps >= self.config.dead_atom_after
+        used_slots = nonzero.sum()
         return {
             "sparsity": nonzero.sum(1).float().mean(),
             "active_atoms": (usage > 0).sum().float(),
             "dead_atoms": dead.sum().float(),
-            "coefficient_magnitude": magnitudes.mean() if magnitudes.numel() else magnitudes.sum(),
+            "coefficient_magnitude": codes.values.float().abs().sum() / used_slots.clamp(min=1),
         }
 
     # -- learning outside autograd -----------------------------------------------------------
@@ -242,6 +266,7 @@ class DictionaryBottleneck(Bottleneck):
         with torch.no_grad():
             self.dictionary.copy_(broadcast_from_main(atoms))
             self.initialized.fill_(True)
+        self._initialized = True
 
     def _record(self, signals: torch.Tensor, codes: Codes) -> None:
         """Keep this step's signals and codes for the update after the optimizer step."""
@@ -274,23 +299,32 @@ class DictionaryBottleneck(Bottleneck):
     def _revive_dead_atoms(self, signals: torch.Tensor, codes: Codes) -> torch.Tensor:
         """Count the steps each atom went unused by every process; replace the atoms unused for
         ``dead_atom_after`` steps by the residual directions of the worst-represented signals
-        and return their rows."""
-        used = codes.indices[codes.values != 0]
-        counts = all_reduce_sum(code_counts(used, self.config.atoms))
+        (the i-th dead atom by the i-th worst) and return them as a mask over atoms. Fixed
+        shapes throughout, so the host never waits to learn how many atoms died."""
+        atoms = self.config.atoms
+        counts = all_reduce_sum(_used_counts(codes, atoms))
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
-        dead = (self.unused_steps >= self.config.dead_atom_after).nonzero().squeeze(1)
-        if not self.config.revive_dead_atoms or not dead.numel():
-            return dead[:0]
+        dead = self.unused_steps >= self.config.dead_atom_after
+        if not self.config.revive_dead_atoms:
+            return torch.zeros_like(dead)
         residual = signals - reconstruct(codes, self.dictionary.t())
-        directions = worst_represented_directions(residual, dead.numel())
-        dead = dead[: directions.shape[0]]
-        self.dictionary[dead] = directions.to(self.dictionary.dtype)
-        self.unused_steps[dead] = 0
-        if self.config.update == "online":  # forget what the dead atoms accumulated
-            self.atom_products[dead] = 0
-            self.atom_products[:, dead] = 0
-            self.signal_products[:, dead] = 0
-        return dead
+        directions, valid = replacement_directions(residual, atoms)
+        order = (dead.long().cumsum(0) - 1).clamp(min=0)  # each dead atom's rank among them
+        revived = dead & valid[order]
+        replacement = directions[order].to(self.dictionary.dtype)
+        self.dictionary.copy_(torch.where(revived[:, None], replacement, self.dictionary))
+        self.unused_steps.masked_fill_(revived, 0)
+        if self.config.update == "online":  # forget what the revived atoms accumulated
+            self.atom_products.masked_fill_(revived[:, None] | revived[None, :], 0)
+            self.signal_products.masked_fill_(revived[None, :], 0)
+        return revived
+
+
+def _used_counts(codes: Codes, atoms: int) -> torch.Tensor:
+    """How many signals use each atom (slots with a non-zero value), without masking."""
+    used = (codes.values != 0).long().flatten()
+    counts = torch.zeros(atoms, dtype=torch.long, device=used.device)
+    return counts.scatter_add_(0, codes.indices.flatten(), used)
 
 
 def _check_sparsity(config: SparseCodingConfig, dim: int, signal_dim: int) -> None:

@@ -13,12 +13,13 @@ from laser_core import (
     Codes,
     CodeSpec,
     ComponentConfig,
+    PositiveInt,
     hookimpl,
 )
 
 
 class ScalarQuantizerConfig(ComponentConfig):
-    levels: int = Field(8, ge=2, description="values each latent channel can take")
+    levels: PositiveInt = Field(8, ge=2, description="values each latent channel can take")
 
 
 class ScalarQuantizer(Bottleneck):

@@ -1,0 +1,85 @@
+"""What ``laser priors``, ``compress``, ``decompress``, ``finetune-quantized`` and ``rd`` do,
+from files to files, as library functions the CLI calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from laser_core.coding.codec import Codec
+from laser_core.coding.finetune import finetune_decoder
+from laser_core.coding.identity import model_identity
+from laser_core.coding.images import from_pixels, read_pixels, to_pixels, write_png
+from laser_core.coding.priors import DEFAULT_BITS, DEFAULT_MAX_IMAGES, Priors, build_priors
+from laser_core.coding.rates import Rates
+from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
+from laser_core.errors import LaserError
+from laser_core.runs.layout import atomic_write
+from laser_core.runs.load import load_run
+
+
+def count_priors(
+    run_dir: str | Path, bits: int = DEFAULT_BITS, max_images: int = DEFAULT_MAX_IMAGES
+) -> Priors:
+    """(Re)count a run's entropy-coding priors on its training set and store them in the run
+    directory: what ``laser priors`` does."""
+    run_dir = Path(run_dir)
+    return build_priors(load_run(run_dir), model_identity(run_dir), bits, max_images)
+
+
+@dataclass
+class Compressed:
+    """A written ``.lsr`` file: how many images and bytes it holds, its rates, and the bytes
+    of the codebook, which the model holds and the file does not count."""
+
+    path: Path
+    images: int
+    size: int
+    rates: Rates
+    codebook_bytes: int
+
+
+def compress_files(run_dir: str | Path, images: list[Path], output: str | Path) -> Compressed:
+    """Entropy-code image files with a run into one ``.lsr`` file, written atomically: what
+    ``laser compress`` does. Counts the run's priors first if it has none."""
+    codec = Codec.open(Path(run_dir))
+    tensors = [from_pixels(read_pixels(Path(path), codec.channels)) for path in images]
+    data, rates = codec.compress(tensors)
+    output = Path(output)
+    atomic_write(output, lambda temporary: temporary.write_bytes(data))
+    return Compressed(output, len(tensors), len(data), rates, codec.codebook_bytes)
+
+
+def decompress_file(run_dir: str | Path, file: str | Path, output: str | Path) -> list[Path]:
+    """Decode a ``.lsr`` file with the run that wrote it into PNGs: ``output`` for one image,
+    ``NAME-0.png``, ``NAME-1.png``, ... beside it for several; what ``laser decompress`` does."""
+    file, output = Path(file), Path(output)
+    if not file.is_file():
+        raise LaserError(f"{file} does not exist")
+    data = file.read_bytes()
+    images = Codec.open_for(Path(run_dir), data, str(file)).decompress(data, str(file))
+    paths = (
+        [output]
+        if len(images) == 1
+        else [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(len(images))]
+    )
+    for image, path in zip(images, paths, strict=True):
+        write_png(to_pixels(image), path)
+    return paths
+
+
+def finetune_quantized(run_dir: str | Path, output: str | Path, steps: int = 200) -> Priors:
+    """Fine-tune a run's decoder on its quantized code values into the new run directory
+    ``output``, with priors counted like the source's, and return those: what ``laser
+    finetune-quantized`` does."""
+    return finetune_decoder(Codec.open(Path(run_dir)), Path(output), steps).priors
+
+
+def compare_rd(
+    run_dirs: list[Path], output: str | Path, images: str | Path | None = None
+) -> list[Row]:
+    """Bits per pixel against PSNR/SSIM of runs, JPEG and WebP on the image files in
+    ``images`` (default: photo-patches' validation photographs): OUTPUT/rd.csv and rd.png and
+    the means per codec and setting; what ``laser rd`` does."""
+    pictures = default_images() if images is None else folder_images(Path(images))
+    return rate_distortion([Path(run_dir) for run_dir in run_dirs], pictures, Path(output))

@@ -1,0 +1,1 @@
+"""Pretrained autoencoders from other libraries turned into LASER run directories."""

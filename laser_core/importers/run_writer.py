@@ -1,0 +1,121 @@
+"""Write an imported autoencoder as a run directory that every command reads like a trained one.
+
+An importer supplies the recipe blocks of the equivalent LASER model and the source's weights
+already renamed to LASER's keys; this module builds the model from the recipe, checks that the
+weights cover it exactly, and writes recipe.yaml, plugins.json, model.safetensors and
+imported.json (where the weights came from).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from accelerate import Accelerator
+from safetensors.torch import save_file
+
+from laser_core.errors import LaserError
+from laser_core.plugin.registry import default_registry
+from laser_core.recipes.model import Recipe, load_recipe
+from laser_core.runs import layout, manifest
+from laser_core.training.build import build_data, build_model
+
+SEALED = ("recipe.yaml", "plugins.json", "model.safetensors", "imported.json")
+"""The files of an imported run directory that its manifest covers."""
+
+
+@dataclass
+class ImportedModel:
+    """What an importer found: recipe blocks, LASER-keyed weights, and notes for the record."""
+
+    source: Path
+    library: str
+    blocks: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    ignored: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def default_data(resolution: int) -> dict[str, Any]:
+    """The documented default data block of an imported run: crops of the photographs that
+    ship with scikit-image at the model's resolution; ``--data`` or an override replaces it."""
+    return {"name": "photo-patches", "size": resolution, "train_patches": 256, "val_patches": 64}
+
+
+def write_imported_run(
+    imported: ImportedModel, run_dir: Path, overrides: list[str] | tuple[str, ...] = ()
+) -> Recipe:
+    """Build the LASER model for ``imported``, load its weights and write ``run_dir``."""
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise LaserError(f"{run_dir} already exists and is not an empty folder; choose --out")
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / f"{imported.source.stem}.yaml"
+        source.write_text(yaml.safe_dump(imported.blocks, sort_keys=False))
+        recipe = load_recipe(source, overrides)
+    model, _ = build_model(recipe, build_data(recipe))
+    state = model.state_dict()
+    _check_coverage(imported, state)
+    state.update(imported.weights)
+    model.load_state_dict(state)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"# imported from {imported.library} weights {imported.source} by `laser import`;\n"
+        "# see imported.json. The data block is a default: replace it with --data or an override.\n"
+    )
+    body = yaml.safe_dump(recipe.resolved(), sort_keys=False)
+    layout.atomic_write_text(run_dir / "recipe.yaml", header + body)
+    layout.write_plugin_versions(run_dir, recipe, default_registry(), Accelerator(cpu=True))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    layout.atomic_write(run_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
+    record = {
+        "library": imported.library,
+        "source": str(imported.source.resolve()),
+        "sha256": _sha256(imported.source),
+        "ignored_keys": imported.ignored,
+        **imported.metadata,
+    }
+    layout.atomic_write_text(run_dir / "imported.json", json.dumps(record, indent=2) + "\n")
+    manifest.seal(run_dir, [*SEALED])  # last: the imported run is complete and verifiable
+    return recipe
+
+
+def _check_coverage(imported: ImportedModel, state: dict[str, torch.Tensor]) -> None:
+    """Every imported key must land on a tensor of its shape, and every trainable weight of
+    the LASER model must come from the source; buffers may keep their initial values."""
+    unknown = sorted(k for k in imported.weights if k not in state)
+    misshapen = sorted(
+        f"{k} {tuple(v.shape)} -> {tuple(state[k].shape)}"
+        for k, v in imported.weights.items()
+        if k in state and v.shape != state[k].shape
+    )
+    if unknown or misshapen:
+        raise LaserError(
+            f"{imported.source}: weights that do not map onto the LASER model: "
+            + "; ".join([*(f"{k} (no such weight)" for k in unknown[:20]), *misshapen[:20]])
+        )
+    missing = sorted(
+        k
+        for k in state
+        if k not in imported.weights and not k.endswith(("initialized", "unused_steps"))
+    )
+    if missing:
+        raise LaserError(
+            f"{imported.source}: the LASER model needs weights the source does not have: "
+            + ", ".join(missing[:20])
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if file.is_file():
+            with file.open("rb") as stream:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,37 @@
+"""``laser import`` from Python: a pretrained autoencoder in, a run directory out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from laser_core.importers.diffusers import read_diffusers
+from laser_core.importers.run_writer import write_imported_run
+from laser_core.importers.taming import read_taming
+from laser_core.recipes.model import Recipe
+from laser_core.runs.load import dataset_overrides
+
+Overrides = list[str] | tuple[str, ...]
+
+
+def import_taming(
+    checkpoint: Path,
+    config: Path,
+    out: Path,
+    overrides: Overrides = (),
+    dataset: dict[str, Any] | None = None,
+) -> Recipe:
+    """A taming-transformers VQGAN (Lightning .ckpt and its training YAML) as run ``out``;
+    ``dataset`` replaces the default data block, e.g. ``{"name": "image-folder", ...}``."""
+    return write_imported_run(read_taming(checkpoint, config), out, _with(dataset, overrides))
+
+
+def import_diffusers(
+    folder: Path, out: Path, overrides: Overrides = (), dataset: dict[str, Any] | None = None
+) -> Recipe:
+    """A diffusers VQModel or AutoencoderKL folder (``save_pretrained``) as run ``out``."""
+    return write_imported_run(read_diffusers(folder), out, _with(dataset, overrides))
+
+
+def _with(dataset: dict[str, Any] | None, overrides: Overrides) -> list[str]:
+    return [*(dataset_overrides(dataset) if dataset is not None else []), *overrides]

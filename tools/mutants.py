@@ -1,0 +1,195 @@
+"""Break each guarantee LASER makes, on purpose, and check that the test suite notices.
+
+Each mutant below rewrites one snippet of the code in a copy of the working tree (an all-reduce
+skipped, a file written in place rather than atomically, a checksum not checked, ...), runs the
+tests named as its killers in that copy, and counts as killed when they fail. A mutant that
+survives means a guarantee could break without a test failing: the tool then exits 1.
+
+    python tools/mutants.py               # every mutant (several minutes on 2 cores)
+    python tools/mutants.py --list        # the table, as docs/testing.md shows it
+    python tools/mutants.py skip-all-reduce drop-rng-state    # some of them
+
+Before mutating, the killing tests run once on the unmutated copy: they must pass there, or the
+mutant's verdict would mean nothing. tests/test_mutants.py checks that every snippet still
+stands exactly once in the code, so the table cannot silently go stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    guarantee: str
+    file: str
+    original: str
+    mutated: str
+    killers: tuple[str, ...]
+
+
+MUTANTS = (
+    Mutant(
+        "skip-all-reduce",
+        "statistics outside autograd are summed over processes",
+        "laser_core/nn/distributed.py",
+        "        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)\n",
+        "        pass\n",
+        ("tests/core/test_ddp_equivalence.py",),
+    ),
+    Mutant(
+        "skip-broadcast",
+        "random choices (k-means seeds, revived codes) are rank 0's on every process",
+        "laser_core/nn/distributed.py",
+        "        dist.broadcast(tensor, src=0)\n",
+        "        pass\n",
+        (
+            "tests/core/test_train.py::test_two_cpu_processes_end_with_identical_parameters_and_codebooks",
+        ),
+    ),
+    Mutant(
+        "skip-metrics-truncation",
+        "a resumed run's metrics.jsonl holds each (step, split) once",
+        "laser_core/runs/layout.py",
+        '        kept = [line for line, record in self._lines() if record["step"] <= step]\n',
+        "        kept = [line for line, record in self._lines()]\n",
+        ("tests/core/test_kill_resume.py",),
+    ),
+    Mutant(
+        "write-in-place",
+        "run files are written atomically: a crash leaves the old file or the new one",
+        "laser_core/runs/layout.py",
+        "        write(Path(temporary))\n",
+        "        write(path)\n        return\n",
+        (
+            "tests/core/test_train.py::test_a_crash_while_saving_leaves_the_previous_checkpoint_the_latest",
+        ),
+    ),
+    Mutant(
+        "drop-rng-state",
+        "a checkpoint restores every process's random state",
+        "laser_core/training/checkpoint.py",
+        "    accelerator.save_state(str(partial), safe_serialization=True)\n",
+        "    accelerator.save_state(str(partial), safe_serialization=True)\n"
+        "    for stale in partial.glob('random_states_*.pkl'):\n        stale.unlink()\n",
+        (
+            "tests/core/test_train.py::test_a_resumed_run_matches_the_uninterrupted_run_loss_for_loss",
+        ),
+    ),
+    Mutant(
+        "skip-sha256-check",
+        "a damaged run or checkpoint file is refused by name",
+        "laser_core/runs/manifest.py",
+        '    if sha256(path) != expected["sha256"]:\n',
+        "    if False:\n",
+        ("tests/core/test_run_integrity.py",),
+    ),
+    Mutant(
+        "no-barrier-before-rename",
+        "every process finishes writing a checkpoint before it is renamed into place",
+        "laser_core/training/checkpoint.py",
+        "    accelerator.wait_for_everyone()  # every rank's RNG state is in before the rename\n",
+        "",
+        ("tests/core/test_checkpoint_barrier.py",),
+    ),
+    Mutant(
+        "nearest-is-farthest",
+        "vq picks the nearest code",
+        "laser_core/ops/nearest_code.py",
+        "    return _torch_nearest_code(vectors, codebook, chunk_size)\n",
+        "    return (vectors @ codebook.t()).argmin(1)\n",
+        ("tests/ops/test_nearest_code.py",),
+    ),
+)
+
+
+def copy_tree(destination: Path) -> None:
+    """The working tree as git sees it (tracked and untracked-not-ignored files), plus the
+    ``laser_plugins`` name the built-ins are imported by."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (destination / "laser_plugins").symlink_to("plugins")
+
+
+def apply(mutant: Mutant, tree: Path) -> None:
+    path = tree / mutant.file
+    text = path.read_text()
+    if text.count(mutant.original) != 1:
+        raise SystemExit(f"{mutant.name}: its snippet no longer stands once in {mutant.file}")
+    path.write_text(text.replace(mutant.original, mutant.mutated))
+
+
+def run_tests(tree: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def check(mutant: Mutant) -> tuple[str, float]:
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as folder:
+        tree = Path(folder)
+        copy_tree(tree)
+        if run_tests(tree, mutant.killers).returncode != 0:
+            return "killers fail unmutated", time.perf_counter() - start
+        apply(mutant, tree)
+        failed = run_tests(tree, mutant.killers).returncode != 0
+    return ("killed" if failed else "SURVIVED"), time.perf_counter() - start
+
+
+def table() -> str:
+    lines = ["| mutant | guarantee it breaks | where | killed by |", "| --- | --- | --- | --- |"]
+    for m in MUTANTS:
+        killers = "<br>".join(f"`{k}`" for k in m.killers)
+        lines.append(f"| `{m.name}` | {m.guarantee} | `{m.file}` | {killers} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="mutants to check (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the table and stop")
+    args = parser.parse_args()
+    if args.list:
+        print(table())
+        return 0
+    unknown = set(args.names) - {m.name for m in MUTANTS}
+    if unknown:
+        raise SystemExit(f"unknown mutants: {', '.join(sorted(unknown))}")
+    chosen = [m for m in MUTANTS if not args.names or m.name in args.names]
+    verdicts = {}
+    for mutant in chosen:
+        verdicts[mutant.name], seconds = check(mutant)
+        print(f"{mutant.name:<28} {verdicts[mutant.name]:<24} {seconds:6.0f} s", flush=True)
+    return 0 if all(v == "killed" for v in verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
