@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision.utils
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 from safetensors.torch import save as safetensors_bytes
 from torchvision.utils import save_image
 
 from laser_core import cli
-from laser_core.training import checkpoint, evaluate
+from laser_core.training import checkpoint
 from laser_core.training import train as training
 from tests.core.stop_at_step import signal_after
 from tests.helpers import TINY_RECIPE
@@ -52,13 +53,19 @@ def laser(*args: str) -> int:
     return cli.main([str(a) for a in args])
 
 
+TIMINGS = {"images_per_second", "max_memory_gib"}  # measured, not computed: never equal
+
+
+def logged(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in lines]
+
+
 def assert_same_run(resumed: Path, whole: Path) -> None:
-    lines = (resumed / "metrics.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
+    records = logged(resumed)
     keys = [(r["step"], r["split"]) for r in records]
     assert len(keys) == len(set(keys)), f"repeated lines in metrics.jsonl: {keys}"
-    expected = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
-    assert records == expected
+    assert records == logged(whole)
     assert (resumed / "metrics.json").read_text() == (whole / "metrics.json").read_text()
     weights = load_file(resumed / "model.safetensors")
     reference = load_file(whole / "model.safetensors")
@@ -142,10 +149,10 @@ def test_two_processes_stay_identical_gather_metrics_and_resume_exactly(recipe, 
         assert torch.equal(ranks[0][key], ranks[1][key]), key
     # eval_batches 1 of 8 patches on each process is all 16 validation patches, gathered:
     # the final metrics are one process's on every patch
-    assert laser("eval", whole) == 0
-    alone = json.loads(capsys.readouterr().out)
+    assert laser("eval", whole, "--whole-split") == 0
+    alone = json.loads(capsys.readouterr().out)["metrics"]
     final = json.loads((whole / "metrics.json").read_text())
-    assert final.keys() - {"step"} == alone.keys()
+    assert {"mse", "psnr"} <= alone.keys() and final["val_examples"] == 16
     assert {k: final[k] for k in alone} == pytest.approx(alone, rel=1e-6)
 
     # Ctrl-C seen by rank 1 only: both ranks finish step 2 and save it
@@ -204,38 +211,28 @@ def crash_writing(monkeypatch, name: str) -> None:
 
     monkeypatch.setattr(Path, "write_text", text)
     monkeypatch.setattr(training, "save_file", tensors)
-    monkeypatch.setattr(evaluate, "save_image", image)
+    monkeypatch.setattr(torchvision.utils, "save_image", image)
 
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "metrics.jsonl",
-        "metrics.json",
-        pytest.param(
-            "model.safetensors",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the crash comes after the last checkpoint, so the resumed run starts at "
-                "its last step and logs its final validation a second time (metrics.jsonl "
-                "de-duplication is under way in runs/)",
-            ),
-        ),
-        "reconstructions/step-0000008.png",
-    ],
+    ["metrics.jsonl", "metrics.json", "model.safetensors", "reconstructions/step-0000008.png"],
 )
-def test_a_crash_while_rewriting_a_run_file_leaves_the_previous_file(
+def test_a_crash_while_rewriting_a_run_file_leaves_the_old_file_or_none(
     whole, tmp_path, monkeypatch, name
 ):
+    """A resume removes the final files until it finishes again: what a crash mid-write may
+    leave is the old file or none, never half of the new one."""
     run_dir = tmp_path / "run"
     shutil.copytree(whole, run_dir)
     shutil.rmtree(checkpoint.path_for(run_dir, 8))  # the resumed run redoes steps 7 and 8
     target = run_dir / name
     before = target.read_bytes()
     crash_writing(monkeypatch, target.name)
-    with pytest.raises(DiskFull):
-        laser("run", "--resume", run_dir)
-    assert target.read_bytes() == before
+    assert laser("run", "--resume", run_dir) != 0  # reported, no traceback
+    assert not target.exists() or target.read_bytes() == before
+    if name in ("metrics.jsonl", "reconstructions/step-0000008.png"):
+        assert target.read_bytes() == before  # rewritten in place of the old one
     assert [p.name for p in target.parent.iterdir() if p.name.startswith(".")] == []
 
     monkeypatch.undo()
@@ -249,8 +246,9 @@ def test_a_crash_while_writing_a_new_run_file_leaves_no_half_file(
 ):
     run_dir = tmp_path / "run"
     crash_writing(monkeypatch, name)
-    with pytest.raises(DiskFull):
-        laser("run", recipe, "--run-dir", run_dir)
+    assert (
+        laser("run", recipe, "--run-dir", run_dir) != 0
+    )  # the CLI reports the error, no traceback
     assert not (run_dir / name).exists()
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []
 
@@ -270,8 +268,7 @@ def test_a_crash_while_saving_a_checkpoint_leaves_the_previous_one_the_latest(
         written_half(weights, weights.read_bytes())
 
     monkeypatch.setattr(Accelerator, "save_state", save_then_crash)
-    with pytest.raises(DiskFull):
-        laser("run", "--resume", run_dir)
+    assert laser("run", "--resume", run_dir) != 0  # reported, no traceback
     assert [p.name for p in checkpoint.complete_checkpoints(run_dir)] == ["step-0000003"]
 
     monkeypatch.undo()

@@ -25,9 +25,9 @@ def test_eval_on_another_dataset_scores_that_datasets_images(digits_run, tmp_pat
     block = f"{{name: image-folder, path: {folder}, size: 8, channels: 1, val_fraction: 0.5}}"
 
     assert cli.main(["eval", str(run_dir), "--dataset", block]) == 0
-    scored = json.loads(capsys.readouterr().out)
+    scored = json.loads(capsys.readouterr().out)["metrics"]
     assert cli.main(["eval", str(run_dir)]) == 0
-    own = json.loads(capsys.readouterr().out)
+    own = json.loads(capsys.readouterr().out)["metrics"]
 
     model = load_run(run_dir).model.eval()
     image = torch.from_numpy(pixels).float().div(127.5).sub(1).view(1, 1, 8, 8)
