@@ -107,8 +107,19 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
     loading = _loader_options(recipe, accelerator)
-    train_loader = DataLoader(splits.train, shuffle=True, drop_last=True, **loading)
-    val_loader = DataLoader(splits.val, **loading)
+    # Each loader draws on its own generator: an iterator started on resume must not draw on
+    # the global RNG, which the bottleneck's sampling (quantize dropout, Gumbel noise,
+    # revival) follows.
+    train_loader = DataLoader(
+        splits.train,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(recipe.seed),
+        **loading,
+    )
+    val_loader = DataLoader(
+        splits.val, generator=torch.Generator().manual_seed(recipe.seed), **loading
+    )
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )

@@ -1,8 +1,10 @@
 """gumbel: training samples codes from softmax(logits) at any temperature (tempered sampling:
 from softmax(logits / τ), the argmax as τ → 0), the relaxation turns one-hot as τ → 0, the
-encoder's gradient comes through the relaxation, τ anneals."""
+encoder's gradient is the relaxation's, τ anneals, KL to uniform in closed form."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -103,15 +105,31 @@ def test_eval_and_encode_take_the_argmax():
     assert (bottleneck.encode(z).indices == 0).all()
 
 
-def test_the_encoder_gradient_comes_through_the_relaxation_not_straight_through():
+def test_the_encoder_gradient_is_the_relaxations_softmax_jacobian_chain():
+    """Hard samples pass the gradient of softmax((logits + g) / τ) (straight-through on the
+    relaxation): for upstream gradient U, G_k = <U, code_k>, the logits get
+    y * (G - <y, G>) / τ and the latent Wᵀ of that, written out here by hand."""
+    tau = 0.5
+    config = GumbelConfig(codebook_size=6, temperature_start=tau, temperature_end=tau)
     torch.manual_seed(0)
-    bottleneck = GumbelQuantizer(8, GumbelConfig(codebook_size=16)).train()
-    z = torch.randn(2, 8, 4, 4, requires_grad=True)
-    upstream = torch.randn(2, 8, 4, 4)
+    bottleneck = GumbelQuantizer(3, config).train()
+    z = torch.randn(2, 3, 2, 2, requires_grad=True)
+    upstream = torch.randn(2, 3, 2, 2)
+    torch.manual_seed(1)
     (bottleneck(z).quantized * upstream).sum().backward()
-    # Straight-through on the argmax would hand the encoder `upstream` itself.
-    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
-    assert not torch.allclose(z.grad, upstream, atol=1e-3)
+
+    with torch.no_grad():
+        weight = bottleneck.projection.weight[:, :, 0, 0]  # (K, D)
+        bias = bottleneck.projection.bias.view(1, -1, 1, 1)
+        logits = (torch.einsum("kd,bdhw->bkhw", weight, z) + bias).contiguous()
+        torch.manual_seed(1)  # the same Gumbel noise as the forward pass drew
+        noise = -torch.empty_like(logits).exponential_().log()
+        y = torch.softmax((logits + noise) / tau, dim=1)
+        g = torch.einsum("bdhw,kd->bkhw", upstream, bottleneck.codebook)
+        logit_grad = y * (g - (y * g).sum(1, keepdim=True)) / tau
+        expected = torch.einsum("bkhw,kd->bdhw", logit_grad, weight)
+    torch.testing.assert_close(z.grad, expected, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(z.grad, upstream, atol=1e-3)  # not straight-through on codes
 
 
 @pytest.mark.parametrize(
@@ -143,4 +161,8 @@ def test_kl_to_uniform_vanishes_for_uniform_logits_and_grows_otherwise():
         uniform.projection.bias.zero_()
     assert uniform(z).stats["kl"].item() == pytest.approx(0.0, abs=1e-6)
     assert peaked(z).stats["kl"].item() > 0.1
-    assert peaked(z).loss.item() == pytest.approx(5e-4 * peaked(z).stats["kl"].item())
+    p = [math.exp(x) for x in LOGITS.tolist()]
+    p = [x / sum(p) for x in p]
+    closed_form = sum(x * math.log(x * len(p)) for x in p)  # KL(p || uniform) = log K - H(p)
+    assert peaked(z).stats["kl"].item() == pytest.approx(closed_form, rel=1e-5)
+    assert peaked(z).loss.item() == pytest.approx(5e-4 * closed_form, rel=1e-5)

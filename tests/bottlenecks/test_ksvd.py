@@ -3,6 +3,8 @@ that K-SVD sweeps after every optimizer step fit to the latents."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -47,5 +49,7 @@ def test_ksvd_steps_fit_the_dictionary_to_the_latents():
         assert bottleneck.after_optimizer_step() == []
         errors.append(representation_error(bottleneck, z))
         bottleneck(z)
-    assert errors[-1] < 0.6 * errors[0]
+    # measured (seeded): 0.173 -> 0.084 relative error in four steps
+    assert errors[-1] < 0.1 and errors[-1] < 0.5 * errors[0]
+    assert all(b <= a for a, b in itertools.pairwise(errors))
     torch.testing.assert_close(bottleneck.dictionary.norm(dim=1), torch.ones(16))

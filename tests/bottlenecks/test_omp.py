@@ -1,17 +1,11 @@
 """omp: the bottleneck contract in every update mode, gradients equal to the textbook losses,
-patches as signals, data initialisation, atom re-normalisation and dead-atom revival, online
-learning, and one dictionary across processes."""
+patches as signals, data initialisation, atom re-normalisation and dead-atom revival, and online
+learning (two processes: test_two_processes.py)."""
 
 from __future__ import annotations
 
-import os
-import socket
-from pathlib import Path
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from pydantic import ValidationError
 
 from laser_core.errors import LaserError
@@ -162,55 +156,20 @@ def test_omp_online_update_learns_the_dictionary_without_gradients():
         assert bottleneck.after_optimizer_step() == []
         errors.append(representation_error(bottleneck, z))
         bottleneck(z)
-    assert errors[-1] < 0.6 * errors[0]
+    # measured (seeded): 0.124 -> 0.059 relative error in eight steps
+    assert errors[-1] < 0.07 and errors[-1] < 0.5 * errors[0]
     torch.testing.assert_close(bottleneck.dictionary.norm(dim=1), torch.ones(12))
 
 
 def test_omp_stats_report_sparsity_active_atoms_and_coefficient_magnitude():
-    bottleneck = build(atoms=16, sparsity=3)
-    out = bottleneck(torch.randn(2, 4, 3, 3))
-    values = out.codes.values
-    assert out.stats["sparsity"] == (values != 0).sum(-1).float().mean()
-    assert out.stats["active_atoms"] == out.codes.indices[values != 0].unique().numel()
-    assert out.stats["coefficient_magnitude"] == values[values != 0].abs().mean()
-
-
-# -- two processes, different latents, one dictionary ----------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-DISTRIBUTED_MODES = [
-    {"update": "gradient", "dead_atom_after": 1},
-    {"update": "online"},
-    {"update": "ksvd", "ksvd_iterations": 2},
-]
-
-
-def _train_on_shard(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        hidden = unit_dictionary(6, 24, seed=3)
-        for mode, params in enumerate(DISTRIBUTED_MODES):
-            torch.manual_seed(rank)  # different random state on each rank
-            bottleneck = build(dim=6, atoms=24, sparsity=2, **params)
-            for step in range(3):
-                bottleneck(sparse_latents(hidden, batch=2 + rank, seed=10 * step + rank))
-                bottleneck.after_optimizer_step()
-            torch.save(bottleneck.dictionary.detach(), Path(out) / f"mode{mode}-rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.mark.slow
-def test_omp_two_processes_end_with_identical_dictionaries(tmp_path: Path):
-    mp.spawn(_train_on_shard, args=(2, _free_port(), str(tmp_path)), nprocs=2)
-    for mode in range(len(DISTRIBUTED_MODES)):
-        first, second = (torch.load(tmp_path / f"mode{mode}-rank{r}.pt") for r in range(2))
-        assert torch.equal(first, second), DISTRIBUTED_MODES[mode]
+    """Over the standard basis, codes are the vectors' own non-zero entries: three positions
+    with 1, 2 and 1 non-zeros (3, -2 and 1, 0.5) on atoms 0, 1, 2."""
+    bottleneck = build(dim=4, atoms=4, sparsity=2, tolerance=1e-9).eval()
+    with torch.no_grad():
+        bottleneck.dictionary.copy_(torch.eye(4))
+    z = torch.tensor([[3.0, 0, 0, 0], [0, -2, 1, 0], [0, 0, 0.5, 0]]).t().reshape(1, 4, 1, 3)
+    stats = bottleneck(z).stats
+    assert stats["sparsity"].item() == pytest.approx(4 / 3)
+    assert stats["active_atoms"].item() == 3
+    assert stats["coefficient_magnitude"].item() == pytest.approx((3 + 2 + 1 + 0.5) / 4)
+    assert stats["dead_atoms"].item() == 0

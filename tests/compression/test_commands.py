@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from laser_core.cli.main import main
+from laser_core.coding import container
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
 from laser_core.coding.rd import labels
@@ -68,6 +69,20 @@ def test_rd_compares_runs_with_jpeg_and_webp(trained_run, tmp_path, capsys):
     assert len(rows) == 2 * (2 + 5 + 5)  # images x (runs + JPEG qualities + WebP qualities)
     assert {(row["height"], row["width"]) for row in rows} == {("32", "48")}
     laser = [row for row in rows if row["bpp_nominal"]]
-    assert all(float(row["bpp"]) > float(row["bpp_cross_entropy"]) for row in laser)
+    assert len(laser) == 4
+    # bpp is the .lsr file's: each image, cropped as rd crops it, compressed alone
+    fixed = container._HEADER.size + container._IMAGE.size + container._CRC.size
+    for row in laser:
+        run = runs[labels(runs).index(row["codec"])]
+        cropped = tmp_path / "cropped.png"
+        pixels = read_pixels(photos / row["image"], 3)
+        Image.fromarray(pixels[5:37, 2:50]).save(cropped)  # centre 32 x 48 of 42 x 53
+        lsr = tmp_path / "one.lsr"
+        assert main(["compress", str(run), str(cropped), "-o", str(lsr)]) == 0
+        size = lsr.stat().st_size
+        assert float(row["bpp"]) == pytest.approx(8 * size / (32 * 48), rel=1e-12)
+        # the range coder spends the cross-entropy, plus the container and a few bytes
+        payload, ideal = size - fixed, float(row["bpp_cross_entropy"]) * 32 * 48 / 8
+        assert ideal <= payload <= 1.002 * ideal + 8, (payload, ideal)
     assert Image.open(out / "rd.png").format == "PNG"
     assert "jpeg" in capsys.readouterr().out

@@ -87,6 +87,37 @@ def test_a_cached_backbone_file_is_loaded_into_the_lpips_backbone(empty_torch_ho
     )
 
 
+def torchvision_file(name: str) -> dict[str, torch.Tensor]:
+    """torchvision's ``name`` with random weights, as its cache file holds them: the feature
+    layers in full, the classifier's large matrices (which LPIPS never uses) stored as one
+    broadcast number each, so the file is kilobytes rather than hundreds of megabytes."""
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in getattr(models, name)().state_dict().items()}
+    torch.manual_seed(1)
+    if name == "vgg16":
+        features = models.vgg.make_layers(models.vgg.cfgs["D"])
+    else:
+        features = models.AlexNet().features
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    return state | {k: torch.zeros(()).expand(s) for k, s in shapes.items() if k not in state}
+
+
+@pytest.mark.parametrize(("net", "name"), [("alex", "alexnet"), ("vgg", "vgg16")])
+def test_the_alexnet_and_vgg_backbones_load_from_a_cache_file(empty_torch_home: Path, net, name):
+    state = torchvision_file(name)
+    target = known_weights()[name].path
+    target.parent.mkdir(parents=True)
+    torch.save(state, target)
+    backbone = build_lpips(net, "pretrained", 3, 32, "test").lpips.net
+    loaded = 0
+    for piece in backbone.children():
+        for index, layer in piece.named_children():
+            for key, tensor in layer.state_dict().items():
+                assert torch.equal(tensor, state[f"features.{index}.{key}"]), (index, key)
+                loaded += 1
+    assert loaded == sum(k.startswith("features.") for k in state)  # every conv, weight and bias
+
+
 def test_a_cached_file_of_the_wrong_network_is_explained(empty_torch_home: Path):
     target = known_weights()["squeezenet1_1"].path
     target.parent.mkdir(parents=True)

@@ -3,13 +3,16 @@ them all from one HTML page."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from laser_core import cli
 from laser_core.downstream.analyze import TITLES, analyze
+from laser_core.downstream.export.store import open_export
 from laser_core.downstream.export.writer import export
 from laser_core.runs.load import load_run
 
@@ -29,7 +32,13 @@ def test_analyze_writes_every_plot_for_an_image_export(digits_run, tmp_path):
     analysis = analyze(tmp_path / "export")
     assert set(analysis.plots) == set(TITLES) - {"temporal"}
     assert set(analysis.skipped) == {"temporal"}  # images have no frames
-    assert len(analysis.perplexities) == 1 and 1 <= analysis.perplexities[0] <= 32
+    # perplexity is exp of the entropy of the exported codes' frequencies
+    indices = open_export(tmp_path / "export").load(("indices",))["indices"].flatten()
+    frequencies = torch.bincount(indices.long(), minlength=32).double() / indices.numel()
+    used = frequencies[frequencies > 0]
+    expected = math.exp(-(used * used.log()).sum().item())
+    assert len(analysis.perplexities) == 1 and 2 < expected < 32
+    assert analysis.perplexities[0] == pytest.approx(expected, rel=1e-6)
     assert_plots_and_report(tmp_path / "export" / "analysis", set(analysis.plots))
     assert (
         "Change between frames: an image export has no frames"

@@ -4,13 +4,17 @@ clips and patch grid, and --verify reports each stored form."""
 
 from __future__ import annotations
 
+import io
 import json
-import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import save as safetensors_bytes
 
 from laser_core import cli
+from laser_core.downstream.export import store
 from laser_core.downstream.export.store import batch_path, open_export
 from laser_core.downstream.export.writer import export
 from laser_core.downstream.latents import decode_each_form, encode_images, samples_to_items
@@ -53,29 +57,69 @@ def test_exported_arrays_have_the_documented_shapes_and_decode_like_the_live_mod
         torch.testing.assert_close(reconstructions, live, atol=1e-5, rtol=0, msg=form)
 
 
-def test_an_interrupted_export_resumes_without_redoing_or_duplicating_batches(digits_run, tmp_path):
+@pytest.mark.parametrize("format", ["safetensors", "npy"])
+def test_an_export_crashed_mid_batch_resumes_to_the_uninterrupted_export(
+    digits_run, tmp_path, monkeypatch, format
+):
     run = load_run(digits_run[0])
-    root = tmp_path / "export"
-    first = export(run, root, "val", "npy")
-    last = first.written[-1]
-    # batch folders are as shared as any folder mkdir makes, not private like mkdtemp's
-    assert batch_path(root, last, "npy").stat().st_mode & 0o777 == default_mode(directory=True)
-    kept = {i: batch_path(root, i, "npy").stat().st_mtime_ns for i in first.written[:-1]}
-    # What a crash mid-batch leaves: the last batch missing, a hidden half-written folder.
-    shutil.rmtree(batch_path(root, last, "npy"))
-    stray = root / "batches" / f".batch-{last:06d}.x1y2"
-    stray.mkdir()
-    (stray / "continuous.npy").write_bytes(b"half")
+    whole = export(run, tmp_path / "whole", "val", format)
+    assert len(whole.written) >= 2
+    root, last = tmp_path / "export", whole.written[-1]
+    # the disk fills up half-way through the last batch's (first) file
+    module = store if format == "safetensors" else np
+    name = "save_file" if format == "safetensors" else "save"
+    real = getattr(module, name)
 
-    again = export(run, root, "val", "npy")
+    def write_half_then_fail(*args, **kwargs):
+        # save_file(tensors, filename) and np.save(file, array)
+        arrays, destination = args[:2] if format == "safetensors" else args[1::-1]
+        if f"batch-{last:06d}" not in str(getattr(destination, "name", destination)):
+            return real(*args, **kwargs)
+        buffer = io.BytesIO()
+        if format == "safetensors":
+            buffer.write(safetensors_bytes(arrays))
+        else:
+            real(buffer, arrays)
+        data = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+        if hasattr(destination, "write"):
+            destination.write(data)
+        else:
+            Path(destination).write_bytes(data)
+        raise OSError(28, "No space left on device")
 
-    assert again.written == [last] and again.skipped == first.written[:-1]
-    assert again.removed == [stray] and not stray.exists()
-    assert {i: batch_path(root, i, "npy").stat().st_mtime_ns for i in kept} == kept
-    ids = open_export(root).load(("sample_ids",))["sample_ids"]
-    assert torch.equal(ids, torch.arange(len(run.data.val)))
-    entries = json.loads((root / "metadata.json").read_text())["batches"]
-    assert sum(entry["samples"] for entry in entries) == len(run.data.val)
+    monkeypatch.setattr(module, name, write_half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        export(run, root, "val", format)
+    monkeypatch.undo()
+    assert not batch_path(root, last, format).exists()  # whole or not at all
+    kept = {i: batch_path(root, i, format).stat().st_mtime_ns for i in whole.written[:-1]}
+    if format == "npy":  # batch folders are as shared as mkdir makes them, not mkdtemp's 0700
+        assert batch_path(root, 0, "npy").stat().st_mode & 0o777 == default_mode(directory=True)
+
+    again = export(run, root, "val", format)
+
+    assert again.written == [last] and again.skipped == whole.written[:-1]
+    assert {i: batch_path(root, i, format).stat().st_mtime_ns for i in kept} == kept
+    names = ("continuous", "quantized", "indices", "labels", "sample_ids")
+    resumed, reference = (open_export(r).load(names) for r in (root, tmp_path / "whole"))
+    for name in names:
+        assert torch.equal(resumed[name], reference[name]), name
+    assert json.loads((root / "metadata.json").read_text())["complete"] is True
+
+
+def test_export_of_the_training_split_holds_every_training_example(digits_run, tmp_path, capsys):
+    run_dir, _ = digits_run
+    assert cli.main(["export", str(run_dir), "--out", str(tmp_path / "e"), "--split", "train"]) == 0
+    run = load_run(run_dir)
+    arrays = open_export(tmp_path / "e").load(("indices", "labels", "sample_ids"))
+    count = len(run.data.train)
+    assert count != len(run.data.val)
+    assert torch.equal(arrays["sample_ids"], torch.arange(count))
+    images = torch.stack([run.data.train[i]["image"] for i in range(count)])
+    labels = torch.tensor([run.data.train[i]["label"] for i in range(count)])
+    assert torch.equal(arrays["labels"], labels)
+    live = encode_images(run.model, images).codes.indices
+    assert torch.equal(arrays["indices"].long(), live)
 
 
 def test_an_export_directory_of_another_format_is_refused(digits_run, tmp_path):

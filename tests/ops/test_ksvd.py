@@ -1,18 +1,12 @@
 """K-SVD and the online dictionary update: error that only falls, rank-1 updates of atoms used
-with either sign, unused atoms replaced from the worst-represented signals, and the same
-dictionary on every process."""
+with either sign, unused atoms replaced from the worst-represented signals (two processes:
+tests/bottlenecks/test_two_processes.py)."""
 
 from __future__ import annotations
 
 import itertools
-import os
-import socket
-from pathlib import Path
 
-import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from laser_core.ops import (
     batch_omp,
@@ -101,35 +95,3 @@ def test_online_update_fits_the_accumulated_statistics():
     assert surrogate(updated) < surrogate(dictionary)
     assert relative_error(signals, codes, updated) < relative_error(signals, codes, dictionary)
     torch.testing.assert_close(updated.norm(dim=0), torch.ones(40))
-
-
-# -- two processes, different data, one dictionary --------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ksvd_on_shard(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        signals, dictionary = training_set()
-        result = ksvd(signals[rank::world], dictionary, sparsity=3, iterations=3)
-        torch.save(result.dictionary, Path(out) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.mark.slow
-def test_ksvd_two_processes_end_with_identical_dictionaries(tmp_path: Path):
-    mp.spawn(_ksvd_on_shard, args=(2, _free_port(), str(tmp_path)), nprocs=2)
-    first, second = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
-    assert torch.equal(first, second)
-    # Summing E g over processes is K-SVD on the union of their signals.
-    signals, dictionary = training_set()
-    alone = ksvd(signals, dictionary, sparsity=3, iterations=3).dictionary
-    torch.testing.assert_close(first, alone, atol=1e-4, rtol=0)

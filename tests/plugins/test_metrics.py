@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, Codes, CodeSpec
 from laser_core.testing import check_component
@@ -53,6 +55,44 @@ def test_ssim_of_identical_images_is_one_at_any_size(size: int):
     ssim = build("ssim").per_example(images, images.clone(), output())
     assert ssim.shape == (2,)
     torch.testing.assert_close(ssim, torch.ones(2))
+
+
+@pytest.mark.parametrize("size", [8, 32])
+def test_ssim_equals_scikit_image_with_the_same_window_borders_and_data_range(size: int):
+    """scikit-image's Gaussian-weighted SSIM (sigma 1.5 truncated at 3.5 sigma, population
+    covariances, data range 1) on [0, 1] pixels, with torchmetrics' border convention: the
+    image reflected by the window's radius (numpy's 'reflect') and the SSIM map averaged over
+    the original pixels; 8x8 images take the narrower window LASER documents."""
+    torch.manual_seed(size)
+    images = torch.rand(3, 3, size, size) * 2 - 1
+    reconstructions = (images + 0.3 * torch.randn_like(images)).clamp(-1, 1)
+    ssim = build("ssim").per_example(images, reconstructions, output())
+    sigma = window_sigma(size, size)
+    pad = int(3.5 * sigma + 0.5)
+
+    def reference(x: torch.Tensor, y: torch.Tensor) -> float:
+        padded = [
+            np.pad(
+                ((t.numpy() + 1) / 2).astype(np.float64),
+                ((0, 0), (pad, pad), (pad, pad)),
+                "reflect",
+            )
+            for t in (x, y)
+        ]
+        _, full = structural_similarity(
+            *padded,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=sigma,
+            use_sample_covariance=False,
+            channel_axis=0,
+            full=True,
+        )
+        return full[:, pad:-pad, pad:-pad].mean()
+
+    expected = [reference(x, y) for x, y in zip(images, reconstructions, strict=True)]
+    assert min(expected) > 0.05 and max(expected) < 0.95  # far from the trivial values
+    torch.testing.assert_close(ssim, torch.tensor(expected, dtype=torch.float32), rtol=0, atol=1e-5)
 
 
 def test_ssim_falls_as_noise_grows():

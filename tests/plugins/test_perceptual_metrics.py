@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from torch import nn
 
@@ -16,6 +18,7 @@ from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, Codes
 from laser_core.testing import check_component
 from laser_core.training.build import build_component
+from laser_core.training.weights import known_weights
 
 NO_OUTPUT = BottleneckOutput(torch.zeros(1), torch.zeros(()), Codes(None))
 
@@ -84,6 +87,75 @@ def test_kid_grows_with_noise_and_repeats_its_subsets(tmp_path, photos):
     assert same["kid"] < slight["kid"] < heavy["kid"]
     assert abs(same["kid"]) < 0.1 * heavy["kid"]
     assert summarize(kid, photos, photos) == same  # subsets come from a fixed seed
+
+
+def test_fid_is_the_frechet_distance_of_the_feature_gaussians(exported, photos):
+    """scipy's matrix square root on the same features: |mu1 - mu2|^2 + tr(S1 + S2 - 2
+    sqrt(S1 S2)), covariances unbiased (N - 1)."""
+    fid = check_component("metrics", "fid", {"features": str(exported)})
+    torch.manual_seed(2)
+    values = torch.cat(
+        [fid.per_example(i, i + 0.3 * torch.randn_like(i), NO_OUTPUT) for i in photos.split(16)]
+    )
+    real, fake = (values[:, k].double().numpy() for k in (0, 1))
+    mean = real.mean(0) - fake.mean(0)
+    covariances = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    root = scipy.linalg.sqrtm(covariances[0] @ covariances[1]).real
+    expected = mean @ mean + np.trace(covariances[0] + covariances[1] - 2 * root)
+    assert fid.summarize(values)["fid"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_kid_on_a_subset_of_every_example_is_the_unbiased_polynomial_mmd(exported, photos):
+    """With subset_size at least the count, each subset is every example in some order, so
+    KID is the unbiased MMD² of Bińkowski et al. with k(x, y) = (x.y / d + 1)^3, and its spread
+    over subsets is 0."""
+    kid = check_component(
+        "metrics", "kid", {"features": str(exported), "subsets": 3, "subset_size": 64}
+    )
+    torch.manual_seed(3)
+    values = torch.cat(
+        [kid.per_example(i, i + 0.3 * torch.randn_like(i), NO_OUTPUT) for i in photos.split(16)]
+    )
+    x, y = (values[:, k].double() for k in (0, 1))
+    m, d = x.shape
+
+    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a @ b.T / d + 1) ** 3
+
+    def off_diagonal_mean(k: torch.Tensor) -> torch.Tensor:
+        return (k.sum() - k.diagonal().sum()) / (m * (m - 1))
+
+    mmd = off_diagonal_mean(kernel(x, x)) + off_diagonal_mean(kernel(y, y))
+    mmd -= 2 * kernel(x, y).mean()
+    result = kid.summarize(values)
+    assert result["kid"] == pytest.approx(mmd.item(), rel=1e-4)
+    assert result["kid_std"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fid_and_kid_load_inception_from_the_torch_cache(tmp_path, monkeypatch, photos):
+    """torch-fidelity's Inception with random weights, saved under the cache name: what the
+    metrics build holds is that file's every tensor."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with monkeypatch.context() as building:  # no weights to load: keep the random ones
+        building.setattr(torch, "load", lambda *args, **kwargs: {})
+        building.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, s: None)
+        torch.manual_seed(0)
+        network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], "unused")
+    state = network.state_dict()
+    path = known_weights()["inception"].path
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+
+    for name in ("fid", "kid"):
+        metric = check_component("metrics", name, {}, BuildContext(image_size=16))
+        loaded = metric.extractor.inception.state_dict()
+        assert loaded.keys() == state.keys()
+        for key, tensor in state.items():
+            assert torch.equal(loaded[key], tensor), key
+    values = metric.per_example(photos[:2], photos[:2], NO_OUTPUT)
+    assert values.shape == (2, 2, 2048) and torch.equal(values[:, 0], values[:, 1])
 
 
 def test_fid_names_the_missing_inception_file(tmp_path, monkeypatch):

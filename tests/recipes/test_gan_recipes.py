@@ -11,7 +11,6 @@ import shutil
 
 import pytest
 
-from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import load_recipe
 from laser_core.runs.layout import MetricsLog
 from laser_core.training import checkpoint
@@ -58,8 +57,6 @@ def test_vqgan_logs_each_loss_apart_and_resumes_loss_for_loss(tmp_path):
 
 
 def test_omp_gan_trains_briefly(tmp_path):
-    if "omp" not in default_registry().components["bottlenecks"]:
-        pytest.skip("the omp bottleneck plugin is not installed")
     recipe = load_recipe(REPO / "recipes" / "omp-gan.yaml", [*TOY, "train.steps=2"])
     run_dir = train(recipe, tmp_path / "run").run_dir
     last = train_records(run_dir)[2]
