@@ -39,6 +39,8 @@ class Mutant:
     killers: tuple[str, ...]
 
 
+RESUME = "tests/core/test_resume.py"
+
 MUTANTS = (
     Mutant(
         "skip-all-reduce",
@@ -46,7 +48,7 @@ MUTANTS = (
         "laser_core/nn/distributed.py",
         "        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)\n",
         "        pass\n",
-        ("tests/core/test_ddp_equivalence.py",),
+        ("tests/bottlenecks/test_two_processes.py",),
     ),
     Mutant(
         "skip-broadcast",
@@ -54,17 +56,23 @@ MUTANTS = (
         "laser_core/nn/distributed.py",
         "        dist.broadcast(tensor, src=0)\n",
         "        pass\n",
-        (
-            "tests/core/test_train.py::test_two_cpu_processes_end_with_identical_parameters_and_codebooks",
-        ),
+        ("tests/bottlenecks/test_two_processes.py",),
     ),
     Mutant(
         "skip-metrics-truncation",
         "a resumed run's metrics.jsonl holds each (step, split) once",
-        "laser_core/runs/layout.py",
-        '        kept = [line for line, record in self._lines() if record["step"] <= step]\n',
-        "        kept = [line for line, record in self._lines()]\n",
-        ("tests/core/test_kill_resume.py",),
+        "laser_core/training/train.py",
+        "            rundir.MetricsLog(run_dir).truncate_after(state.step)\n",
+        "            pass\n",
+        (f"{RESUME}::test_a_killed_run_resumes_to_the_uninterrupted_run",),
+    ),
+    Mutant(
+        "loader-on-global-rng",
+        "a resumed run draws the same random numbers as the uninterrupted one",
+        "laser_core/training/train.py",
+        "        generator=torch.Generator().manual_seed(recipe.seed),\n",
+        "",
+        (f"{RESUME}::test_a_killed_run_resumes_to_the_uninterrupted_run",),
     ),
     Mutant(
         "write-in-place",
@@ -72,9 +80,7 @@ MUTANTS = (
         "laser_core/runs/layout.py",
         "        write(Path(temporary))\n",
         "        write(path)\n        return\n",
-        (
-            "tests/core/test_train.py::test_a_crash_while_saving_leaves_the_previous_checkpoint_the_latest",
-        ),
+        (f"{RESUME}::test_a_crash_while_rewriting_a_run_file_leaves_the_old_file_or_none",),
     ),
     Mutant(
         "drop-rng-state",
@@ -83,9 +89,23 @@ MUTANTS = (
         "    accelerator.save_state(str(partial), safe_serialization=True)\n",
         "    accelerator.save_state(str(partial), safe_serialization=True)\n"
         "    for stale in partial.glob('random_states_*.pkl'):\n        stale.unlink()\n",
-        (
-            "tests/core/test_train.py::test_a_resumed_run_matches_the_uninterrupted_run_loss_for_loss",
-        ),
+        (f"{RESUME}::test_a_killed_run_resumes_to_the_uninterrupted_run",),
+    ),
+    Mutant(
+        "second-ctrl-c-waits",
+        "a second Ctrl-C quits at once without saving",
+        "laser_core/training/interrupt.py",
+        "        if self.requested:\n            raise KeyboardInterrupt\n",
+        "",
+        (f"{RESUME}::test_a_second_ctrl_c_quits_at_once_without_saving",),
+    ),
+    Mutant(
+        "ctrl-c-not-shared",
+        "a Ctrl-C seen by one process stops every process after the same step",
+        "laser_core/training/interrupt.py",
+        "        return bool(flag[0] > 0)\n",
+        "        return bool(self.interrupt.requested)\n",
+        (f"{RESUME}::test_two_processes_stay_identical_gather_metrics_and_resume_exactly",),
     ),
     Mutant(
         "skip-sha256-check",
@@ -93,7 +113,7 @@ MUTANTS = (
         "laser_core/runs/manifest.py",
         '    if sha256(path) != expected["sha256"]:\n',
         "    if False:\n",
-        ("tests/core/test_run_integrity.py",),
+        ("tests/core/test_run_integrity.py::test_a_damaged_run_file_is_refused_by_name",),
     ),
     Mutant(
         "no-barrier-before-rename",
@@ -104,11 +124,11 @@ MUTANTS = (
         ("tests/core/test_checkpoint_barrier.py",),
     ),
     Mutant(
-        "nearest-is-farthest",
+        "nearest-is-not-nearest",
         "vq picks the nearest code",
         "laser_core/ops/nearest_code.py",
-        "    return _torch_nearest_code(vectors, codebook, chunk_size)\n",
-        "    return (vectors @ codebook.t()).argmin(1)\n",
+        "            return _torch_nearest_code(vectors, codebook, chunk_size)\n",
+        "            return (vectors @ codebook.t()).argmin(1)\n",
         ("tests/ops/test_nearest_code.py",),
     ),
 )
