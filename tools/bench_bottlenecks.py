@@ -19,6 +19,13 @@ latent vectors of dimension D with K codes (configs N x D x K), against vector-q
 ``VectorQuantize`` (the ``bench`` extra: ``pip install -e '.[bench]'``) and a brute-force torch
 VQ with a dense distance matrix and one-hot codes. Every peer starts from the same codebook, so
 index agreement is measured on the first step.
+
+The ``fsq`` and ``lfq`` sections time one training step, forward and backward, of LASER's fsq
+(configs N x D x levels, e.g. 65536x16x8-6-5) and lfq (N x D x dims, entropy penalty on) against
+vector-quantize-pytorch's ``FSQ`` and ``LFQ`` with the same settings (LFQ: entropy weight 0.1,
+diversity 1, commitment 0.25, inverse temperature 100). A projection in and out exists when
+D differs from the number of quantized dimensions; both start from the same projection
+weights, so the fraction of vectors quantized to the same output is measured on the first step.
 """
 
 from __future__ import annotations
@@ -41,10 +48,16 @@ from sklearn.linear_model import orthogonal_mp_gram
 from laser_core.ops import batch_omp, reconstruct
 from laser_core.plugin.contracts import Codes
 from laser_plugins.bottlenecks.codebooks.vq import VectorQuantizer, VQConfig
+from laser_plugins.bottlenecks.fsq import FiniteScalarQuantizer, FSQConfig
+from laser_plugins.bottlenecks.lfq import LFQConfig, LookupFreeQuantizer
 
 ISSUE_CONFIGS = ["65536x3x16x3", "65536x64x512x8", "16384x256x2048x2", "262144x64x1024x16"]
 VQ_CONFIGS = ["65536x64x512", "65536x3x16", "16384x256x2048", "262144x64x1024"]
 """N x D x K: the issue's VQ target first, then the OMP configs' N x M x K."""
+FSQ_CONFIGS = ["65536x3x8-6-5", "65536x16x8-6-5", "65536x16x8-8-8-5-5-5"]
+"""N x D x levels: 240 codes without and with a projection, then the paper's 2^16 grid."""
+LFQ_CONFIGS = ["65536x8x8", "65536x16x10", "16384x16x12"]
+"""N x D x dims: 256 codes without a projection, then 1,024 and 4,096 with one."""
 
 Peer = Callable[[torch.Tensor, torch.Tensor, int], Codes]
 Result = TypeVar("Result")
@@ -389,9 +402,132 @@ def vq_section(args: argparse.Namespace, device: torch.device) -> None:
             print(f"| {name} | {peer_name} | {ns:,.0f} | {' | '.join(cells)} |", flush=True)
 
 
+# -- FSQ and LFQ peers ----------------------------------------------------------------------
+
+ImplicitStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""One training step from latents z (batch, D, height, width) and the gradient arriving at the
+output: forward, then backward of <output, upstream> + loss. Returns the output, detached."""
+
+
+def _copy_projections(source: torch.nn.Module, target: torch.nn.Module) -> None:
+    """The peer's projections in and out take LASER's weights (both are nn.Linear or Identity)."""
+    for name in ("project_in", "project_out"):
+        target.get_submodule(name).load_state_dict(source.get_submodule(name).state_dict())
+
+
+def _laser_step(bottleneck: torch.nn.Module) -> ImplicitStep:
+    def step(z: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+        bottleneck.zero_grad(set_to_none=True)
+        output = bottleneck(z)
+        ((output.quantized * upstream).sum() + output.loss).backward()
+        return output.quantized.detach()
+
+    return step
+
+
+def laser_fsq(dim: int, size: str, device: torch.device) -> tuple[ImplicitStep, torch.nn.Module]:
+    levels = [int(level) for level in size.split("-")]
+    bottleneck = FiniteScalarQuantizer(dim, FSQConfig(levels=levels)).to(device).train()
+    return _laser_step(bottleneck), bottleneck
+
+
+def vector_quantize_pytorch_fsq(dim: int, size: str, laser: torch.nn.Module) -> ImplicitStep:
+    from vector_quantize_pytorch import FSQ
+
+    quantizer = FSQ(levels=[int(level) for level in size.split("-")], dim=dim)
+    _copy_projections(laser, quantizer)
+    quantizer = quantizer.to(next(iter(laser.buffers())).device).train()
+
+    def step(z: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+        quantizer.zero_grad(set_to_none=True)
+        quantized, _ = quantizer(z)
+        (quantized * upstream).sum().backward()
+        return quantized.detach()
+
+    return step
+
+
+def laser_lfq(dim: int, size: str, device: torch.device) -> tuple[ImplicitStep, torch.nn.Module]:
+    config = LFQConfig(dims=int(size), commitment_weight=0.25)
+    bottleneck = LookupFreeQuantizer(dim, config).to(device).train()
+    return _laser_step(bottleneck), bottleneck
+
+
+def vector_quantize_pytorch_lfq(dim: int, size: str, laser: torch.nn.Module) -> ImplicitStep:
+    from vector_quantize_pytorch import LFQ
+
+    quantizer = LFQ(
+        dim=dim,
+        codebook_size=2 ** int(size),
+        entropy_loss_weight=0.1,
+        diversity_gamma=1.0,
+        commitment_loss_weight=0.25,
+    )
+    _copy_projections(laser, quantizer)
+    quantizer = quantizer.to(next(iter(laser.buffers())).device).train()
+
+    def step(z: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
+        quantizer.zero_grad(set_to_none=True)
+        quantized, _, loss = quantizer(z)
+        ((quantized * upstream).sum() + loss).backward()
+        return quantized.detach()
+
+    return step
+
+
+IMPLICIT_PEERS = {
+    "fsq": (laser_fsq, "vector-quantize-pytorch FSQ", vector_quantize_pytorch_fsq),
+    "lfq": (laser_lfq, "vector-quantize-pytorch LFQ", vector_quantize_pytorch_lfq),
+}
+
+
+def implicit_section(kind: str, args: argparse.Namespace, device: torch.device) -> None:
+    """A markdown table: each config, LASER's fsq or lfq training step and the peer's."""
+    make_laser, peer_name, make_peer = IMPLICIT_PEERS[kind]
+    try:
+        import vector_quantize_pytorch  # noqa: F401
+    except ImportError as error:
+        print(
+            f"vector-quantize-pytorch cannot be imported ({error}); install the benchmark "
+            "extra with  pip install -e '.[bench]'",
+            flush=True,
+        )
+        return
+    print(
+        f"| config N x D x {'levels' if kind == 'fsq' else 'dims'} | implementation "
+        "| ns / vector | LASER speed-up | same output as LASER |\n| --- | --- | --- | --- | --- |",
+        flush=True,
+    )
+    for config in getattr(args, f"{kind}_configs"):
+        count, dim, size = config.split("x")
+        count, dim = max(256, int(int(count) * args.n_scale)) // 256 * 256, int(dim)
+        generator = torch.Generator().manual_seed(0)
+        z = torch.randn(count // 256, dim, 16, 16, generator=generator).to(device)
+        upstream = torch.randn(z.shape, generator=generator).to(device)
+        z.requires_grad_(True)
+        name = f"{count}x{dim}x{size}"
+        laser_step, laser = make_laser(dim, size, device)
+        steps = {f"laser {kind}": laser_step, peer_name: make_peer(dim, size, laser)}
+        reference = None
+        for position, (label, step) in enumerate(steps.items()):
+            run = partial(_fresh_step, step, z, upstream)
+            first = run().cpu()  # from the same projections; also the warm-up
+            seconds, _ = best_time(run, args.repeats, device)
+            ns = seconds / count * 1e9
+            cells = ["", ""]
+            if position == 0:
+                reference = (ns, first)
+            else:
+                same = (first - reference[1]).abs().amax(1).flatten() < 1e-5
+                cells = [f"{ns / reference[0]:.1f}x", f"{same.float().mean().item():.4f}"]
+            print(f"| {name} | {label} | {ns:,.0f} | {' | '.join(cells)} |", flush=True)
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace, torch.device], None]] = {
     "omp": omp_section,
     "vq": vq_section,
+    "fsq": partial(implicit_section, "fsq"),
+    "lfq": partial(implicit_section, "lfq"),
 }
 
 
@@ -451,6 +587,18 @@ def main() -> None:
         choices=["ema", "gradient"],
         default="ema",
         help="how every VQ peer learns its codebook: EMA statistics or the codebook loss",
+    )
+    parser.add_argument(
+        "--fsq-configs",
+        type=lambda s: s.split(","),
+        default=FSQ_CONFIGS,
+        help="comma-separated NxDxLEVELS for the fsq section, levels joined by '-'",
+    )
+    parser.add_argument(
+        "--lfq-configs",
+        type=lambda s: s.split(","),
+        default=LFQ_CONFIGS,
+        help="comma-separated NxDxDIMS for the lfq section",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sections", type=lambda s: s.split(","), default=list(SECTIONS))

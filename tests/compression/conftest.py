@@ -28,6 +28,8 @@ RUNS = {
     "rq": {**CONV, "bottleneck": "{name: rq, levels: 3, codebook_size: 16}"},
     "gaussian": {**CONV, "bottleneck": "{name: gaussian}"},
     "omp": {**CONV, "bottleneck": "{name: omp, atoms: 16, sparsity: 3}"},
+    "fsq": {**CONV, "bottleneck": "{name: fsq, levels: [5, 5, 3], codes: index}"},
+    "lfq": {**CONV, "bottleneck": "{name: lfq, dims: 6, codes: per-dimension}"},
     "hierarchical": {
         "encoder": "{name: hierarchical, channels: [8, 16], downsamplings: 1, bottom_dim: 4, "
         "top_dim: 8}",

@@ -13,6 +13,7 @@ import torch
 from laser_core import cli
 from laser_core.plugin.contracts import Codes
 from laser_plugins.tasks import code_features
+from tests.downstream.conftest import DIGITS_RECIPE
 
 INPUTS = ("pixels", "continuous", "quantized", "codes")
 
@@ -76,3 +77,22 @@ def test_the_task_classifies_another_labelled_dataset_when_given_one(digits_run,
     metrics = json.loads((run_dir / "metrics.json").read_text())
     # one epoch on half the training digits: far from done, but far above chance
     assert metrics["task/pixels/accuracy"] > 2 * metrics["task/chance/accuracy"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("bottleneck", "depth"),
+    [("{name: fsq, levels: [5, 5, 3]}", 1), ("{name: lfq, dims: 6, codes: per-dimension}", 6)],
+    ids=["fsq", "lfq"],
+)
+def test_implicit_codebooks_codes_classify_unchanged(bottleneck, depth, tmp_path, capsys):
+    recipe = tmp_path / "digits.yaml"
+    recipe.write_text(
+        DIGITS_RECIPE.replace("{name: vq, codebook_size: 32}", bottleneck).replace(
+            "epochs: 5", "epochs: 3, inputs: [codes]"
+        )
+    )
+    assert cli.main(["run", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["task/codes/input_size"] == 16 * depth  # 4x4 positions
+    assert metrics["task/codes/accuracy"] > 2 * metrics["task/chance/accuracy"]
