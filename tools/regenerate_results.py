@@ -34,6 +34,8 @@ NAMES = (
     "gaussian-beta",
     "pixels-vq",
     "pixels-omp",
+    "fsq-levels",
+    "lfq",
 )
 TOY = ["train.steps=3", "train.eval_every=0", "train.eval_batches=1", "train.warmup_steps=0"]
 TOY_PATCHES = ["data.train_patches=64", "data.val_patches=16"]
@@ -139,6 +141,9 @@ def numbers(sweeps: dict[str, Path], classifiers: dict) -> dict[str, str]:
         "pixels_ema": ("pixels-vq", 2),
         "pixels_rq": ("pixels-vq", 3),
         **{f"pixels_omp{s}": ("pixels-omp", i) for i, s in enumerate((1, 2, 4, 8))},
+        "fsq": ("fsq-levels", 0),
+        "fsq_4444": ("fsq-levels", 1),
+        "lfq": ("lfq", 0),
     }
     names = {name: list(status(path)) for name, path in sweeps.items()}
     runs = {key: run_numbers(sweeps[sweep], names[sweep][i]) for key, (sweep, i) in rows.items()}
@@ -156,6 +161,11 @@ def numbers(sweeps: dict[str, Path], classifiers: dict) -> dict[str, str]:
     values["omp1_over_vq"] = f"{psnr['pixels_omp1'] - psnr['pixels_vq']:.1f}"
     values["omp4_over_rq"] = f"{psnr['pixels_omp4'] - psnr['pixels_rq']:.1f}"
     values["vq_long_gain"] = f"{psnr['pixels_vq_long'] - psnr['pixels_vq']:+.1f}"
+    values["fsq_vs_vq"] = f"{psnr['fsq'] - psnr['quickstart']:+.1f}"
+    values["fsq_4444_vs_vq"] = f"{psnr['fsq_4444'] - psnr['quickstart']:+.1f}"
+    values["lfq_vs_vq"] = f"{psnr['lfq'] - psnr['quickstart']:+.1f}"
+    for key in ("fsq", "fsq_4444", "lfq"):
+        values[f"{key}_usage"] = f"{100 * runs[key]['codebook_usage']:.0f}%"
 
     digits = run_numbers(sweeps["classify-digits"], "run")  # a sweep of one run
     values["digits_psnr"] = f"{digits['psnr']:.1f}"
