@@ -57,3 +57,12 @@ def run_in_triton_interpreter(script: str) -> dict:
         pytest.skip(f"Triton is not installed: {run.stderr.strip().splitlines()[-1]}")
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def logged(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's records without the keys that measure the machine (images per second,
+    peak memory), which differ between two identical runs: what exact resume compares."""
+    from laser_core.training.throughput import TIMING_KEYS
+
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines]

@@ -25,7 +25,7 @@ from laser_core import cli
 from laser_core.training import checkpoint
 from laser_core.training import train as training
 from tests.core.stop_at_step import signal_after
-from tests.helpers import TINY_RECIPE
+from tests.helpers import TINY_RECIPE, logged
 
 pytestmark = pytest.mark.slow
 
@@ -51,14 +51,6 @@ STOP_AT_STEP = Path(__file__).with_name("stop_at_step.py")
 def laser(*args: str) -> int:
     """`laser ARGS` in this process, its exit code."""
     return cli.main([str(a) for a in args])
-
-
-TIMINGS = {"images_per_second", "max_memory_gib"}  # measured, not computed: never equal
-
-
-def logged(run_dir: Path) -> list[dict]:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in lines]
 
 
 def assert_same_run(resumed: Path, whole: Path) -> None:
@@ -155,10 +147,11 @@ def test_two_processes_stay_identical_gather_metrics_and_resume_exactly(recipe, 
     assert {"mse", "psnr"} <= alone.keys() and final["val_examples"] == 16
     assert {k: final[k] for k in alone} == pytest.approx(alone, rel=1e-6)
 
-    # Ctrl-C seen by rank 1 only: both ranks finish step 2 and save it
+    # Ctrl-C seen by rank 1 only, while it logs step 2: the processes agree on it through a
+    # non-blocking all-reduce read one step later, so both finish step 3 and save it
     stopped = torchrun(2, "INT", 1, "--", "run", recipe, "--run-dir", run_dir)
-    assert stopped.returncode != 0 and "interrupted at step 2;" in stopped.stderr
-    assert checkpoint.latest(run_dir) == checkpoint.path_for(run_dir, 2)
+    assert stopped.returncode != 0 and "interrupted at step 3;" in stopped.stderr
+    assert checkpoint.latest(run_dir) == checkpoint.path_for(run_dir, 3)
     # then rank 0 killed after logging step 5, past the checkpoint at step 3
     killed = torchrun(5, "KILL", 0, "--", "run", "--resume", run_dir)
     assert killed.returncode != 0

@@ -17,7 +17,7 @@ from laser_core.cli.main import main
 from laser_core.recipes.model import load_recipe
 from laser_core.runs import manifest, resume
 from laser_core.training.train import TrainingDiverged, train, warmup_cosine
-from tests.helpers import TINY_RECIPE
+from tests.helpers import TINY_RECIPE, logged
 
 pytestmark = pytest.mark.slow
 
@@ -76,8 +76,7 @@ def test_each_step_and_split_is_logged_once_even_when_a_finished_run_resumes(
     ]
     assert laser(capsys, "run", "--resume", run_dir)[0] == 0
     assert laser(capsys, "run", "--resume", run_dir)[0] == 0
-    text = (finished / "metrics.jsonl").read_text()
-    assert (run_dir / "metrics.jsonl").read_text() == text
+    assert logged(run_dir) == logged(finished)
     assert same_tensors(run_dir / "model.safetensors", finished / "model.safetensors")
 
 
@@ -144,7 +143,7 @@ def test_resume_skips_damaged_checkpoints_for_the_newest_intact_one(
         assert f"skipped a damaged checkpoint: {path}" in caplog.text
     assert f"resuming from {run_dir / 'checkpoints' / 'step-0000001'}" in caplog.text
     # steps 2 to 7 trained again from step 1: the same numbers as the uninterrupted run
-    assert (run_dir / "metrics.jsonl").read_text() == (checkpointed / "metrics.jsonl").read_text()
+    assert logged(run_dir) == logged(checkpointed)
     assert same_tensors(run_dir / "model.safetensors", checkpointed / "model.safetensors")
     assert all(manifest.verify(path.parent) for path in damaged)  # saved again, intact
 
@@ -174,7 +173,7 @@ def test_a_torn_last_metrics_line_is_dropped_with_a_warning(run_dir, finished, c
         stream.write('{"step": 5, "split": "tr')
     assert laser(capsys, "run", "--resume", run_dir)[0] == 0
     assert "torn by a kill" in caplog.text
-    assert (run_dir / "metrics.jsonl").read_text() == (finished / "metrics.jsonl").read_text()
+    assert logged(run_dir) == logged(finished)
 
 
 @pytest.mark.parametrize("how", ["flip", "truncate"])

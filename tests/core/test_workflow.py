@@ -10,6 +10,7 @@ import pytest
 
 from laser_core import evaluate_run, load_recipe, run_recipe
 from laser_core.cli import main
+from tests.helpers import logged
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +50,6 @@ def _files(run_dir: Path) -> list[str]:
     return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
 
 
-def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def _untimed(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.endswith("seconds")}
 
@@ -63,7 +60,7 @@ def test_run_recipe_leaves_the_run_directory_laser_run_leaves(runs):
     assert "checkpoints/step-0000004/trainer.json" in _files(by_cli)
     for name in ("recipe.yaml", "plugins.json", "model.safetensors"):
         assert (by_cli / name).read_bytes() == (by_python / name).read_bytes(), name
-    assert _lines(by_cli / "metrics.jsonl") == _lines(by_python / "metrics.jsonl")
+    assert logged(by_cli) == logged(by_python)
     final = json.loads((by_cli / "metrics.json").read_text())
     assert _untimed(final) == _untimed(json.loads((by_python / "metrics.json").read_text()))
     assert final["step"] == 4 and final["val_examples"] == 64

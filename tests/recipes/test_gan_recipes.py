@@ -12,10 +12,9 @@ import shutil
 import pytest
 
 from laser_core.recipes.model import load_recipe
-from laser_core.runs.layout import MetricsLog
 from laser_core.training import checkpoint
 from laser_core.training.train import train
-from tests.helpers import REPO
+from tests.helpers import REPO, logged
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +34,7 @@ TOY = [
 
 
 def train_records(run_dir) -> dict[int, dict]:
-    return {r["step"]: r for r in MetricsLog(run_dir).records() if r["split"] == "train"}
+    return {r["step"]: r for r in logged(run_dir) if r["split"] == "train"}
 
 
 def test_vqgan_logs_each_loss_apart_and_resumes_loss_for_loss(tmp_path):

@@ -35,7 +35,8 @@ def overrides(draw) -> list[str]:
             st.dictionaries(st.sampled_from(["encoder", "bottleneck", "decoder"]), floats)
         ),
         "losses.recon": draw(
-            st.sampled_from(["l1", "l2"]) | st.dictionaries(st.sampled_from(["l1", "l2"]), floats)
+            st.sampled_from(["l1", "l2"])
+            | st.dictionaries(st.sampled_from(["l1", "l2"]), floats, min_size=1)
         ),
         "losses.dct": draw(st.floats(0, 1)),
         "metrics": draw(st.lists(st.sampled_from(["mse", "psnr", "ssim"]), unique=True)),
