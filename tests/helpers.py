@@ -66,3 +66,9 @@ def logged(run_dir: Path) -> list[dict]:
 
     lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines]
+
+
+def run_two_processes(script: Path, *args: object) -> subprocess.CompletedProcess:
+    """``script ARGS`` on two CPU processes under torchrun (gloo), output captured."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=300)

@@ -3,32 +3,18 @@ processes, the second deliberately slow, leave one whole checkpoint with both RN
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from laser_core.training import checkpoint
+from tests.helpers import run_two_processes
 
 
 @pytest.mark.slow
 def test_a_slow_rank_finishes_its_part_before_the_checkpoint_is_renamed(tmp_path):
     script = Path(__file__).with_name("two_process_checkpoint.py")
-    launched = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            str(script),
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    launched = run_two_processes(script, tmp_path)
     assert launched.returncode == 0, launched.stderr[-3000:]
     final = checkpoint.path_for(tmp_path, 5)
     assert checkpoint.complete_checkpoints(tmp_path) == [final]

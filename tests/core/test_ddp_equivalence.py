@@ -8,8 +8,6 @@ output."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from safetensors.torch import load_file
 
 from laser_core.recipes.model import load_recipe
 from laser_core.training.train import train
-from tests.helpers import TINY_RECIPE
+from tests.helpers import TINY_RECIPE, run_two_processes
 
 # No k-means seeding or dead-code revival: both draw from rank 0's batch alone by design.
 RECIPE = TINY_RECIPE.replace("steps: 6", "steps: 4").replace(
@@ -31,21 +29,7 @@ RECIPE = TINY_RECIPE.replace("steps: 6", "steps: 4").replace(
 def test_two_processes_equal_one_process_on_the_combined_batches(write_recipe, tmp_path):
     recipe_path = write_recipe(RECIPE)
     script = Path(__file__).with_name("two_process_train.py")
-    launched = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            str(script),
-            str(recipe_path),
-            str(tmp_path / "two"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    launched = run_two_processes(script, recipe_path, tmp_path / "two")
     assert launched.returncode == 0, launched.stderr[-3000:]
     two = load_file(str(tmp_path / "two" / "rank0-of-2.safetensors"))
     one = train(load_recipe(recipe_path, ["data.batch_size=16"]), tmp_path / "one").model.eval()

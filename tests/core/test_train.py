@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from safetensors.torch import load_file
 from laser_core.recipes.model import load_recipe
 from laser_core.training import checkpoint
 from laser_core.training.train import TrainingDiverged, train
-from tests.helpers import TINY_RECIPE
+from tests.helpers import TINY_RECIPE, run_two_processes
 
 pytestmark = pytest.mark.slow
 
@@ -130,21 +128,7 @@ def test_two_cpu_processes_end_with_identical_parameters_and_codebooks_without_w
     )
     run_dir = tmp_path / "run"
     script = Path(__file__).with_name("two_process_train.py")
-    launched = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            str(script),
-            str(recipe),
-            str(run_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    launched = run_two_processes(script, recipe, run_dir)
     assert launched.returncode == 0, launched.stderr[-3000:]
     rank0 = load_file(str(run_dir / "rank0-of-2.safetensors"))
     rank1 = load_file(str(run_dir / "rank1-of-2.safetensors"))
