@@ -17,6 +17,7 @@ from typing import Any
 
 from laser_core.errors import LaserError
 from laser_core.runs.layout import atomic_write_text
+from laser_core.training.weights import sha256
 
 MANIFEST = "manifest.json"
 
@@ -95,14 +96,6 @@ def verify(folder: Path, names: Iterable[str] | None = None) -> bool:
 
 def describe(path: Path) -> dict[str, Any]:
     return {"sha256": sha256(path), "bytes": path.stat().st_size}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check(path: Path, expected: dict[str, Any], manifest: Path) -> None:
