@@ -71,7 +71,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         content = torch.load(
             path, map_location="cpu", weights_only=False, pickle_module=_PickleModule
         )
-    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as error:
+    except Exception as error:  # any decoding failure (pickle, zip, torch) means the same
         raise LaserError(f"{path}: not a readable torch checkpoint ({error})") from None
     state = content.get("state_dict", content) if isinstance(content, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

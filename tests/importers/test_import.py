@@ -160,3 +160,11 @@ def test_a_checkpoint_never_runs_the_code_it_names(tmp_path):
 
     assert set(read_state_dict(tmp_path / "last.ckpt")) == set(modules.state_dict())
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_file_that_is_no_checkpoint_is_named_not_a_traceback(tmp_path):
+    from laser_core.importers.checkpoint_reader import read_state_dict
+
+    (tmp_path / "notes.ckpt").write_text("garbage")
+    with pytest.raises(LaserError, match=r"notes\.ckpt: not a readable torch checkpoint"):
+        read_state_dict(tmp_path / "notes.ckpt")
