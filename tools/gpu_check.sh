@@ -5,7 +5,8 @@
 #
 # 1. Batch-OMP, Triton and torch paths against the eager baseline, at the shapes of
 #    docs/benchmarks.md, with peak memory at (262144, 64, 1024, 16);
-# 2. VQ nearest-code search against vector-quantize-pytorch when installed;
+# 2. VQ nearest-code search against vector-quantize-pytorch when installed; the K-SVD and
+#    online dictionary sweeps as captured CUDA graphs against eager launches and the CPU;
 # 3. 200 bf16 steps of recipes/tokenizers/vqgan-f16.yaml at 256 px (random LPIPS backbone unless
 #    its weights are cached), images per second and peak memory from metrics.jsonl.
 # The GPU machine reaches no package index: wheels in .whl/ (tools/gpu_wheels.txt says which and
@@ -31,6 +32,7 @@ for backend in triton torch; do
 done
 timeout 60 python3 tools/gpu_omp_memory.py 262144x64x1024x16 2>&1 | tee "$OUT/omp-memory.txt" || true
 timeout 90 python3 tools/bench_bottlenecks.py --device cuda --sections vq 2>&1 | tee "$OUT/vq.txt" || true
+timeout 90 python3 tools/gpu_dictionary_sweeps.py 2>&1 | tee "$OUT/dictionary-sweeps.txt" || true
 
 timeout 240 python3 -m laser_core.cli run recipes/tokenizers/vqgan-f16.yaml \
   train.steps=200 train.log_every=50 train.eval_every=0 train.checkpoint_every=0 \

@@ -22,9 +22,10 @@ sweep itself waits on nothing. Atoms that no signal uses are re-initialised from
 worst-represented signals (see ``laser_core.ops.atoms``). The input dictionary must already be
 the same on every rank.
 
-The sweep reads the per-atom signal counts back once (to slice each atom's signals); inside the
-loop over atoms nothing waits on the device: an atom whose direction vanishes keeps its value
-through ``torch.where`` rather than a Python branch.
+The sweep reads the per-atom signal counts back once, to size a table of each atom's signals
+padded to one width; inside the loop over atoms every step has that one shape and nothing waits
+on the device (an atom whose direction vanishes keeps its value through ``torch.where``), so on
+CUDA the loop runs as one captured graph (``laser_core.ops.graphs``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 
 from laser_core.nn.distributed import gather_rows
 from laser_core.ops.atoms import worst_represented_directions
+from laser_core.ops.graphs import run_sweep
 from laser_core.ops.omp import Backend, batch_omp, reconstruct
 from laser_core.ops.precision import ieee_fp32
 from laser_core.plugin.contracts import Codes
@@ -105,33 +107,70 @@ def _sweep(
 ) -> torch.Tensor:
     """Update every used atom (rows of ``atom_rows``), its coefficients in ``values`` and the
     ``residual`` in place, in order; return the atoms (long) no signal uses."""
-    atoms = atom_rows.shape[0]
+    atoms, dim = atom_rows.shape
     depth = indices.shape[1]
-    flat_indices, flat_values = indices.view(-1), values.view(-1)
-    used = flat_values != 0
-    order = torch.argsort(torch.where(used, flat_indices, atoms), stable=True)
+    flat_indices, flat_values = indices.reshape(-1), values.view(-1)
+    owners = torch.where(flat_values != 0, flat_indices, atoms)  # unused slots: no atom
     counts = torch.zeros(atoms + 1, dtype=torch.long, device=indices.device)
-    counts.index_add_(0, torch.where(used, flat_indices, atoms), torch.ones_like(flat_indices))
-    counts = counts[:atoms].tolist()  # the sweep's one read-back: where each atom's slots lie
-    start = 0
-    for atom, count in enumerate(counts):
-        if count == 0:
-            continue
-        slots = order[start : start + count]
-        start += count
-        members = slots // depth  # each signal uses an atom at most once
-        coefficients = flat_values[slots]
-        error = residual[members].addr_(coefficients, atom_rows[atom])  # Eᵀ, (|I|, M)
-        direction = coefficients @ error
-        norm = direction.norm()
-        moves = norm > 0  # else the atom and its coefficients stay
-        direction = torch.where(moves, direction / norm, atom_rows[atom])
-        coefficients = torch.where(moves, error @ direction, coefficients)
-        residual[members] = error.addr_(coefficients, direction, alpha=-1)
-        flat_values[slots] = coefficients
-        atom_rows[atom] = direction
+    counts.index_add_(0, owners, torch.ones_like(owners))
+    counts = counts[:atoms].tolist()  # the sweep's one read-back: how wide the table must be
+    table = _slot_table(owners, atoms, _table_width(max(counts), atom_rows.is_cuda))
+    # Table padding points at an extra slot whose coefficient is 0 and whose signal is an extra
+    # zero residual row: padded entries change nothing, so every atom's step has one shape.
+    padded_values = torch.cat([flat_values, flat_values.new_zeros(1)])
+    padded_residual = torch.cat([residual, residual.new_zeros(1, dim)])
+    run_sweep(_update_atoms, atom_rows, table, padded_values, padded_residual, depth=depth)
+    flat_values.copy_(padded_values[:-1])
+    residual.copy_(padded_residual[:-1])
     return torch.tensor(
         [atom for atom, count in enumerate(counts) if count == 0],
         dtype=torch.long,
         device=atom_rows.device,
     )
+
+
+def _table_width(widest: int, captured: bool) -> int:
+    """The table's width: the most slots any atom has; rounded up to a power of two where the
+    sweep is captured as a CUDA graph, so a few graphs serve every step."""
+    return max(1, 1 << (widest - 1).bit_length()) if captured else max(1, widest)
+
+
+def _slot_table(owners: torch.Tensor, atoms: int, width: int) -> torch.Tensor:
+    """(atoms, width) long: row k lists the flat code slots that use atom k, in slot order,
+    padded with the index one past the last slot."""
+    slots = owners.numel()
+    order = torch.argsort(owners, stable=True)
+    sorted_owners = owners[order]
+    first = torch.searchsorted(sorted_owners, sorted_owners, right=False)
+    column = torch.arange(slots, device=owners.device) - first
+    # Slots of no atom go to one spare cell past the table (their columns may exceed width).
+    cell = torch.where(sorted_owners < atoms, sorted_owners * width + column, atoms * width)
+    table = torch.full((atoms * width + 1,), slots, dtype=torch.long, device=owners.device)
+    table[cell] = order
+    return table[:-1].view(atoms, width)
+
+
+def _update_atoms(
+    atom_rows: torch.Tensor,
+    table: torch.Tensor,
+    values: torch.Tensor,
+    residual: torch.Tensor,
+    *,
+    depth: int,
+) -> None:
+    """The Gauss-Seidel sweep over the atoms, in place, in fixed shapes that wait on nothing:
+    an atom whose direction vanishes (or that no signal uses) keeps its value through
+    ``torch.where``; each signal uses an atom at most once, so its slots' signals differ."""
+    for atom in range(atom_rows.shape[0]):
+        slots = table[atom]
+        members = slots // depth
+        coefficients = values[slots]
+        error = residual[members].addr_(coefficients, atom_rows[atom])  # Eᵀ, (width, M)
+        direction = coefficients @ error
+        norm = direction.norm()
+        moves = norm > 0
+        direction = torch.where(moves, direction / norm, atom_rows[atom])
+        coefficients = torch.where(moves, error @ direction, coefficients)
+        residual[members] = error.addr_(coefficients, direction, alpha=-1)
+        values[slots] = coefficients
+        atom_rows[atom] = direction

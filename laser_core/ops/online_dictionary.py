@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from laser_core.ops.graphs import run_sweep
 from laser_core.ops.precision import ieee_fp32
 from laser_core.plugin.contracts import Codes
 
@@ -62,17 +63,22 @@ def online_dictionary_update(
     ``products`` (K, K) and B = ``correlations`` (M, K); returns the new (M, K) dictionary.
     Atoms with A_jj = 0 (unused since the statistics were reset) are left unchanged.
 
-    Each atom's update depends on the atoms before it, so the sweep is a loop over atoms; it
-    issues a few kernels per atom and never waits on the device (the skip of unused atoms is a
-    ``torch.where``, not a branch on a value read back)."""
+    Each atom's update depends on the atoms before it, so the sweep is a loop over atoms of a
+    few kernels each, which never waits on the device (the skip of unused atoms is a
+    ``torch.where``, not a branch on a value read back); on CUDA it runs as one captured graph
+    (``laser_core.ops.graphs``)."""
     with torch.no_grad(), ieee_fp32():
         atom_rows = dictionary.detach().float().t().contiguous()  # (K, M)
-        targets = correlations.float().t()
-        products = products.float()
-        usage = products.diagonal()
-        for atom in range(atom_rows.shape[0]):
-            weight = usage[atom]
-            step = atom_rows[atom] + (targets[atom] - products[atom] @ atom_rows) / weight
-            norm = step.norm()
-            atom_rows[atom] = torch.where((weight > 0) & (norm > 0), step / norm, atom_rows[atom])
+        targets = correlations.float().t().contiguous()
+        run_sweep(_update_atoms, atom_rows, targets, products.float().contiguous())
     return atom_rows.t().contiguous()
+
+
+def _update_atoms(atom_rows: torch.Tensor, targets: torch.Tensor, products: torch.Tensor) -> None:
+    """The block-coordinate sweep, in place on ``atom_rows`` (K, M)."""
+    usage = products.diagonal()
+    for atom in range(atom_rows.shape[0]):
+        weight = usage[atom]
+        step = atom_rows[atom] + (targets[atom] - products[atom] @ atom_rows) / weight
+        norm = step.norm()
+        atom_rows[atom] = torch.where((weight > 0) & (norm > 0), step / norm, atom_rows[atom])

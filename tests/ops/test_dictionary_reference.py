@@ -4,6 +4,8 @@ kept here, written plainly, as the reference."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 
@@ -18,6 +20,8 @@ from laser_core.ops import (
 from laser_core.ops.atoms import worst_represented_directions
 from laser_core.plugin.contracts import Codes
 from tests.ops.test_ksvd import training_set
+
+ksvd = importlib.import_module("laser_core.ops.ksvd")  # the package's `ksvd` is the function
 
 
 def reference_ksvd_update(signals, dictionary, codes):
@@ -80,6 +84,23 @@ def test_ksvd_update_matches_the_per_atom_reference(unused_atoms):
     assert torch.equal(result.codes.indices, indices)
     assert torch.equal(result.replaced, replaced)
     assert replaced.tolist() == ([5, 17] if unused_atoms else [])
+
+
+@pytest.mark.parametrize("widen", [1, 3])
+def test_ksvd_padding_to_the_captured_table_width_changes_nothing(monkeypatch, widen):
+    """On CUDA each atom's signals are padded to a power of two (one graph serves many steps):
+    the padding must not move an atom, a coefficient or the residual."""
+    signals, dictionary = training_set(count=600)
+    codes = batch_omp(signals, dictionary, 3)
+    captured_width = ksvd._table_width
+    monkeypatch.setattr(
+        ksvd, "_table_width", lambda widest, captured: widen * captured_width(widest, True)
+    )
+    result = ksvd_update(signals, dictionary, codes)
+    atoms, indices, values, _ = reference_ksvd_update(signals, dictionary, codes)
+    torch.testing.assert_close(result.dictionary, atoms, atol=1e-5, rtol=0)
+    torch.testing.assert_close(result.codes.values, values, atol=1e-5, rtol=0)
+    assert torch.equal(result.codes.indices, indices)
 
 
 def test_code_statistics_in_chunks_match_the_dense_sums(monkeypatch):
