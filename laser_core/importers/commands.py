@@ -13,7 +13,9 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``laser import`` through the CLI's ``command(name, handler, help)``."""
     sub = command("import", _import, "turn a pretrained autoencoder into a run directory")
     sources = sub.add_subparsers(dest="library", metavar="LIBRARY", required=True)
-    taming = sources.add_parser("taming", help="a taming-transformers VQGAN checkpoint")
+    taming = sources.add_parser(
+        "taming", help="a taming-transformers VQModel or GumbelVQ checkpoint"
+    )
     taming.add_argument("checkpoint", type=Path, help="Lightning .ckpt")
     taming.add_argument("--config", type=Path, required=True, help="its training YAML")
     diffusers = sources.add_parser("diffusers", help="a diffusers VQModel or AutoencoderKL")

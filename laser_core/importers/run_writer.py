@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ SEALED = ("recipe.yaml", "plugins.json", "model.safetensors", "imported.json")
 
 @dataclass
 class ImportedModel:
-    """What an importer found: recipe blocks, LASER-keyed weights, and notes for the record."""
+    """What an importer found: recipe blocks, LASER-keyed weights, and notes for the record:
+    ``notes`` say where the LASER model behaves differently from the source, and go into
+    recipe.yaml's header and imported.json."""
 
     source: Path
     library: str
@@ -40,6 +43,7 @@ class ImportedModel:
     weights: dict[str, torch.Tensor]
     ignored: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def default_data(resolution: int) -> dict[str, Any]:
@@ -59,14 +63,18 @@ def write_imported_run(
         source.write_text(yaml.safe_dump(imported.blocks, sort_keys=False))
         recipe = load_recipe(source, overrides)
     model, _ = build_model(recipe, build_data(recipe))
+    _check_coverage(imported, model)
     state = model.state_dict()
-    _check_coverage(imported, state)
     state.update(imported.weights)
     model.load_state_dict(state)
     run_dir.mkdir(parents=True, exist_ok=True)
     header = (
         f"# imported from {imported.library} weights {imported.source} by `laser import`;\n"
         "# see imported.json. The data block is a default: replace it with --data or an override.\n"
+        + "".join(
+            textwrap.fill(note, 96, initial_indent="# ", subsequent_indent="#   ") + "\n"
+            for note in imported.notes
+        )
     )
     body = yaml.safe_dump(recipe.resolved(), sort_keys=False)
     layout.atomic_write_text(run_dir / "recipe.yaml", header + body)
@@ -79,15 +87,18 @@ def write_imported_run(
         "sha256": _sha256(imported.source),
         "ignored_keys": imported.ignored,
         **imported.metadata,
+        **({"notes": imported.notes} if imported.notes else {}),
     }
     layout.atomic_write_text(run_dir / "imported.json", json.dumps(record, indent=2) + "\n")
     manifest.seal(run_dir, [*SEALED])  # last: the imported run is complete and verifiable
     return recipe
 
 
-def _check_coverage(imported: ImportedModel, state: dict[str, torch.Tensor]) -> None:
+def _check_coverage(imported: ImportedModel, model: torch.nn.Module) -> None:
     """Every imported key must land on a tensor of its shape, and every trainable weight of
-    the LASER model must come from the source; buffers may keep their initial values."""
+    the LASER model must come from the source; buffers (gumbel's step, vq's usage counters)
+    may keep their initial values."""
+    state = model.state_dict()
     unknown = sorted(k for k in imported.weights if k not in state)
     misshapen = sorted(
         f"{k} {tuple(v.shape)} -> {tuple(state[k].shape)}"
@@ -99,11 +110,7 @@ def _check_coverage(imported: ImportedModel, state: dict[str, torch.Tensor]) -> 
             f"{imported.source}: weights that do not map onto the LASER model: "
             + "; ".join([*(f"{k} (no such weight)" for k in unknown[:20]), *misshapen[:20]])
         )
-    missing = sorted(
-        k
-        for k in state
-        if k not in imported.weights and not k.endswith(("initialized", "unused_steps"))
-    )
+    missing = sorted(name for name, _ in model.named_parameters() if name not in imported.weights)
     if missing:
         raise LaserError(
             f"{imported.source}: the LASER model needs weights the source does not have: "

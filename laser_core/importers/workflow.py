@@ -21,8 +21,9 @@ def import_taming(
     overrides: Overrides = (),
     dataset: dict[str, Any] | None = None,
 ) -> Recipe:
-    """A taming-transformers VQGAN (Lightning .ckpt and its training YAML) as run ``out``;
-    ``dataset`` replaces the default data block, e.g. ``{"name": "image-folder", ...}``."""
+    """A taming-transformers VQModel or GumbelVQ (Lightning .ckpt and its training YAML) as
+    run ``out``; ``dataset`` replaces the default data block, e.g.
+    ``{"name": "image-folder", ...}``."""
     return write_imported_run(read_taming(checkpoint, config), out, _with(dataset, overrides))
 
 

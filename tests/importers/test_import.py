@@ -5,6 +5,7 @@ with `laser import`, reopened with load_run and compared with the library's own 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ import yaml
 
 from laser_core import LaserError, load_run
 from laser_core.cli import main
+from laser_core.downstream.export.store import open_export
 
 diffusers = pytest.importorskip("diffusers")
 taming_model = pytest.importorskip("taming.modules.diffusionmodules.model")
@@ -77,10 +79,10 @@ def test_diffusers_autoencoder_kl_maps_its_posterior_onto_gaussian(tmp_path):
     assert run.model.bottleneck.output_dim == 4  # 8 channels in: 4 means, 4 log-variances
 
 
-def _taming_checkpoint(tmp_path):
-    ddconfig = dict(
+def _ddconfig(z_channels: int) -> dict:
+    return dict(
         double_z=False,
-        z_channels=32,
+        z_channels=z_channels,
         resolution=SIZE,
         in_channels=3,
         out_ch=3,
@@ -90,6 +92,22 @@ def _taming_checkpoint(tmp_path):
         attn_resolutions=[16],
         dropout=0.0,
     )
+
+
+def _save_taming(tmp_path, modules: torch.nn.ModuleDict, target: str, params: dict) -> None:
+    """last.ckpt and config.yaml as taming's Lightning training writes them."""
+    state = {**modules.state_dict(), "loss.discriminator.main.0.weight": torch.zeros(1)}
+    # Lightning also pickles callbacks and hyper-parameters: objects of its own classes.
+    torch.save(
+        {"state_dict": state, "epoch": 3, "callbacks": {torch.nn.Identity: {}}},
+        tmp_path / "last.ckpt",
+    )
+    config = {"model": {"target": f"taming.models.vqgan.{target}", "params": params}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def _taming_checkpoint(tmp_path):
+    ddconfig = _ddconfig(z_channels=32)
     torch.manual_seed(0)
     modules = torch.nn.ModuleDict(
         {
@@ -100,19 +118,8 @@ def _taming_checkpoint(tmp_path):
             "post_quant_conv": torch.nn.Conv2d(8, 32, 1),
         }
     ).eval()
-    state = {**modules.state_dict(), "loss.discriminator.main.0.weight": torch.zeros(1)}
-    # Lightning also pickles callbacks and hyper-parameters: objects of its own classes.
-    torch.save(
-        {"state_dict": state, "epoch": 3, "callbacks": {torch.nn.Identity: {}}},
-        tmp_path / "last.ckpt",
-    )
-    config = {
-        "model": {
-            "target": "taming.models.vqgan.VQModel",
-            "params": {"embed_dim": 8, "n_embed": 48, "ddconfig": ddconfig, "lossconfig": {}},
-        }
-    }
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    params = {"embed_dim": 8, "n_embed": 48, "ddconfig": ddconfig, "lossconfig": {}}
+    _save_taming(tmp_path, modules, "VQModel", params)
     return modules
 
 
@@ -168,3 +175,123 @@ def test_a_file_that_is_no_checkpoint_is_named_not_a_traceback(tmp_path):
     (tmp_path / "notes.ckpt").write_text("garbage")
     with pytest.raises(LaserError, match=r"notes\.ckpt: not a readable torch checkpoint"):
         read_state_dict(tmp_path / "notes.ckpt")
+
+
+class GumbelQuantizeShape(torch.nn.Module):
+    """The parameters of taming's GumbelQuantize (which the PyPI taming package lacks): a 1x1
+    convolution to one logit per code, and the codes as an embedding."""
+
+    def __init__(self, channels: int, codes: int):
+        super().__init__()
+        self.proj = torch.nn.Conv2d(channels, codes, 1)
+        self.embed = torch.nn.Embedding(codes, channels)
+
+
+def _gumbel_checkpoint(tmp_path, z_channels=8, embed_dim=8, **params):
+    ddconfig = _ddconfig(z_channels)
+    torch.manual_seed(0)
+    modules = torch.nn.ModuleDict(
+        {
+            "encoder": taming_model.Encoder(**ddconfig),
+            "decoder": taming_model.Decoder(**ddconfig),
+            "quantize": GumbelQuantizeShape(embed_dim, 48),
+            "quant_conv": torch.nn.Conv2d(z_channels, embed_dim, 1),
+            "post_quant_conv": torch.nn.Conv2d(embed_dim, z_channels, 1),
+        }
+    ).eval()
+    scheduler = {
+        "target": "taming.lr_scheduler.LambdaWarmUpCosineScheduler",
+        "params": {
+            "warm_up_steps": 0,
+            "lr_start": 0.9,
+            "lr_max": 0.9,
+            "lr_min": 1e-6,
+            "max_decay_steps": 1000,
+        },
+    }
+    config = {
+        "embed_dim": embed_dim,
+        "n_embed": 48,
+        "kl_weight": 1e-6,
+        "temperature_scheduler_config": scheduler,
+        "ddconfig": ddconfig,
+        "lossconfig": {},
+        **params,
+    }
+    _save_taming(tmp_path, modules, "GumbelVQ", config)
+    return modules
+
+
+@torch.no_grad()
+def _gumbel_reference(modules, images):
+    """GumbelVQ's forward without the Gumbel noise: the argmax of the logits picks each code.
+    Returns reconstructions and codes (batch, height, width)."""
+    latents = modules["quant_conv"](modules["encoder"](images))
+    codes = modules["quantize"].proj(latents).argmax(1)
+    quantized = modules["quantize"].embed.weight[codes].permute(0, 3, 1, 2)
+    return modules["decoder"](modules["post_quant_conv"](quantized)), codes
+
+
+def test_taming_gumbel_checkpoint_maps_onto_gumbel_and_decodes_its_argmax_codes(tmp_path, capsys):
+    modules = _gumbel_checkpoint(tmp_path)
+    run_dir = tmp_path / "run"
+    argv = ["import", "taming", str(tmp_path / "last.ckpt"), "--config"]
+    small = ["data.train_patches=4", "data.val_patches=4"]
+    assert main([*argv, str(tmp_path / "config.yaml"), *small, "--out", str(run_dir)]) == 0
+    expected, expected_codes = _gumbel_reference(modules, _images())
+    run = load_run(run_dir)
+    with torch.no_grad():
+        reconstruction, output = run.model(_images())
+    assert (reconstruction - expected).abs().max() < 1e-4
+    assert torch.equal(output.codes.indices[..., 0], expected_codes)
+    assert len(expected_codes.unique()) > 1  # the codes are not all one
+
+    bottleneck = yaml.safe_load((run_dir / "recipe.yaml").read_text())["bottleneck"]
+    assert bottleneck["name"] == "gumbel" and bottleneck["kl_weight"] == 1e-6
+    assert (bottleneck["temperature_start"], bottleneck["temperature_end"]) == (0.9, 1e-6)
+    assert bottleneck["anneal_steps"] == 1000 and bottleneck["anneal"] == "linear"
+    record = json.loads((run_dir / "imported.json").read_text())
+    assert record["class"] == "GumbelVQ"
+    assert any("taming draws Gumbel noise in eval" in note for note in record["notes"])
+    assert "# Eval and encode differ" in (run_dir / "recipe.yaml").read_text()
+
+    # eval and export read the imported run; exported codes are the noise-free argmax.
+    capsys.readouterr()
+    assert main(["eval", str(run_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["mse"] > 0
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "export")]) == 0
+    exported = open_export(tmp_path / "export").load(("indices",))["indices"]
+    images = torch.stack([run.data.val[i]["image"] for i in range(len(run.data.val))])
+    assert torch.equal(exported[..., 0].long(), _gumbel_reference(modules, images)[1])
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"z_channels": 16}, r"z_channels 16 != embed_dim 8"),
+        ({"remap": "used.npy"}, r"remap is set"),
+        ({"missing": "quantize.proj.bias"}, r"needs weights .* bottleneck\.projection\.bias"),
+    ],
+)
+def test_a_gumbel_checkpoint_of_another_form_is_a_clear_error(tmp_path, capsys, form, message):
+    missing = form.pop("missing", None)
+    modules = _gumbel_checkpoint(tmp_path, **form)
+    if missing:
+        state = {k: v for k, v in modules.state_dict().items() if k != missing}
+        torch.save({"state_dict": state}, tmp_path / "last.ckpt")
+    argv = ["import", "taming", str(tmp_path / "last.ckpt"), "--config"]
+    assert main([*argv, str(tmp_path / "config.yaml"), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_gumbel_temperature_schedule_other_than_tamings_cosine_keeps_gumbels_defaults(tmp_path):
+    from laser_core.importers.taming import read_taming
+
+    _gumbel_checkpoint(tmp_path, temperature_scheduler_config={"target": "my.Schedule"})
+    imported = read_taming(tmp_path / "last.ckpt", tmp_path / "config.yaml")
+    assert not {"temperature_start", "temperature_end", "anneal_steps"} & set(
+        imported.blocks["bottleneck"]
+    )
+    assert "gumbel's default" in imported.notes[-1]
