@@ -146,6 +146,13 @@ def _temperature(scheduler: Any, config: Path) -> tuple[dict[str, Any], str]:
             f"{config}: temperature_scheduler_config.params needs lr_max, lr_min and "
             "max_decay_steps, as taming's LambdaWarmUpCosineScheduler takes"
         ) from None
+    endpoints = {"lr_max": start, "lr_min": end}
+    for key, value in endpoints.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise LaserError(
+                f"{config}: temperature_scheduler_config.params.{key} is {value!r}; gumbel "
+                "needs a positive temperature (taming's configs use lr_min 1e-6 or more)"
+            )
     options = {"temperature_start": start, "temperature_end": end, "anneal_steps": steps}
     return {**options, "anneal": "linear"}, (
         f"Temperature: taming anneals tau by a cosine from lr_max {start} to lr_min {end} by "

@@ -271,6 +271,15 @@ def test_taming_gumbel_checkpoint_maps_onto_gumbel_and_decodes_its_argmax_codes(
         ({"z_channels": 16}, r"z_channels 16 != embed_dim 8"),
         ({"remap": "used.npy"}, r"remap is set"),
         ({"missing": "quantize.proj.bias"}, r"needs weights .* bottleneck\.projection\.bias"),
+        (
+            {
+                "temperature_scheduler_config": {
+                    "target": "taming.lr_scheduler.LambdaWarmUpCosineScheduler",
+                    "params": {"lr_max": 0.9, "lr_min": 0, "max_decay_steps": 100},
+                }
+            },
+            r"params\.lr_min is 0; gumbel needs a positive temperature",
+        ),
     ],
 )
 def test_a_gumbel_checkpoint_of_another_form_is_a_clear_error(tmp_path, capsys, form, message):
