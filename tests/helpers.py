@@ -53,7 +53,7 @@ def run_in_triton_interpreter(script: str) -> dict:
     run = subprocess.run(
         [sys.executable, script], capture_output=True, text=True, env=env, timeout=300
     )
-    if run.returncode != 0 and "triton" in run.stderr and "No module named" in run.stderr:
+    if run.returncode != 0 and "No module named 'triton'" in run.stderr:
         pytest.skip(f"Triton is not installed: {run.stderr.strip().splitlines()[-1]}")
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])

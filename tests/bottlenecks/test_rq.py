@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
@@ -98,12 +99,27 @@ def test_shared_codebook_is_one_codebook_for_every_level():
     assert bottleneck.code_spec().alphabet_sizes == [16, 16, 16]
 
 
-def test_stats_are_reported_per_level():
+def test_stats_per_level_are_the_usage_of_that_levels_codes():
     torch.manual_seed(0)
-    output = build(levels=2, codebook_size=8).train()(torch.randn(2, 8, 4, 4))
-    assert set(output.stats) == {
-        f"{key}_l{level}" for key in ("perplexity", "used_codes", "dead_codes") for level in (0, 1)
+    sizes = [16, 8, 4]
+    bottleneck = build(levels=3, codebook_size=sizes, dead_code_after=1).train()
+    z = torch.randn(4, 8, 4, 4)
+    bottleneck(z)  # k-means on the first batch
+    output = bottleneck(z[:1, :, :2, :2])  # 4 positions: most codes go unused, so dead
+    stats = {key: value.item() for key, value in output.stats.items()}
+    assert set(stats) == {
+        f"{key}_l{level}"
+        for key in ("perplexity", "used_codes", "dead_codes")
+        for level in range(3)
     }
+    for level, size in enumerate(sizes):
+        counts = np.bincount(output.codes.indices[..., level].numpy().ravel(), minlength=size)
+        p = counts[counts > 0] / counts.sum()
+        assert stats[f"perplexity_l{level}"] == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+        assert stats[f"used_codes_l{level}"] == np.count_nonzero(counts)
+        # dead after one batch unused: the codes this batch did not choose
+        assert stats[f"dead_codes_l{level}"] == size - np.count_nonzero(counts)
+    assert stats["dead_codes_l0"] >= 12  # 16 codes, 4 positions
 
 
 def test_config_rejects_codebook_sizes_that_do_not_fit_the_levels():

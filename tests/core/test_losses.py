@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import scipy.fft
 import torch
@@ -24,20 +25,61 @@ def test_dct_2d_matches_scipys_orthonormal_dct():
     )
 
 
-def test_dct_loss_averages_l1_of_coefficients_over_the_pyramid():
-    torch.manual_seed(0)
-    images, reconstructions = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
+def numpy_levels(
+    reconstructions: torch.Tensor, images: torch.Tensor, resolutions: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(reconstruction, image) float64 at each pyramid level, the 2x2 means written out."""
+    pair = [reconstructions.double().numpy(), images.double().numpy()]
+    levels = [tuple(pair)]
+    for _ in range(resolutions - 1):
+        b, c, h, w = pair[0].shape
+        pair = [x.reshape(b, c, h // 2, 2, w // 2, 2).mean((3, 5)) for x in pair]
+        levels.append(tuple(pair))
+    return levels
 
-    def coefficients(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(scipy.fft.dctn(x.double().numpy(), norm="ortho", axes=(-2, -1)))
 
-    def halve(x: torch.Tensor) -> torch.Tensor:  # 2x2 means, written out
-        return x.reshape(2, 1, 4, 2, 4, 2).mean((3, 5))
+def dct_loss_reference(
+    reconstructions: torch.Tensor, images: torch.Tensor, resolutions: int
+) -> float:
+    """Mean over levels of the mean |difference| of scipy's orthonormal DCT coefficients."""
 
-    full = (coefficients(reconstructions) - coefficients(images)).abs().mean()
-    half = (coefficients(halve(reconstructions)) - coefficients(halve(images))).abs().mean()
-    loss = multiresolution_dct_loss(reconstructions, images, resolutions=2)
-    assert loss.item() == pytest.approx(((full + half) / 2).item(), rel=1e-5)
+    def coefficients(x: np.ndarray) -> np.ndarray:
+        return scipy.fft.dctn(x, type=2, norm="ortho", axes=(-2, -1))
+
+    levels = numpy_levels(reconstructions, images, resolutions)
+    return float(np.mean([np.abs(coefficients(r) - coefficients(x)).mean() for r, x in levels]))
+
+
+def gradient_loss_reference(
+    reconstructions: torch.Tensor, images: torch.Tensor, resolutions: int
+) -> float:
+    """Mean over levels of the error's mean |np.diff| along width plus along height, halved."""
+    levels = numpy_levels(reconstructions, images, resolutions)
+    per_level = [
+        np.abs(np.diff(r - x, axis=-1)).mean() + np.abs(np.diff(r - x, axis=-2)).mean()
+        for r, x in levels
+    ]
+    return float(np.mean(per_level)) / 2
+
+
+def random_pair(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstructions and images (2, 3, height, width) uniform in [-1, 1]."""
+    generator = torch.Generator().manual_seed(0)
+    return tuple(torch.rand(2, 3, height, width, generator=generator) * 2 - 1 for _ in range(2))
+
+
+def test_dct_loss_is_scipys_dct_l1_averaged_over_the_pyramid():
+    reconstructions, images = random_pair(16, 24)  # not square: rows and columns differ
+    loss = multiresolution_dct_loss(reconstructions, images, resolutions=3)
+    expected = dct_loss_reference(reconstructions, images, 3)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_gradient_loss_is_numpys_finite_differences_averaged_over_the_pyramid():
+    reconstructions, images = random_pair(16, 24)
+    loss = multiresolution_gradient_loss(reconstructions, images, resolutions=3)
+    expected = gradient_loss_reference(reconstructions, images, 3)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_gradient_loss_ignores_a_brightness_offset_and_counts_a_ramp():
@@ -70,8 +112,10 @@ def test_image_losses_compute_and_name_only_the_weighted_terms():
     config = LossConfig(dct=0.5, gradient=0.25, resolutions=2)
     terms = ImageLosses(config, perceptual=None)(reconstructions, images)
     assert list(terms) == ["recon", "dct", "gradient"]
-    dct = multiresolution_dct_loss(reconstructions, images, 2)
-    assert terms["dct"].item() == pytest.approx(0.5 * dct.item())
+    dct = dct_loss_reference(reconstructions, images, 2)
+    gradient = gradient_loss_reference(reconstructions, images, 2)
+    assert terms["dct"].item() == pytest.approx(0.5 * dct, rel=1e-5)
+    assert terms["gradient"].item() == pytest.approx(0.25 * gradient, rel=1e-5)
 
 
 def test_losses_are_fp32_under_bf16_autocast():
