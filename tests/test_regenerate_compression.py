@@ -1,0 +1,118 @@
+"""tools/regenerate_compression.py: docs/compression.md shows the commands the script runs, and
+the bullets it writes say what the numbers say, whichever way they fall."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location(
+    "regenerate_compression", ROOT / "tools" / "regenerate_compression.py"
+)
+regenerate = importlib.util.module_from_spec(spec)
+sys.modules["regenerate_compression"] = regenerate  # dataclasses look their module up there
+spec.loader.exec_module(regenerate)
+
+FILE_BPP = {
+    "rd-vq": 0.49,
+    "rd-hierarchical": 0.49,
+    "rd-rq": 1.8,
+    "rd-omp": 3.2,
+    "rd-omp-4bit": 2.0,
+    "rd-omp-4bit-qat": 2.0,
+}
+NOMINAL_BPP = {"rd-vq": 0.5, "rd-hierarchical": 0.5, "rd-rq": 2.0, "rd-omp": 4.0}
+CODEBOOKS = {"rd-vq": 20.0, "rd-hierarchical": 20.2, "rd-rq": 20.1}
+SPARSE = {"rd-omp": 21.0, "rd-omp-4bit": 20.5, "rd-omp-4bit-qat": 21.2}
+
+
+def test_the_documented_commands_are_the_ones_the_script_runs():
+    doc = (ROOT / "docs" / "compression.md").read_text()
+    section = doc.split(regenerate.START, 1)[1].split(regenerate.END, 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)\n```", section, re.DOTALL)
+    assert block == regenerate.shell_block(Path("runs"), regenerate.STEPS)
+
+
+def rd_rows(psnr: dict[str, float], ssim: dict[str, float] | None = None) -> list[dict]:
+    """rd.csv's rows, numbers as floats, for two 64x64 images: each run at FILE_BPP, its
+    payload exactly the cross-entropy after the 65-byte header; JPEG and WebP each along one
+    curve from 0.4 bpp and 25 dB to 3.6 bpp and 35 dB."""
+    rows = []
+    for image in ("a", "b"):
+        for entry in regenerate.ENTRIES:
+            rows.append(
+                {
+                    "codec": entry.run,
+                    "setting": "x",
+                    "image": image,
+                    "height": 64.0,
+                    "width": 64.0,
+                    "bpp": FILE_BPP[entry.run],
+                    "psnr": psnr[entry.run],
+                    "ssim": (ssim or {}).get(entry.run, 0.5),
+                    "bpp_cross_entropy": FILE_BPP[entry.run] - 8 * 65 / 64**2,
+                    "bpp_nominal": NOMINAL_BPP.get(entry.run, 3.0),
+                }
+            )
+        for codec in regenerate.PILLOW:
+            for quality, value in {10: 25.0, 25: 27.0, 50: 29.0, 75: 31.0, 90: 35.0}.items():
+                rows.append(
+                    {
+                        "codec": codec,
+                        "setting": f"q={quality}",
+                        "image": image,
+                        "height": 64.0,
+                        "width": 64.0,
+                        "bpp": quality / 25,
+                        "psnr": value,
+                        "ssim": 0.9,
+                    }
+                )
+    return rows
+
+
+def test_every_figure_of_the_bullets_comes_from_the_rows():
+    ssim = {"rd-hierarchical": 0.45, "rd-omp-4bit-qat": 0.6}
+    figures = regenerate.figures(rd_rows({**CODEBOOKS, **SPARSE}, ssim))
+    assert figures["images"] == "a 64x64 and b 64x64"
+    assert "| vq | 256 codes | 0.490 | 0.363 | 0.500 | 20.00 | 0.500 |" in figures["table"]
+    assert (
+        "| JPEG | q=10 / 50 / 90 | 0.400 / 2.000 / 3.600 | | | 25.00 / 29.00 / 35.00 |"
+        in (figures["table"])
+    )
+    assert "a payload at most 0.00% above" in figures["files"]
+    assert (
+        "a file is at most 35.0% above the cross-entropy: VQ on a, 251 bytes, the"
+        in (figures["files"])
+    )
+    assert figures["entropy_coding"] == (
+        "Entropy coding saves 2% (VQ) to 33% (4-bit OMP) against fixed-length codes."
+    )
+    assert figures["finetuning"] == (
+        "Quantization-aware fine-tuning gains 0.7 dB and 0.10 SSIM at 4 bits for no rate."
+    )
+    # JPEG at 0.49 bpp: 25 + 2 x 0.09 / 0.6 = 25.3 dB, 5.1 over hierarchical's 20.2; at 3.2
+    # bpp 31 + 4 / 3 = 32.3 dB, 11.3 over 8-bit OMP's 21.0
+    assert figures["pillow_gap"].startswith(", and win by 5.1 to 11.3 dB at equal rate")
+    assert figures["bottlenecks"] == (
+        "the sparse codes reconstruct best (20.5 to 21.2 dB against 20.0 to 20.2), the sparse "
+        "codes taking 2.0 to 3.2 bpp and RQ 1.8"
+    )
+    assert figures["hierarchical"] == (
+        "gains 0.2 dB but loses 0.05 SSIM over flat VQ, at 0.490 bpp against 0.490"
+    )
+
+
+def test_sparse_codes_are_called_best_only_when_they_are():
+    worse = {k: v - 1.0 for k, v in SPARSE.items()}
+    mixed = regenerate.figures(rd_rows({**CODEBOOKS, **worse}))["bottlenecks"]
+    assert mixed.startswith("sparse codes (19.5 to 20.2 dB) and codebooks (20.0 to 20.2) overlap")
+    worst = {k: v - 2.0 for k, v in SPARSE.items()}
+    assert regenerate.figures(rd_rows({**CODEBOOKS, **worst}))["bottlenecks"].startswith(
+        "the codebooks reconstruct best (20.0 to 20.2 dB against 18.5 to 19.2)"
+    )
+    losing = regenerate.figures(rd_rows({**CODEBOOKS, **worse, "rd-omp-4bit-qat": 19.0}))
+    assert losing["finetuning"].startswith("Quantization-aware fine-tuning loses 0.5 dB")
