@@ -25,7 +25,7 @@ from laser_core import cli
 from laser_core.training import checkpoint
 from laser_core.training import train as training
 from tests.core.stop_at_step import signal_after
-from tests.helpers import TINY_RECIPE, logged
+from tests.helpers import TINY_RECIPE, logged, run_two_processes
 
 pytestmark = pytest.mark.slow
 
@@ -126,16 +126,9 @@ def test_a_second_ctrl_c_quits_at_once_without_saving(recipe, whole, tmp_path, m
 # -- two processes -----------------------------------------------------------------------------
 
 
-def torchrun(*args: object) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    return subprocess.run(
-        [*command, STOP_AT_STEP, *map(str, args)], capture_output=True, text=True, timeout=300
-    )
-
-
 def test_two_processes_stay_identical_gather_metrics_and_resume_exactly(recipe, tmp_path, capsys):
     whole, run_dir = tmp_path / "whole", tmp_path / "run"
-    done = torchrun(0, "none", 0, "--", "run", recipe, "--run-dir", whole)
+    done = run_two_processes(STOP_AT_STEP, 0, "none", 0, "--", "run", recipe, "--run-dir", whole)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [load_file(whole / f"rank{r}.safetensors") for r in range(2)]
     assert any("bottleneck" in key for key in ranks[0])
@@ -151,15 +144,17 @@ def test_two_processes_stay_identical_gather_metrics_and_resume_exactly(recipe, 
 
     # Ctrl-C seen by rank 1 only, while it logs step 2: the processes agree on it through a
     # non-blocking all-reduce read one step later, so both finish step 3 and save it
-    stopped = torchrun(2, "INT", 1, "--", "run", recipe, "--run-dir", run_dir)
+    stopped = run_two_processes(
+        STOP_AT_STEP, 2, "INT", 1, "--", "run", recipe, "--run-dir", run_dir
+    )
     assert stopped.returncode != 0 and "interrupted at step 3;" in stopped.stderr
     assert checkpoint.latest(run_dir) == checkpoint.path_for(run_dir, 3)
     # then rank 0 killed after logging step 5, past the checkpoint at step 3
-    killed = torchrun(5, "KILL", 0, "--", "run", "--resume", run_dir)
+    killed = run_two_processes(STOP_AT_STEP, 5, "KILL", 0, "--", "run", "--resume", run_dir)
     assert killed.returncode != 0
     assert checkpoint.latest(run_dir) == checkpoint.path_for(run_dir, 3)
 
-    resumed = torchrun(0, "none", 0, "--", "run", "--resume", run_dir)
+    resumed = run_two_processes(STOP_AT_STEP, 0, "none", 0, "--", "run", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_run(run_dir, whole)
 
