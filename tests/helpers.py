@@ -68,7 +68,29 @@ def logged(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines]
 
 
+TWO_PROCESS_SECONDS = 120  # a tiny run takes 10-20 s on 2 busy cores
+
+
 def run_two_processes(script: Path, *args: object) -> subprocess.CompletedProcess:
-    """``script ARGS`` on two CPU processes under torchrun (gloo), output captured."""
+    """``script ARGS`` on two CPU processes under torchrun (gloo), output captured.
+
+    Two processes that fall out of step wait on each other forever: past TWO_PROCESS_SECONDS
+    the test fails and says so. torchrun is stopped with SIGTERM, not killed, so that it stops
+    its workers too (they run in sessions of their own and would outlive a SIGKILL)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=300)
+    command += map(str, args)
+    launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = launched.communicate(timeout=TWO_PROCESS_SECONDS)
+    except subprocess.TimeoutExpired:
+        launched.terminate()  # torchrun stops its workers, then itself
+        try:
+            _, err = launched.communicate(timeout=60)
+        finally:
+            launched.kill()  # does nothing to a torchrun that has stopped
+        pytest.fail(
+            f"two processes still running after {TWO_PROCESS_SECONDS} s: one is waiting on "
+            f"the other (a collective only one of them reached?); stopped them.\n"
+            f"command: {' '.join(command)}\nstderr:\n{err[-3000:]}"
+        )
+    return subprocess.CompletedProcess(command, launched.returncode, out, err)

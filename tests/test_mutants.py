@@ -4,7 +4,9 @@ its file and each of its killing tests exists, so a refactoring cannot quietly d
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,19 @@ def test_every_mutant_still_applies_and_names_real_tests(mutant):
         path, _, name = killer.partition("::")
         assert (ROOT / path).is_file(), killer
         assert not name or f"def {name}(" in (ROOT / path).read_text(), killer
+
+
+def test_the_verdicts_in_the_docs_name_every_mutant():
+    """`tools/mutants.py --write` was run since the last mutant was added or renamed."""
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    block = doc.split(mutants.START)[1].split(mutants.END)[0]
+    assert re.findall(r"^\| `([^`]+)` \|", block, re.M) == [m.name for m in mutants.MUTANTS]
+
+
+def test_killing_tests_that_hang_are_stopped_at_the_limit(tmp_path):
+    (tmp_path / "test_hangs.py").write_text(
+        "import time\n\ndef test_hangs():\n    time.sleep(600)\n"
+    )
+    start = time.perf_counter()
+    assert mutants.run_tests(tmp_path, ("test_hangs.py",), limit=5) == "timeout"
+    assert time.perf_counter() - start < 30

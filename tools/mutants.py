@@ -5,13 +5,16 @@ skipped, a file written in place rather than atomically, a checksum not checked,
 tests named as its killers in that copy, and counts as killed when they fail. A mutant that
 survives means a guarantee could break without a test failing: the tool then exits 1.
 
-    python tools/mutants.py               # every mutant (several minutes on 2 cores)
+    python tools/mutants.py               # every mutant (about 13 minutes on 2 busy cores)
     python tools/mutants.py --list        # the table, as docs/testing.md shows it
     python tools/mutants.py skip-all-reduce drop-rng-state    # some of them
+    python tools/mutants.py --write       # every mutant; the verdicts into docs/testing.md
 
 Before mutating, the killing tests run once on the unmutated copy: they must pass there, or the
-mutant's verdict would mean nothing. tests/test_mutants.py checks that every snippet still
-stands exactly once in the code, so the table cannot silently go stale.
+mutant's verdict would mean nothing. Killers that hang on a mutant are stopped (see
+TIMEOUT_FACTOR) and it counts as "killed (timeout)", so the tool itself never hangs.
+tests/test_mutants.py checks that every snippet still stands exactly once in the code and that
+docs/testing.md has a verdict for every mutant, so the table cannot silently go stale.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The killers pass unmutated within UNMUTATED_LIMIT seconds. Mutated, they time out past
+# TIMEOUT_FACTOR times that run plus TIMEOUT_SLACK: the mutant made them hang (two processes
+# out of step wait on each other forever), which counts as killed, as in PIT and Stryker.
+UNMUTATED_LIMIT = 900
+TIMEOUT_FACTOR, TIMEOUT_SLACK = 3, 120
+GRACE_SECONDS = 60  # for a timed-out pytest and its torchrun to stop their processes
+DOC = ROOT / "docs" / "testing.md"
+START, END = "<!-- mutants table: start -->", "<!-- mutants table: end -->"
 
 
 @dataclass(frozen=True)
@@ -161,54 +173,93 @@ def apply(mutant: Mutant, tree: Path) -> None:
     path.write_text(text.replace(mutant.original, mutant.mutated))
 
 
-def run_tests(tree: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
+def run_tests(tree: Path, tests: tuple[str, ...], limit: float) -> str:
+    """``passed``, ``failed`` or, past ``limit`` seconds, ``timeout``. The tests run in a
+    process group of their own, stopped whole on timeout: SIGTERM first, so that a torchrun
+    among them stops its workers (which sit in sessions of their own), then SIGKILL."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    with subprocess.Popen(
+        command,
         cwd=tree,
         env=env,
-        capture_output=True,
-        text=True,
-    )
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    ) as tests_run:
+        try:
+            return "passed" if tests_run.wait(timeout=limit) == 0 else "failed"
+        except subprocess.TimeoutExpired:
+            os.killpg(tests_run.pid, signal.SIGTERM)
+            try:
+                tests_run.wait(timeout=GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(tests_run.pid, signal.SIGKILL)
+            return "timeout"
 
 
 def check(mutant: Mutant) -> tuple[str, float]:
+    """The verdict on ``mutant`` and the seconds it took, the unmutated run included."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as folder:
         tree = Path(folder)
         copy_tree(tree)
-        if run_tests(tree, mutant.killers).returncode != 0:
+        if run_tests(tree, mutant.killers, UNMUTATED_LIMIT) != "passed":
             return "killers fail unmutated", time.perf_counter() - start
+        unmutated = time.perf_counter() - start
         apply(mutant, tree)
-        failed = run_tests(tree, mutant.killers).returncode != 0
-    return ("killed" if failed else "SURVIVED"), time.perf_counter() - start
+        outcome = run_tests(tree, mutant.killers, TIMEOUT_FACTOR * unmutated + TIMEOUT_SLACK)
+    verdict = {"failed": "killed", "timeout": "killed (timeout)", "passed": "SURVIVED"}
+    return verdict[outcome], time.perf_counter() - start
 
 
-def table() -> str:
-    lines = ["| mutant | guarantee it breaks | where | killed by |", "| --- | --- | --- | --- |"]
+def table(results: dict[str, tuple[str, float]] | None = None) -> str:
+    """The mutants as a Markdown table; with ``results``, each one's verdict and seconds."""
+    head = "| mutant | guarantee it breaks | where | killed by |"
+    if results:
+        head += " verdict | seconds |"
+    lines = [head, "|" + " --- |" * head.count(" |")]
     for m in MUTANTS:
         killers = "<br>".join(f"`{k}`" for k in m.killers)
-        lines.append(f"| `{m.name}` | {m.guarantee} | `{m.file}` | {killers} |")
+        line = f"| `{m.name}` | {m.guarantee} | `{m.file}` | {killers} |"
+        if results:
+            verdict, seconds = results[m.name]
+            line += f" {verdict} | {seconds:.0f} |"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def write_doc(text: str) -> None:
+    doc = DOC.read_text()
+    head, rest = doc.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="mutants to check (default: all)")
     parser.add_argument("--list", action="store_true", help="print the table and stop")
+    parser.add_argument(
+        "--write", action="store_true", help="check every mutant; put the verdicts in " + DOC.name
+    )
     args = parser.parse_args()
     if args.list:
         print(table())
         return 0
+    if args.write and args.names:
+        raise SystemExit("--write checks every mutant: name none")
     unknown = set(args.names) - {m.name for m in MUTANTS}
     if unknown:
         raise SystemExit(f"unknown mutants: {', '.join(sorted(unknown))}")
     chosen = [m for m in MUTANTS if not args.names or m.name in args.names]
-    verdicts = {}
+    results = {}
     for mutant in chosen:
-        verdicts[mutant.name], seconds = check(mutant)
-        print(f"{mutant.name:<28} {verdicts[mutant.name]:<24} {seconds:6.0f} s", flush=True)
-    return 0 if all(v == "killed" for v in verdicts.values()) else 1
+        verdict, seconds = results[mutant.name] = check(mutant)
+        print(f"{mutant.name:<28} {verdict:<24} {seconds:6.0f} s", flush=True)
+    if args.write:
+        write_doc(table(results))
+    return 0 if all(v.startswith("killed") for v, _ in results.values()) else 1
 
 
 if __name__ == "__main__":

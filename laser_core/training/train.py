@@ -107,9 +107,9 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
     loading = _loader_options(recipe, accelerator)
-    # Each loader draws on its own generator: an iterator started on resume must not draw on
-    # the global RNG, which the bottleneck's sampling (quantize dropout, Gumbel noise,
-    # revival) follows.
+    # Each loader draws on its own generator: an iterator started on resume, mid-epoch, must
+    # not draw on torch's global RNG, which the bottleneck's sampling (Gumbel noise, dead-code
+    # revival) follows; the shuffle itself is Accelerate's seedable sampler's (data_seed).
     train_loader = DataLoader(
         splits.train,
         shuffle=True,
