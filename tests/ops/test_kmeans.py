@@ -1,6 +1,6 @@
-"""k-means: correct clusters, fp32 under autocast, no failure when there are fewer points than
-clusters, and cluster statistics without one-hot matrices (nearest-code search has its own
-tests in test_nearest_code.py)."""
+"""k-means: correct clusters, k-means++ seeds (each distinct point once, then uniformly), fp32
+under autocast, no failure when there are fewer points than clusters, and cluster statistics
+without one-hot matrices (nearest-code search has its own tests in test_nearest_code.py)."""
 
 from __future__ import annotations
 
@@ -52,3 +52,20 @@ def test_cluster_statistics_match_a_dense_one_hot_computation():
     one_hot = torch.nn.functional.one_hot(indices, 7).float()
     torch.testing.assert_close(counts, one_hot.sum(0))
     torch.testing.assert_close(sums, one_hot.T @ x)
+
+
+def test_kmeans_plus_plus_seeds_each_of_k_distinct_points_once():
+    # A seed's own distance is zero, so it is never drawn again; so close together that every
+    # squared distance is below 1.
+    x = 0.1 * torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    for seed in range(10):
+        seeds = kmeans(x, 6, iterations=0, generator=torch.Generator().manual_seed(seed))
+        matches = (seeds[:, None] == x[None]).all(2)
+        assert (matches.sum(0) == 1).all() and (matches.sum(1) == 1).all()
+
+
+def test_kmeans_plus_plus_seeds_uniformly_once_every_point_is_a_seed():
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
+    seeds = kmeans(x, 200, iterations=0, generator=torch.Generator().manual_seed(0))
+    per_point = (seeds[:, None] == x[None]).all(2).sum(0)
+    assert per_point.sum() == 200 and per_point.min() > 70

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import torch
 
 from laser_core.ops import (
@@ -45,6 +46,29 @@ def test_ksvd_lowers_representation_error_monotonically():
     torch.testing.assert_close(dictionary.norm(dim=0), torch.ones(40))
 
 
+def test_ksvd_recodes_with_batch_omp_before_each_update():
+    signals, dictionary = training_set(count=300)
+    dictionary[:, 39] = dictionary[:, 0]  # a copy OMP never selects: replaced in round one
+    tolerance = 3.0  # a quarter of the signals stop after two atoms
+    first = ksvd_update(signals, dictionary, batch_omp(signals, dictionary, 3, tolerance))
+    codes = batch_omp(signals, first.dictionary, 3, tolerance)
+    second = ksvd_update(signals, first.dictionary, codes)
+    result = ksvd(signals, dictionary, 3, iterations=2, tolerance=tolerance)
+    assert torch.equal(result.dictionary, second.dictionary)
+    assert torch.equal(result.codes.indices, second.codes.indices)
+    assert torch.equal(result.codes.values, second.codes.values)
+    assert first.replaced.tolist() == [39] and result.replaced.tolist() == [39]
+
+
+def test_ksvd_starts_from_the_codes_it_is_given():
+    signals, dictionary = training_set(count=300)
+    given = batch_omp(signals, dictionary, 2)
+    result = ksvd(signals, dictionary, 3, codes=given)
+    expected = ksvd_update(signals, dictionary, given)
+    assert torch.equal(result.dictionary, expected.dictionary)
+    assert torch.equal(result.codes.values, expected.codes.values)
+
+
 def test_ksvd_update_never_raises_the_error_of_the_codes_it_starts_from():
     signals, dictionary = training_set()
     codes = batch_omp(signals, dictionary, 3)
@@ -78,6 +102,22 @@ def test_ksvd_replaces_unused_atoms_by_worst_represented_signals():
     assert result.replaced.tolist() == [3]
     residual = signals[7] - reconstruct(codes, dictionary)[7]
     torch.testing.assert_close(result.dictionary[:, 3], residual / residual.norm())
+
+
+def test_ksvd_update_replaces_no_more_unused_atoms_than_there_are_signals():
+    signals = torch.tensor([[1.0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 3, 4]])
+    nothing = Codes(torch.zeros(2, 1, dtype=torch.long), torch.zeros(2, 1))  # all 4 atoms unused
+    result = ksvd_update(signals, torch.eye(6)[:, :4], nothing)
+    assert result.replaced.tolist() == [0, 1]  # worst represented first
+    torch.testing.assert_close(
+        result.dictionary[:, :2], torch.stack([signals[1] / 5, signals[0]], 1)
+    )
+
+
+def test_ksvd_rejects_fewer_than_one_iteration():
+    signals, dictionary = training_set(count=10)
+    with pytest.raises(ValueError, match=r"^ksvd: iterations=0 must be at least 1$"):
+        ksvd(signals, dictionary, 3, iterations=0)
 
 
 def test_online_update_fits_the_accumulated_statistics():

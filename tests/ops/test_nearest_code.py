@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import pytest
 import torch
@@ -119,15 +120,38 @@ def test_nearest_code_of_no_vectors_is_empty():
     assert indices.shape == (0,) and indices.dtype == torch.long
 
 
-def test_nearest_code_rejects_mismatched_dimensions():
+@pytest.mark.parametrize(
+    ("vectors", "codebook"), [((4, 8), (16, 7)), ((8,), (16, 8)), ((4, 8), (8,))]
+)
+def test_nearest_code_rejects_mismatched_dimensions(vectors, codebook):
     with pytest.raises(ValueError, match=r"vectors \(N, D\) and codebook \(K, D\)"):
-        nearest_code(torch.randn(4, 8), torch.randn(16, 7))
+        nearest_code(torch.randn(vectors), torch.randn(codebook))
+
+
+def test_nearest_code_rejects_an_empty_codebook_and_searches_a_single_code():
+    with pytest.raises(ValueError, match=r"^nearest_code: the codebook has no codes$"):
+        nearest_code(torch.randn(4, 8), torch.zeros(0, 8))
+    assert nearest_code(torch.randn(4, 8), torch.randn(1, 8)).tolist() == [0, 0, 0, 0]
+
+
+def test_nearest_code_on_the_cpu_runs_the_torch_path_for_auto_and_rejects_unknown_backends():
+    vectors, codebook = vectors_and_codebook(50, 8, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither tries (and falls back from) the Triton kernel
+        auto = nearest_code(vectors, codebook)
+        assert torch.equal(nearest_code(vectors, codebook, backend="torch"), auto)
+    with pytest.raises(ValueError, match="unknown backend 'cuda'; use 'auto', 'torch' or 'triton'"):
+        nearest_code(vectors, codebook, backend="cuda")
 
 
 def test_nearest_code_triton_backend_needs_cuda_or_the_interpreter():
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("the interpreter runs the Triton backend on the CPU")
-    with pytest.raises(ValueError, match="nearest_code: backend='triton' needs CUDA tensors"):
+    message = (
+        r"^nearest_code: backend='triton' needs CUDA tensors \(or TRITON_INTERPRET=1 to run the "
+        r"kernel on the CPU for testing\); use backend='auto' or 'torch' here$"
+    )
+    with pytest.raises(ValueError, match=message):
         nearest_code(torch.randn(4, 8), torch.randn(16, 8), backend="triton")
 
 

@@ -148,6 +148,41 @@ def test_omp_leaves_zero_signals_and_exhausted_residuals_uncoded():
     assert ((codes.values[1:] != 0).sum(1) == 2).all()
 
 
+def test_omp_leaves_signals_already_within_tolerance_uncoded():
+    dictionary = unit_dictionary(16, 32)
+    signals, _ = sparse_signals(dictionary, 20, sparsity=2)
+    signals[:5] *= 0.01  # squared norms below 1e-3
+    codes = batch_omp(signals, dictionary, sparsity=4, tolerance=0.01)
+    assert (codes.values[:5] == 0).all() and (codes.indices[:5] == 0).all()
+    assert (codes.values[5:] != 0).any(1).all()
+
+
+@pytest.mark.parametrize(
+    ("signals", "dictionary"), [((4, 8), (7, 16)), ((8,), (8, 16)), ((4, 8), (8,))]
+)
+def test_omp_rejects_signals_and_dictionary_of_mismatched_shapes(signals, dictionary):
+    with pytest.raises(ValueError, match=r"signals \(N, M\) and dictionary \(M, K\); got signals"):
+        batch_omp(torch.randn(signals), torch.randn(dictionary), sparsity=1)
+
+
+def test_omp_rejects_a_negative_tolerance_and_takes_zero_as_none():
+    signals, dictionary = torch.randn(4, 8), unit_dictionary(8, 16)
+    with pytest.raises(ValueError, match=r"tolerance=-0\.1 must be a non-negative squared norm"):
+        batch_omp(signals, dictionary, sparsity=2, tolerance=-0.1)
+    zero = batch_omp(signals, dictionary, sparsity=2, tolerance=0.0)
+    assert torch.equal(zero.indices, batch_omp(signals, dictionary, sparsity=2).indices)
+
+
+def test_reconstruct_computes_in_the_dtype_of_the_dictionary():
+    dictionary = unit_dictionary(8, 16)
+    codes = batch_omp(torch.randn(5, 8), dictionary, sparsity=3)
+    signals = reconstruct(codes, dictionary.bfloat16())
+    assert signals.dtype == torch.bfloat16
+    torch.testing.assert_close(
+        signals.float(), reconstruct(codes, dictionary), atol=0.05, rtol=0.02
+    )
+
+
 def test_omp_rejects_sparsity_above_signal_dimension():
     with pytest.raises(ValueError, match="sparsity=9 must be between 1 and min"):
         batch_omp(torch.randn(4, 8), unit_dictionary(8, 32), sparsity=9)
@@ -156,7 +191,7 @@ def test_omp_rejects_sparsity_above_signal_dimension():
 def test_omp_rejects_non_finite_signals():
     signals = torch.randn(4, 8)
     signals[1, 2] = float("nan")
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match=r"^batch_omp: signals contain NaN or infinite values$"):
         batch_omp(signals, unit_dictionary(8, 32), sparsity=2)
 
 
