@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))  # the tools import their shared doc_section
 spec = importlib.util.spec_from_file_location("mutants", ROOT / "tools" / "mutants.py")
 mutants = importlib.util.module_from_spec(spec)
 sys.modules["mutants"] = mutants  # dataclasses look their module up there

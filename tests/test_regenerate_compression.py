@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))  # the tools import their shared doc_section
 spec = importlib.util.spec_from_file_location(
     "regenerate_compression", ROOT / "tools" / "regenerate_compression.py"
 )

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 import triton
+from doc_section import write_section
 
 from laser_core.ops.triton_aot import (
     SHARED_MEMORY_LIMIT,
@@ -56,10 +57,7 @@ def main() -> None:
     if not args.write:
         print(text)
         return
-    doc = DOC.read_text()
-    head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    write_section(DOC, START, END, text)
 
 
 if __name__ == "__main__":

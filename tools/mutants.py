@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from doc_section import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 # The killers pass unmutated within UNMUTATED_LIMIT seconds. Mutated, they time out past
 # TIMEOUT_FACTOR times that run plus TIMEOUT_SLACK: the mutant made them hang (two processes
@@ -229,13 +231,6 @@ def table(results: dict[str, tuple[str, float]] | None = None) -> str:
     return "\n".join(lines)
 
 
-def write_doc(text: str) -> None:
-    doc = DOC.read_text()
-    head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="mutants to check (default: all)")
@@ -258,7 +253,7 @@ def main() -> int:
         verdict, seconds = results[mutant.name] = check(mutant)
         print(f"{mutant.name:<28} {verdict:<24} {seconds:6.0f} s", flush=True)
     if args.write:
-        write_doc(table(results))
+        write_section(DOC, START, END, table(results))
     return 0 if all(v.startswith("killed") for v, _ in results.values()) else 1
 
 

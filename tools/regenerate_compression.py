@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from doc_section import write_section
 
 from laser_core.coding.container import CodedImage, Container, pack
 from laser_core.coding.identity import IDENTITY_BYTES
@@ -120,10 +121,7 @@ def main() -> None:
         **figures(rows),
     )
     section = reflow(section)
-    doc = DOC.read_text()
-    head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
-    args.out.write_text(f"{head}{START}\n{section}\n{END}{tail}")
+    write_section(DOC, START, END, section, args.out)
     print(f"wrote {args.out}")
 
 
