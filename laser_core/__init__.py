@@ -5,6 +5,9 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
+from laser_core.assembly.build import Autoencoder, build_component, list_components
+from laser_core.assembly.perceptual import LPIPS, build_lpips
+from laser_core.assembly.weights import require as require_weights
 from laser_core.campaigns.report import compare as compare_runs
 from laser_core.campaigns.runner import run_sweep
 from laser_core.coding.files import (
@@ -52,8 +55,7 @@ from laser_core.plugin.contracts import (
 )
 from laser_core.plugin.hookspecs import Register, hookimpl
 from laser_core.plugin.mode_options import ModeOptions
-from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
-from laser_core.recipes.types import (
+from laser_core.plugin.types import (
     AdamBeta,
     AtMost,
     CodebookSize,
@@ -65,6 +67,7 @@ from laser_core.recipes.types import (
     Seed,
     UnitInterval,
 )
+from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
 from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
 from laser_core.runs.workflow import (
     EvalResult,
@@ -73,9 +76,6 @@ from laser_core.runs.workflow import (
     resume_run,
     run_recipe,
 )
-from laser_core.training.build import Autoencoder, build_component, list_components
-from laser_core.training.perceptual import LPIPS, build_lpips
-from laser_core.training.weights import require as require_weights
 
 __all__ = [
     "LPIPS",

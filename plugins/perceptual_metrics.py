@@ -4,7 +4,7 @@
 FID and KID follow the Metric contract: ``per_example`` gives each example's features, which
 are gathered across processes, and ``summarize`` compares the two sets with torchmetrics. The
 features come from torchmetrics' Inception (weights from the torch cache, see
-:mod:`laser_core.training.weights`) or from any saved module (torch.export or TorchScript), e.g. a
+:mod:`laser_core.assembly.weights`) or from any saved module (torch.export or TorchScript), e.g. a
 classifier of one's own, so that FID works offline and in other domains.
 """
 

@@ -12,7 +12,7 @@ import yaml
 
 from laser_core.campaigns.status import is_finished
 from laser_core.errors import LaserError
-from laser_core.runs.layout import MetricsLog
+from laser_core.rundir.layout import MetricsLog
 
 
 @dataclass

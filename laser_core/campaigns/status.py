@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 from laser_core.campaigns.definition import PlannedRun
-from laser_core.runs.layout import atomic_write_text
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
+from laser_core.rundir.layout import atomic_write_text
 
 State = Literal["pending", "running", "done", "failed"]
 STATES: tuple[State, ...] = ("pending", "running", "done", "failed")

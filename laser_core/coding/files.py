@@ -14,7 +14,7 @@ from laser_core.coding.priors import DEFAULT_BITS, DEFAULT_MAX_IMAGES, Priors, b
 from laser_core.coding.rates import Rates
 from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir.layout import atomic_write
 from laser_core.runs.load import load_run
 
 

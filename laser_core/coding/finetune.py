@@ -25,8 +25,8 @@ from laser_core.coding.identity import model_identity
 from laser_core.coding.priors import build_priors
 from laser_core.coding.symbols import quantized
 from laser_core.errors import LaserError
-from laser_core.runs import manifest
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import atomic_write
 from laser_core.runs.load import TrainedRun
 
 

@@ -26,7 +26,7 @@ from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.symbols import Symbols, concatenate, to_symbols
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import Codes
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir.layout import atomic_write
 from laser_core.runs.load import TrainedRun
 
 PRIORS_FILE = "priors.safetensors"

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from laser_core.downstream.export.store import Export, Format, open_export
 from laser_core.downstream.export.verify import verify as verify_export
 from laser_core.downstream.export.writer import ExportResult, Split, export
-from laser_core.downstream.tasks import run_task
+from laser_core.rundir.providers import load_run_recipe
 from laser_core.runs.load import check_run, dataset_overrides, load_run
-from laser_core.runs.providers import load_run_recipe
+from laser_core.runs.tasks import run_task
 
 if TYPE_CHECKING:
     from laser_core.downstream.analyze import Analysis

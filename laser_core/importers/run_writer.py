@@ -21,11 +21,11 @@ import yaml
 from accelerate import Accelerator
 from safetensors.torch import save_file
 
+from laser_core.assembly.build import build_data, build_model
 from laser_core.errors import LaserError
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, load_recipe
-from laser_core.runs import layout, manifest
-from laser_core.training.build import build_data, build_model
+from laser_core.rundir import layout, manifest
 
 SEALED = ("recipe.yaml", "plugins.json", "model.safetensors", "imported.json")
 """The files of an imported run directory that its manifest covers."""

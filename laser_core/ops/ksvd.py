@@ -34,12 +34,12 @@ from dataclasses import dataclass
 
 import torch
 
+from laser_core.nn.codes import Codes
 from laser_core.nn.distributed import gather_rows
 from laser_core.ops.atoms import worst_represented_directions
 from laser_core.ops.graphs import run_sweep
 from laser_core.ops.omp import Backend, batch_omp, reconstruct
 from laser_core.ops.precision import ieee_fp32
-from laser_core.plugin.contracts import Codes
 
 
 @dataclass

@@ -7,16 +7,17 @@ returns the component; ``config`` is an instance of the plugin's pydantic config
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from laser_core.recipes.blocks import KINDS  # noqa: F401  every kind, one per recipe block
-from laser_core.recipes.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from laser_core.nn.codes import BottleneckOutput, Codes, CodeSpec
+from laser_core.plugin.blocks import KINDS  # noqa: F401  every kind, one per recipe block
+from laser_core.plugin.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class ComponentConfig(BaseModel):
@@ -78,46 +79,6 @@ class BuildContext:
     latent_dim: int = 16
     downsampling: int = 1
     code_spec: CodeSpec | None = None
-
-
-@dataclass
-class Codes:
-    """A bottleneck's discrete or sparse code for each latent position.
-
-    indices: long (..., depth), an alphabet symbol per depth slot (VQ depth 1, RQ depth =
-    levels, OMP depth = sparsity); None for purely continuous codes (gaussian).
-    values: float (..., depth) coefficients for sparse codes, or the means of a gaussian code;
-    None for one-of-K codes.
-    """
-
-    indices: torch.Tensor | None
-    values: torch.Tensor | None = None
-
-    def map(self, fn: Any) -> Codes:
-        """Apply ``fn`` to every tensor present, e.g. to move or slice codes."""
-        return Codes(
-            None if self.indices is None else fn(self.indices),
-            None if self.values is None else fn(self.values),
-        )
-
-
-@dataclass
-class CodeSpec:
-    """Alphabet size of each depth slot and whether codes carry values, for coders and priors."""
-
-    alphabet_sizes: list[int]
-    has_values: bool = False
-
-
-@dataclass
-class BottleneckOutput:
-    """quantized is (batch, output_dim, height, width), z's shape for most bottlenecks, and
-    passes gradients to the encoder; loss is a scalar."""
-
-    quantized: torch.Tensor
-    loss: torch.Tensor
-    codes: Codes
-    stats: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Bottleneck(nn.Module):

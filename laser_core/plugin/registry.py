@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from laser_core.errors import PluginError, did_you_mean
 from laser_core.plugin import hookspecs
+from laser_core.plugin.blocks import singular
 from laser_core.plugin.contracts import CONFIG_BASES, KINDS, ComponentConfig
-from laser_core.recipes.blocks import singular
 
 ENTRY_POINT_GROUP = "laser"
 BUILTIN_DISTRIBUTION = "laser"

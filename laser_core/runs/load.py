@@ -10,14 +10,13 @@ from typing import Any
 
 from safetensors.torch import load_file
 
+from laser_core.assembly.build import Autoencoder, build_data, build_model
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.recipes.model import Recipe
-from laser_core.runs import manifest
-from laser_core.runs.providers import load_run_recipe
-from laser_core.runs.resume import FINAL
-from laser_core.training import checkpoint
-from laser_core.training.build import Autoencoder, build_data, build_model
+from laser_core.rundir import checkpoint, manifest
+from laser_core.rundir.providers import load_run_recipe
+from laser_core.rundir.resume import FINAL
 
 log = logging.getLogger(__name__)
 

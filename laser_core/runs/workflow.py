@@ -11,13 +11,13 @@ from typing import Any
 from accelerate import Accelerator, PartialState
 from torch.utils.data import DataLoader
 
-from laser_core.downstream.tasks import run_task
+from laser_core.assembly.build import Autoencoder, build_component, build_metrics
 from laser_core.recipes.model import Recipe
-from laser_core.runs.layout import default_run_dir
+from laser_core.rundir.layout import default_run_dir
+from laser_core.rundir.providers import load_run_recipe
+from laser_core.rundir.resume import check_resumable
 from laser_core.runs.load import dataset_overrides, load_run
-from laser_core.runs.providers import load_run_recipe
-from laser_core.runs.resume import check_resumable
-from laser_core.training.build import Autoencoder, build_component, build_metrics
+from laser_core.runs.tasks import run_task
 from laser_core.training.evaluate import evaluate
 from laser_core.training.train import train
 
@@ -46,7 +46,7 @@ def run_recipe(recipe: Recipe, run_dir: str | Path | None = None) -> RunResult:
 
 def resume_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunResult:
     """Continue the run in ``run_dir`` from its newest intact checkpoint, its recorded recipe
-    changed by ``overrides`` (those runs/resume.py allows, e.g. ``["train.steps=2000"]``), then
+    changed by ``overrides`` (those rundir/resume.py allows, e.g. ``["train.steps=2000"]``), then
     run its task: what ``laser run --resume`` does."""
     run_dir = Path(run_dir)
     check_resumable(run_dir)  # before its recipe is parsed

@@ -10,9 +10,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from laser_core.assembly.build import Autoencoder
 from laser_core.errors import LaserError
 from laser_core.recipes.model import Recipe
-from laser_core.training.build import Autoencoder
 
 
 def initialize_from(model: Autoencoder, recipe: Recipe) -> str:

@@ -18,15 +18,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from laser_core.errors import LaserError
-from laser_core.plugin.registry import default_registry
-from laser_core.recipes.model import Recipe, TrainConfig
-from laser_core.runs import layout as rundir
-from laser_core.runs import manifest
-from laser_core.runs import resume as resuming
-from laser_core.training import checkpoint, trackers
-from laser_core.training.adversarial import Adversary, prepare_adversary
-from laser_core.training.build import (
+from laser_core.assembly.build import (
     Autoencoder,
     build_data,
     build_discriminator,
@@ -34,11 +26,19 @@ from laser_core.training.build import (
     build_metrics,
     build_model,
 )
+from laser_core.assembly.losses import ImageLosses
+from laser_core.errors import LaserError
+from laser_core.plugin.registry import default_registry
+from laser_core.recipes.model import Recipe, TrainConfig
+from laser_core.rundir import checkpoint, manifest
+from laser_core.rundir import layout as rundir
+from laser_core.rundir import resume as resuming
+from laser_core.training import trackers
+from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.divergence import DivergenceWatch
 from laser_core.training.evaluate import evaluate
 from laser_core.training.initialize import freeze, initialize_from
 from laser_core.training.interrupt import AgreedStop, DeferredInterrupt
-from laser_core.training.losses import ImageLosses
 from laser_core.training.throughput import Throughput
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class TrainResult:
 
 def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     """Train ``recipe`` into ``run_dir``; with ``resume``, continue its newest intact
-    checkpoint (runs/resume.py says which recipe changes a resume accepts)."""
+    checkpoint (rundir/resume.py says which recipe changes a resume accepts)."""
     config = recipe.train
     if resume:
         changes = resuming.check_resume(run_dir, recipe)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from laser_core.assembly.build import build_component
 from laser_core.errors import LaserError
 from laser_core.ops import reconstruct
 from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
-from laser_core.training.build import build_component
 from laser_plugins.bottlenecks.dictionary.sparse_coding import DictionaryBottleneck, OMPConfig
 from tests.ops.test_omp import sparse_signals, unit_dictionary
 

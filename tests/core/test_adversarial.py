@@ -13,6 +13,7 @@ from accelerate import Accelerator
 from torch import nn
 from torch.nn import functional as F
 
+from laser_core.assembly.build import build_data, build_discriminator, build_model
 from laser_core.errors import LaserError
 from laser_core.recipes.model import load_recipe
 from laser_core.training.adversarial import (
@@ -27,7 +28,6 @@ from laser_core.training.adversarial import (
     prepare_adversary,
     r1_penalty,
 )
-from laser_core.training.build import build_data, build_discriminator, build_model
 
 START = 2
 GAN_RECIPE = f"""

@@ -22,7 +22,7 @@ from safetensors.torch import save as safetensors_bytes
 from torchvision.utils import save_image
 
 from laser_core import cli
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
 from laser_core.training import train as training
 from tests.core.stop_at_step import signal_after
 from tests.helpers import TINY_RECIPE, logged, run_two_processes

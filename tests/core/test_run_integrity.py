@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from laser_core.cli.main import main
 from laser_core.recipes.model import load_recipe
-from laser_core.runs import manifest, resume
+from laser_core.rundir import manifest, resume
 from laser_core.training.train import TrainingDiverged, train, warmup_cosine
 from tests.helpers import TINY_RECIPE, logged
 

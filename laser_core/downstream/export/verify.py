@@ -17,6 +17,7 @@ from accelerate import PartialState
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from laser_core.assembly.build import build_component
 from laser_core.downstream.export.store import Export, read_batch
 from laser_core.downstream.latents import (
     decode_each_form,
@@ -25,9 +26,8 @@ from laser_core.downstream.latents import (
     samples_to_items,
 )
 from laser_core.plugin.contracts import Codes
-from laser_core.runs.layout import atomic_write_text
+from laser_core.rundir.layout import atomic_write_text
 from laser_core.runs.load import TrainedRun
-from laser_core.training.build import build_component
 from laser_core.training.evaluate import save_image_rows
 
 FORMS = ("continuous", "quantized", "codes")

@@ -72,7 +72,7 @@ from laser_core.downstream.latents import (
 )
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import ClipLayout
-from laser_core.runs.layout import atomic_write_text, read_final_metrics
+from laser_core.rundir.layout import atomic_write_text, read_final_metrics
 from laser_core.runs.load import TrainedRun
 
 Split = Literal["train", "val"]

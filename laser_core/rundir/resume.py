@@ -14,10 +14,9 @@ import yaml
 
 from laser_core.errors import LaserError
 from laser_core.recipes.model import Recipe
-from laser_core.runs import manifest
-from laser_core.runs.layout import atomic_write_text
-from laser_core.runs.providers import load_run_recipe
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint, manifest
+from laser_core.rundir.layout import atomic_write_text
+from laser_core.rundir.providers import load_run_recipe
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from laser_core.assembly.build import build_component
 from laser_core.errors import LaserError
 from laser_core.recipes.model import Recipe
-from laser_core.runs import manifest
-from laser_core.runs.layout import read_final_metrics, write_final_metrics
-from laser_core.training.build import build_component
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import read_final_metrics, write_final_metrics
 
 PREFIX = "task/"
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write_text
-from laser_core.training.weights import sha256
+from laser_core.rundir.layout import atomic_write_text
 
 MANIFEST = "manifest.json"
 
@@ -92,6 +91,15 @@ def verify(folder: Path, names: Iterable[str] | None = None) -> bool:
     for name in files if names is None else [n for n in names if n in files]:
         _check(folder / name, files[name], folder / MANIFEST)
     return True
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256 as hex, read in 1 MiB chunks so weights of any size fit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def describe(path: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from laser_core.errors import LaserError
-from laser_core.runs import manifest
+from laser_core.rundir import manifest
 
 log = logging.getLogger(__name__)
 
