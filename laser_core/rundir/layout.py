@@ -1,19 +1,9 @@
-"""The run directory: everything needed to understand, resume, evaluate and export a run.
-
-recipe.yaml        the fully resolved recipe (every default filled in)
-plugins.json       the plugins and library versions that ran it, and its precision
-metrics.jsonl      one JSON object per logged step (train) or validation (val), appended
-metrics.json       the final validation metrics, flat {name: value}, with val_examples (how
-                   many examples they cover) and the task's task/... numbers
-model.safetensors  the final weights
-manifest.json      sha256 sums of the files above but metrics.jsonl, see manifest.py
-run.json           a record of each resume, see resume.py
-checkpoints/       resumable Accelerate states, see checkpoint.py
-reconstructions/   a grid PNG per validation: originals above reconstructions
-"""
+"""The run directory, whose files :class:`RunDir` names, and how LASER writes and hashes them:
+atomically (a crash leaves the old file or the new one), sha256 read in chunks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,8 +14,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from accelerate import Accelerator
+from safetensors.torch import save_file
 
 from laser_core.errors import LaserError
 from laser_core.plugin.registry import Registry
@@ -33,8 +25,116 @@ from laser_core.recipes.model import Recipe
 
 log = logging.getLogger(__name__)
 
+PathLike = str | os.PathLike[str]
+"""What every public function takes for a file or folder: a string or a path."""
+
+
+class RunDir:
+    """A run directory, every file in it named here once.
+
+    recipe.yaml          the fully resolved recipe (every default filled in)
+    plugins.json         the plugins and library versions that ran it, and its precision
+    metrics.jsonl        one JSON object per logged step (train) or validation (val), appended
+    metrics.json         the final validation metrics, flat {name: value}, with val_examples
+                         (how many examples they cover) and the task's task/... numbers
+    model.safetensors    the final weights
+    manifest.json        sha256 sum and size of recipe.yaml, plugins.json, metrics.json,
+                         model.safetensors and imported.json, written last; see manifest.py
+    run.json             a record of each resume, see resume.py
+    checkpoints/         step-NNNNNNN/: resumable Accelerate states, each with its own
+                         manifest.json; see checkpoint.py
+    reconstructions/     step-NNNNNNN.png: a grid per validation, originals above
+                         reconstructions
+    trackers/            what the experiment trackers of train.trackers log, offline
+    priors.safetensors   entropy models counted by `laser priors`, for `laser compress`
+    imported.json        an imported run's source, its sha256 and the keys left out
+    """
+
+    RECIPE = "recipe.yaml"
+    PLUGINS = "plugins.json"
+    METRICS_LOG = "metrics.jsonl"
+    METRICS = "metrics.json"
+    WEIGHTS = "model.safetensors"
+    MANIFEST = "manifest.json"
+    RUN_INFO = "run.json"
+    CHECKPOINTS = "checkpoints"
+    RECONSTRUCTIONS = "reconstructions"
+    TRACKERS = "trackers"
+    PRIORS = "priors.safetensors"
+    IMPORTED = "imported.json"
+
+    def __init__(self, path: PathLike):
+        self.path = Path(path)
+        self.recipe_yaml = self.path / self.RECIPE
+        self.plugins_json = self.path / self.PLUGINS
+        self.metrics_jsonl = self.path / self.METRICS_LOG
+        self.metrics_json = self.path / self.METRICS
+        self.model_safetensors = self.path / self.WEIGHTS
+        self.manifest_json = self.path / self.MANIFEST
+        self.run_json = self.path / self.RUN_INFO
+        self.checkpoints = self.path / self.CHECKPOINTS
+        self.reconstructions = self.path / self.RECONSTRUCTIONS
+        self.trackers = self.path / self.TRACKERS
+        self.priors_safetensors = self.path / self.PRIORS
+        self.imported_json = self.path / self.IMPORTED
+
+    def grid(self, step: int) -> Path:
+        """The reconstruction grid of the validation at ``step``."""
+        return self.reconstructions / f"step-{step:07d}.png"
+
+    def write_recipe(self, recipe: Recipe, header: str | None = None) -> None:
+        """recipe.yaml: ``header`` (comment lines, each ending in a newline; by default where
+        the recipe came from and how to rerun it), then the resolved recipe."""
+        if header is None:
+            header = f"# resolved from {recipe.source}; `laser run {self.recipe_yaml}` reruns it\n"
+        body = yaml.safe_dump(recipe.resolved(), sort_keys=False)
+        atomic_write_text(self.recipe_yaml, header + body)
+
+    def write_plugin_versions(
+        self, recipe: Recipe, registry: Registry, accelerator: Accelerator
+    ) -> None:
+        """Where each component came from, library versions, and how the run was launched:
+        precision ``null`` in a recipe means whatever ``accelerate launch`` set, recorded here."""
+        used = recipe.map_blocks(lambda block: _provenance(block.component))
+        libraries = {name: _version(name) for name in ("torch", "accelerate", "pydantic", "laser")}
+        runtime = {
+            "mixed_precision": accelerator.mixed_precision,
+            "num_processes": accelerator.num_processes,
+            "device": accelerator.device.type,
+        }
+        info = {
+            "components": used,
+            "libraries": libraries,
+            "runtime": runtime,
+            "load_failures": [
+                {"plugin": str(f.provider), "error": f.error} for f in registry.failures
+            ],
+        }
+        atomic_write_text(self.plugins_json, json.dumps(info, indent=2) + "\n")
+
+    def write_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """model.safetensors from a model's state dict, as contiguous CPU tensors."""
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        atomic_write(self.model_safetensors, lambda p: save_file(tensors, str(p)))
+
+    def read_final_metrics(self) -> dict[str, Any]:
+        """metrics.json, {} when the run has none; a damaged one is an error naming it."""
+        if not self.metrics_json.is_file():
+            return {}
+        try:
+            metrics = json.loads(self.metrics_json.read_bytes())
+        except ValueError:
+            metrics = None
+        if not isinstance(metrics, dict):
+            raise LaserError(f"{self.metrics_json} is damaged (not a JSON object)")
+        return metrics
+
+    def write_final_metrics(self, metrics: dict[str, float]) -> None:
+        atomic_write_text(self.metrics_json, json.dumps(metrics, indent=2) + "\n")
+
 
 def default_run_dir(recipe: Recipe) -> Path:
+    """``runs/<recipe>-<timestamp>``, where ``laser run`` writes without --run-dir."""
     return Path("runs") / f"{recipe.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -68,31 +168,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
 
 
-def write_recipe(run_dir: Path, recipe: Recipe) -> None:
-    header = f"# resolved from {recipe.source}; `laser run {run_dir / 'recipe.yaml'}` reruns it\n"
-    body = yaml.safe_dump(recipe.resolved(), sort_keys=False)
-    atomic_write_text(run_dir / "recipe.yaml", header + body)
-
-
-def write_plugin_versions(
-    run_dir: Path, recipe: Recipe, registry: Registry, accelerator: Accelerator
-) -> None:
-    """Where each component came from, library versions, and how the run was launched:
-    precision ``null`` in a recipe means whatever ``accelerate launch`` set, recorded here."""
-    used = recipe.map_blocks(lambda block: _provenance(block.component))
-    libraries = {name: _version(name) for name in ("torch", "accelerate", "pydantic", "laser")}
-    runtime = {
-        "mixed_precision": accelerator.mixed_precision,
-        "num_processes": accelerator.num_processes,
-        "device": accelerator.device.type,
-    }
-    info = {
-        "components": used,
-        "libraries": libraries,
-        "runtime": runtime,
-        "load_failures": [{"plugin": str(f.provider), "error": f.error} for f in registry.failures],
-    }
-    atomic_write_text(run_dir / "plugins.json", json.dumps(info, indent=2) + "\n")
+def sha256(path: Path) -> str:
+    """The sha256 of a file, or of every file under a folder in sorted order, as hex; read
+    in 1 MiB chunks so weights of any size fit in memory."""
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if file.is_file():
+            with open(file, "rb") as stream:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _provenance(component: Any) -> dict[str, str]:
@@ -118,7 +203,7 @@ class MetricsLog:
     checkpoint, so each (step, split) appears once."""
 
     def __init__(self, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
+        self.path = RunDir(run_dir).metrics_jsonl
 
     def append(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as stream:
@@ -171,21 +256,3 @@ def _metrics_record(raw: bytes) -> dict[str, Any] | None:
     if isinstance(record, dict) and isinstance(record.get("step"), int) and "split" in record:
         return record
     return None
-
-
-def read_final_metrics(run_dir: Path) -> dict[str, Any]:
-    """metrics.json, {} when the run has none; a damaged one is an error naming it."""
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        return {}
-    try:
-        metrics = json.loads(path.read_bytes())
-    except ValueError:
-        metrics = None
-    if not isinstance(metrics, dict):
-        raise LaserError(f"{path} is damaged (not a JSON object)")
-    return metrics
-
-
-def write_final_metrics(run_dir: Path, metrics: dict[str, float]) -> None:
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")

@@ -3,7 +3,6 @@ arguments and prints their results, so Python does everything the command line d
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from laser_core.assembly.build import Autoencoder, build_component, build_metrics
 from laser_core.recipes.model import Recipe
-from laser_core.rundir.layout import default_run_dir
+from laser_core.rundir.layout import RunDir, default_run_dir
 from laser_core.rundir.providers import load_run_recipe
 from laser_core.rundir.resume import check_resumable
 from laser_core.runs.load import dataset_overrides, load_run
@@ -121,11 +120,10 @@ def evaluate_run(
         accelerator,
         None if whole_split else recipe.train.eval_batches,
     )
-    final = run_dir / "metrics.json"
-    step = json.loads(final.read_text()).get("step") if final.is_file() else None
+    files = RunDir(run_dir)
     return EvalResult(
-        weights=run_dir / "model.safetensors",
-        step=step,
+        weights=files.model_safetensors,
+        step=files.read_final_metrics().get("step"),
         dataset=recipe.data.resolved(),
         split="val",
         split_examples=len(run.data.val),

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, set_seed
-from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -150,9 +149,10 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
         if accelerator.is_main_process:
             resuming.start_over(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
-            rundir.write_recipe(run_dir, recipe)
-            rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
-            manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
+            files = rundir.RunDir(run_dir)
+            files.write_recipe(recipe)
+            files.write_plugin_versions(recipe, default_registry(), accelerator)
+            manifest.seal(run_dir, [files.RECIPE, files.PLUGINS])
     accelerator.wait_for_everyone()
     trackers.start(accelerator, recipe, run_dir)
 
@@ -183,7 +183,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     # the last step validated (see _step); a resumed finished run logged it before
     result.after = loop.latest_val or rundir.MetricsLog(run_dir).val_at(state.step)
     if accelerator.is_main_process:
-        rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
+        rundir.RunDir(run_dir).write_final_metrics({"step": state.step, **result.after})
     if checkpoint.latest(run_dir) != checkpoint.path_for(run_dir, state.step):
         checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
     save_weights(accelerator, model, run_dir)
@@ -349,7 +349,7 @@ class _Loop:
         return record
 
     def validate(self, step: int) -> dict[str, float]:
-        grid = self.run_dir / "reconstructions" / f"step-{step:07d}.png"
+        grid = rundir.RunDir(self.run_dir).grid(step)
         results = evaluate(
             self.model,
             self.val_loader,
@@ -467,5 +467,4 @@ def save_weights(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path
     """The final weights as model.safetensors, written atomically by the main process."""
     state = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        rundir.atomic_write(run_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
+        rundir.RunDir(run_dir).write_weights(state)
