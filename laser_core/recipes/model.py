@@ -7,6 +7,7 @@ the discriminated union ``laser schema`` exports, with our own messages and sugg
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,7 @@ Pins = dict[str, tuple[str, Provider]]
 
 
 def load_recipe(
-    path: str | Path,
+    path: str | os.PathLike[str],
     overrides: list[str] | tuple[str, ...] = (),
     registry: Registry | None = None,
     pinned: Pins | None = None,

@@ -25,9 +25,6 @@ from laser_core.recipes.model import Recipe
 
 log = logging.getLogger(__name__)
 
-PathLike = str | os.PathLike[str]
-"""What every public function takes for a file or folder: a string or a path."""
-
 
 class RunDir:
     """A run directory, every file in it named here once.
@@ -63,7 +60,7 @@ class RunDir:
     PRIORS = "priors.safetensors"
     IMPORTED = "imported.json"
 
-    def __init__(self, path: PathLike):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self.recipe_yaml = self.path / self.RECIPE
         self.plugins_json = self.path / self.PLUGINS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ class TrainedRun:
     data: DataSplits
 
 
-def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainedRun:
+def load_run(
+    run_dir: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()
+) -> TrainedRun:
     """Rebuild the run's model from its recorded recipe and load its final weights.
 
     ``overrides`` change the recipe first, e.g. to evaluate on another dataset block; the
     model's own blocks must stay as trained or the weights will not fit.
     """
+    run_dir = Path(run_dir)
     check_run(run_dir)
     weights = RunDir(run_dir).model_safetensors
     recipe = load_run_recipe(run_dir, overrides)

@@ -3,6 +3,7 @@ arguments and prints their results, so Python does everything the command line d
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +37,16 @@ class RunResult:
     task: dict[str, float]
 
 
-def run_recipe(recipe: Recipe, run_dir: str | Path | None = None) -> RunResult:
+def run_recipe(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None) -> RunResult:
     """Train ``recipe`` into ``run_dir`` (default ``runs/<recipe>-<timestamp>``), then run its
     ``task:`` block on the main process: what ``laser run`` does."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
     return _train_then_task(recipe, run_dir, resume=False)
 
 
-def resume_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunResult:
+def resume_run(
+    run_dir: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()
+) -> RunResult:
     """Continue the run in ``run_dir`` from its newest intact checkpoint, its recorded recipe
     changed by ``overrides`` (those rundir/resume.py allows, e.g. ``["train.steps=2000"]``), then
     run its task: what ``laser run --resume`` does."""
@@ -93,7 +96,7 @@ class EvalResult:
 
 
 def evaluate_run(
-    run_dir: str | Path,
+    run_dir: str | os.PathLike[str],
     overrides: list[str] | tuple[str, ...] = (),
     dataset: dict[str, Any] | None = None,
     whole_split: bool = False,
