@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata as metadata
+import re
 from pathlib import Path
 
 import laser_core
@@ -168,6 +169,16 @@ def test_the_core_packages_import_only_lower_layers():
     offending = _stack_violations(core)
     lowest_first = " < ".join(", ".join(layer) for layer in STACK)
     assert not offending, "\n".join([*offending, f"the stack, lowest first: {lowest_first}"])
+
+
+def test_the_architecture_doc_draws_this_stack():
+    doc = (CORE.parent / "docs" / "architecture.md").read_text()
+    block = doc.split("## The stack")[1].split("```")[1].strip().splitlines()
+    drawn = [
+        tuple(re.split(r"\s{2,}", line)[0].removesuffix(" (__init__.py)").split(", "))
+        for line in block
+    ]
+    assert drawn[::-1] == list(STACK)
 
 
 def test_the_stack_rule_names_a_lazy_upward_import_by_file_and_line(tmp_path):
