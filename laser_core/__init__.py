@@ -29,6 +29,7 @@ from laser_core.errors import (
 )
 from laser_core.importers.workflow import import_diffusers, import_taming
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
+from laser_core.nn.gradients import straight_through
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
 from laser_core.nn.precision import full_precision
 from laser_core.nn.shapes import to_latent, to_vectors
@@ -159,6 +160,7 @@ __all__ = [
     "run_sweep",
     "sample_photo",
     "stage_channels",
+    "straight_through",
     "to_latent",
     "to_vectors",
     "usage_stats",

@@ -77,15 +77,18 @@ class FSQConfig(ComponentConfig):
 
 
 class FiniteScalarQuantizer(Bottleneck):
-    """Latents (batch, dim, height, width) -> a point of the grid levels[0] x levels[1] x ...;
+    """Finite scalar quantization: tanh-bounded dimensions rounded to a fixed grid.
+
+    Latents (batch, dim, height, width) -> a point of the grid levels[0] x levels[1] x ...;
     codes (batch, height, width, 1) or (batch, height, width, len(levels)). Quantized values
     lie in [-1, 1] per dimension before the projection out."""
 
     levels: torch.Tensor
     basis: torch.Tensor
 
-    def __init__(self, dim: int, config: FSQConfig):
+    def __init__(self, config: FSQConfig, context: BuildContext):
         super().__init__()
+        dim = context.latent_dim
         self.dim, self.per_dimension = dim, config.codes == "per-dimension"
         self.level_sizes, self.alphabet = config.levels, math.prod(config.levels)
         width = len(config.levels)
@@ -168,15 +171,6 @@ class FiniteScalarQuantizer(Bottleneck):
         return CodeSpec(alphabet_sizes=[self.alphabet])
 
 
-def build(config: FSQConfig, context: BuildContext) -> FiniteScalarQuantizer:
-    return FiniteScalarQuantizer(context.latent_dim, config)
-
-
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "fsq",
-        build,
-        config=FSQConfig,
-        summary="finite scalar quantization: tanh-bounded dimensions rounded to a fixed grid",
-    )
+    register("fsq", FiniteScalarQuantizer, config=FSQConfig)

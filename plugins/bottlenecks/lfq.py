@@ -94,15 +94,18 @@ def binary_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 class LookupFreeQuantizer(Bottleneck):
-    """Latents (batch, dim, height, width) -> signs of ``dims`` projected dimensions; codes
+    """Lookup-free quantization: the sign of each dimension, with an entropy penalty.
+
+    Latents (batch, dim, height, width) -> signs of ``dims`` projected dimensions; codes
     (batch, height, width, 1) or (batch, height, width, dims), bit i = 1 where dimension i is
     positive (index = Σ bit_i 2^i)."""
 
     powers: torch.Tensor
     bits: torch.Tensor
 
-    def __init__(self, dim: int, config: LFQConfig):
+    def __init__(self, config: LFQConfig, context: BuildContext):
         super().__init__()
+        dim = context.latent_dim
         self.dim, self.config = dim, config
         self.per_dimension = config.codes == "per-dimension"
         projected = dim != config.dims
@@ -177,15 +180,6 @@ class LookupFreeQuantizer(Bottleneck):
         return CodeSpec(alphabet_sizes=[2**self.config.dims])
 
 
-def build(config: LFQConfig, context: BuildContext) -> LookupFreeQuantizer:
-    return LookupFreeQuantizer(context.latent_dim, config)
-
-
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "lfq",
-        build,
-        config=LFQConfig,
-        summary="lookup-free quantization: the sign of each dimension, with an entropy penalty",
-    )
+    register("lfq", LookupFreeQuantizer, config=LFQConfig)

@@ -18,7 +18,8 @@ from tests.helpers import TINY_RECIPE
 
 
 def build(dim: int, levels: list[int], codes: str = "index") -> FiniteScalarQuantizer:
-    return FiniteScalarQuantizer(dim, FSQConfig(levels=levels, codes=codes))
+    config = FSQConfig(levels=levels, codes=codes)
+    return FiniteScalarQuantizer(config, BuildContext(latent_dim=dim))
 
 
 def paper_bound(z: torch.Tensor, levels: list[int]) -> torch.Tensor:

@@ -18,7 +18,7 @@ from tests.helpers import TINY_RECIPE
 
 
 def build(dim: int, **params) -> LookupFreeQuantizer:
-    return LookupFreeQuantizer(dim, LFQConfig(**params))
+    return LookupFreeQuantizer(LFQConfig(**params), BuildContext(latent_dim=dim))
 
 
 def latents(vectors: list[list[float]]) -> torch.Tensor:
