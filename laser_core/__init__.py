@@ -52,7 +52,7 @@ from laser_core.plugin.contracts import (
     Task,
 )
 from laser_core.plugin.hookspecs import Register, hookimpl
-from laser_core.plugin.mode_options import ModeOptions
+from laser_core.plugin.mode_options import ModeConfig, ModeOptions
 from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
 from laser_core.recipes.types import (
     AdamBeta,
@@ -108,6 +108,7 @@ __all__ = [
     "Latents",
     "LpipsNet",
     "Metric",
+    "ModeConfig",
     "ModeOptions",
     "NonNegativeFloat",
     "NonNegativeInt",

@@ -11,16 +11,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field, field_validator
 
-from laser_core import (
-    BottleneckOutput,
-    BuildContext,
-    Register,
-    full_precision,
-    hookimpl,
-    straight_through,
-    to_latent,
-    to_vectors,
-)
+from laser_core import BuildContext, Register, hookimpl, straight_through
 
 from .implicit_codebook import ImplicitCodebook, ImplicitCodebookConfig
 
@@ -82,19 +73,14 @@ class FiniteScalarQuantizer(ImplicitCodebook):
         """Digits -> grid points scaled to [-1, 1]."""
         return (digits.float() - self.half_width) / self.half_width
 
-    def forward(self, z: torch.Tensor) -> BottleneckOutput:
-        with full_precision(z):
-            bounded = self.bound(self.project_in(to_vectors(z)))
-            rounded = bounded.round()
-            quantized = straight_through(rounded, bounded) / self.half_width
-            quantized = to_latent(self.project_out(quantized), z.shape).to(z.dtype)
-        codes = self.pack((rounded + self.half_width).long(), z.shape)
-        return BottleneckOutput(
-            quantized=quantized,
-            loss=quantized.new_zeros((), dtype=torch.float32),
-            codes=codes,
-            stats=self.usage(codes.indices),
-        )
+    def quantize(
+        self, vectors: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Rounding with the gradient of the bounded values; no loss."""
+        bounded = self.bound(vectors)
+        rounded = bounded.round()
+        quantized = straight_through(rounded, bounded) / self.half_width
+        return quantized, (rounded + self.half_width).long(), vectors.new_zeros(()), {}
 
 
 @hookimpl

@@ -18,11 +18,13 @@ from torch import nn
 
 from laser_core import (
     Bottleneck,
+    BottleneckOutput,
     Codes,
     CodeSpec,
     ComponentConfig,
     code_counts,
     full_precision,
+    to_latent,
     to_vectors,
     usage_stats,
 )
@@ -63,8 +65,8 @@ class ImplicitCodebookConfig(ComponentConfig):
 class ImplicitCodebook(Bottleneck):
     """Latents (batch, dim, height, width) -> a point of the grid levels[0] x levels[1] x ...;
     codes (batch, height, width, 1), its number, or (batch, height, width, len(levels)), its
-    digits. Subclasses turn vectors into digits (``digits``) and digits into the grid's values
-    (``values``) and write ``forward``."""
+    digits. Subclasses quantize projected vectors with the gradient they choose (``quantize``)
+    and turn vectors into digits (``digits``) and digits into the grid's values (``values``)."""
 
     radix: torch.Tensor
     place_values: torch.Tensor
@@ -80,6 +82,13 @@ class ImplicitCodebook(Bottleneck):
         place_values = torch.cumprod(torch.tensor([1, *levels[:-1]]), 0)
         self.register_buffer("place_values", place_values, persistent=False)
 
+    def quantize(
+        self, vectors: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Projected fp32 vectors (N, len(levels)) -> the grid values (N, len(levels)) with a
+        gradient for the vectors, their digits, the loss and stats beyond usage."""
+        raise NotImplementedError
+
     def digits(self, vectors: torch.Tensor) -> torch.Tensor:
         """Projected fp32 vectors (N, len(levels)) -> long digits (N, len(levels))."""
         raise NotImplementedError
@@ -87,6 +96,13 @@ class ImplicitCodebook(Bottleneck):
     def values(self, digits: torch.Tensor) -> torch.Tensor:
         """Long digits (..., len(levels)) -> the grid point's fp32 values (..., len(levels))."""
         raise NotImplementedError
+
+    def forward(self, z: torch.Tensor) -> BottleneckOutput:
+        with full_precision(z):
+            values, digits, loss, stats = self.quantize(self.project_in(to_vectors(z)))
+            quantized = to_latent(self.project_out(values), z.shape).to(z.dtype)
+        codes = self.pack(digits, z.shape)
+        return BottleneckOutput(quantized, loss, codes, {**stats, **self.usage(codes.indices)})
 
     def pack(self, digits: torch.Tensor, shape: torch.Size) -> Codes:
         """Digits (N, len(levels)) of latents of ``shape`` -> codes laid out as configured."""

@@ -22,16 +22,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from laser_core import (
-    BottleneckOutput,
-    BuildContext,
-    Register,
-    full_precision,
-    hookimpl,
-    straight_through,
-    to_latent,
-    to_vectors,
-)
+from laser_core import BuildContext, Register, hookimpl, straight_through
 
 from .implicit_codebook import MAX_CODES, ImplicitCodebook, ImplicitCodebookConfig
 
@@ -101,24 +92,21 @@ class LookupFreeQuantizer(ImplicitCodebook):
             found["codebook_entropy"] = -(log_mean.exp() * log_mean).sum()
         return found
 
-    def forward(self, z: torch.Tensor) -> BottleneckOutput:
+    def quantize(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Signs with x's gradient; the commitment and entropy terms, and the entropies."""
         config = self.config
-        with full_precision(z):
-            x = self.project_in(to_vectors(z))
-            digits = self.digits(x)
-            signs = self.values(digits)
-            entropies = self.entropies(x)
-            loss = (
-                config.commitment_weight * F.mse_loss(x, signs)
-                + config.sample_entropy_weight * entropies["sample_entropy"]
-                - config.codebook_entropy_weight * entropies.get("codebook_entropy", 0.0)
-            )
-            quantized = to_latent(self.project_out(straight_through(signs, x)), z.shape)
-        codes = self.pack(digits, z.shape)
-        stats = {key: value.detach() for key, value in entropies.items()}
-        return BottleneckOutput(
-            quantized.to(z.dtype), loss, codes, {**stats, **self.usage(codes.indices)}
+        digits = self.digits(x)
+        signs = self.values(digits)
+        entropies = self.entropies(x)
+        loss = (
+            config.commitment_weight * F.mse_loss(x, signs)
+            + config.sample_entropy_weight * entropies["sample_entropy"]
+            - config.codebook_entropy_weight * entropies.get("codebook_entropy", 0.0)
         )
+        stats = {key: value.detach() for key, value in entropies.items()}
+        return straight_through(signs, x), digits, loss, stats
 
     def digits(self, vectors: torch.Tensor) -> torch.Tensor:
         """Bit i = 1 where dimension i is positive."""

@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from laser_core import (
@@ -37,6 +37,7 @@ from laser_core import (
     ComponentConfig,
     FiniteFloat,
     LaserError,
+    ModeConfig,
     ModeOptions,
     NonNegativeFloat,
     PositiveFloat,
@@ -100,7 +101,9 @@ class SparseCodingConfig(ComponentConfig):
     )
 
 
-class OMPConfig(SparseCodingConfig):
+class OMPConfig(SparseCodingConfig, ModeConfig):
+    mode_options = UPDATE_OPTIONS
+
     update: Literal["gradient", "online", "ksvd"] = Field(
         "gradient", description="how the dictionary learns"
     )
@@ -113,15 +116,6 @@ class OMPConfig(SparseCodingConfig):
     ksvd_iterations: PositiveInt | None = Field(
         None, description="update: ksvd only; K-SVD rounds per optimizer step (1)"
     )
-
-    @model_validator(mode="after")
-    def _options_match_update(self) -> OMPConfig:
-        UPDATE_OPTIONS.check(self)
-        return self
-
-    def option(self, name: str) -> float:
-        """A mode-specific option, or its default when the recipe leaves it out."""
-        return UPDATE_OPTIONS.value(self, name)
 
 
 class DictionaryBottleneck(Bottleneck):
