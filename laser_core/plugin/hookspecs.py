@@ -5,7 +5,7 @@ A plugin module implements any of these with ``@laser_core.hookimpl`` and calls
 ``factory(config, context)`` builds the component from its validated config and a
 :class:`laser_core.plugin.contracts.BuildContext`. A component class whose constructor takes
 ``(config, context)`` is its own factory (every built-in bottleneck registers its class), and
-its docstring's first line is the summary when none is given.
+the first line of a class's or function's docstring is the summary when none is given.
 """
 
 from __future__ import annotations

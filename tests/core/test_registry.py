@@ -123,7 +123,18 @@ def test_a_registered_class_is_built_as_its_factory_and_summarised_by_its_docstr
             register("scaled", Scaled, config=WidthConfig)
             register("plain", Scaled, config=WidthConfig, summary="said by the plugin")
 
+    def build_plain(config: WidthConfig, context: BuildContext) -> nn.Module:
+        """A function's docstring summarises it too.
+
+        Not this line."""
+        return nn.Identity()
+
+    Plugin.laser_register_decoders = hookimpl(
+        lambda self, register: register("function", build_plain, config=WidthConfig)
+    )
     registry = registry_with(("scaled", Plugin()))
+    summary = registry.get("decoders", "function").summary
+    assert summary == "A function's docstring summarises it too"
     component = registry.get("encoders", "scaled")
     assert component.summary == "Scales nothing yet: the identity"
     assert registry.get("encoders", "plain").summary == "said by the plugin"
