@@ -32,6 +32,7 @@ from laser_core.errors import (
 )
 from laser_core.importers.workflow import import_diffusers, import_taming
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
+from laser_core.nn.gradients import straight_through
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
 from laser_core.nn.precision import full_precision
 from laser_core.nn.shapes import to_latent, to_vectors
@@ -54,7 +55,7 @@ from laser_core.plugin.contracts import (
     Task,
 )
 from laser_core.plugin.hookspecs import Register, hookimpl
-from laser_core.plugin.mode_options import ModeOptions
+from laser_core.plugin.mode_options import ModeConfig, ModeOptions
 from laser_core.plugin.types import (
     AdamBeta,
     AtMost,
@@ -107,6 +108,7 @@ __all__ = [
     "Latents",
     "LpipsNet",
     "Metric",
+    "ModeConfig",
     "ModeOptions",
     "NonNegativeFloat",
     "NonNegativeInt",
@@ -159,6 +161,7 @@ __all__ = [
     "run_sweep",
     "sample_photo",
     "stage_channels",
+    "straight_through",
     "to_latent",
     "to_vectors",
     "usage_stats",

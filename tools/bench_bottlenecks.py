@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import orthogonal_mp_gram
 
 from laser_core.ops import batch_omp, reconstruct
-from laser_core.plugin.contracts import Codes
+from laser_core.plugin.contracts import BuildContext, Codes
 from laser_plugins.bottlenecks.codebooks.vq import VectorQuantizer, VQConfig
 from laser_plugins.bottlenecks.fsq import FiniteScalarQuantizer, FSQConfig
 from laser_plugins.bottlenecks.lfq import LFQConfig, LookupFreeQuantizer
@@ -264,7 +264,7 @@ def laser_vq(codebook: torch.Tensor, update: str, backend: str = "auto") -> VQSt
         revive_dead_codes=False,
         backend=backend,
     )
-    bottleneck = VectorQuantizer(dim, config).to(codebook.device).train()
+    bottleneck = VectorQuantizer(config, BuildContext(latent_dim=dim)).to(codebook.device).train()
     with torch.no_grad():
         bottleneck.codebook.weight.copy_(codebook)
         if update == "ema":
@@ -427,7 +427,8 @@ def _laser_step(bottleneck: torch.nn.Module) -> ImplicitStep:
 
 def laser_fsq(dim: int, size: str, device: torch.device) -> tuple[ImplicitStep, torch.nn.Module]:
     levels = [int(level) for level in size.split("-")]
-    bottleneck = FiniteScalarQuantizer(dim, FSQConfig(levels=levels)).to(device).train()
+    config, context = FSQConfig(levels=levels), BuildContext(latent_dim=dim)
+    bottleneck = FiniteScalarQuantizer(config, context).to(device).train()
     return _laser_step(bottleneck), bottleneck
 
 
@@ -449,7 +450,7 @@ def vector_quantize_pytorch_fsq(dim: int, size: str, laser: torch.nn.Module) -> 
 
 def laser_lfq(dim: int, size: str, device: torch.device) -> tuple[ImplicitStep, torch.nn.Module]:
     config = LFQConfig(dims=int(size), commitment_weight=0.25)
-    bottleneck = LookupFreeQuantizer(dim, config).to(device).train()
+    bottleneck = LookupFreeQuantizer(config, BuildContext(latent_dim=dim)).to(device).train()
     return _laser_step(bottleneck), bottleneck
 
 

@@ -18,7 +18,7 @@ from tests.ops.test_omp import sparse_signals, unit_dictionary
 
 
 def build(dim: int = 4, **params) -> DictionaryBottleneck:
-    return DictionaryBottleneck(dim, OMPConfig(**params))
+    return DictionaryBottleneck(OMPConfig(**params), BuildContext(latent_dim=dim))
 
 
 def sparse_latents(dictionary: torch.Tensor, batch: int = 8, size: int = 4, seed: int = 1):
