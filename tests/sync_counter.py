@@ -178,7 +178,8 @@ class SyncCounter(TorchDispatchMode):
         NumPy data to a named device; its result marked as made on the host otherwise."""
 
         def counted(data: Any, *args: Any, **kwargs: Any) -> Any:
-            device = kwargs.get("device", args[1] if name == "as_tensor" and len(args) > 1 else None)
+            positional = args[1] if name == "as_tensor" and len(args) > 1 else None
+            device = kwargs.get("device", positional)
             tensor = make(data, *args, **kwargs)
             if isinstance(data, torch.Tensor):
                 return tensor
@@ -195,9 +196,7 @@ class SyncCounter(TorchDispatchMode):
 
         def counted(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
             if getattr(tensor, HOST_MADE, False):
-                device = (
-                    torch._C._nn._parse_to(*args, **kwargs)[0] if name == "to" else "cuda"
-                )
+                device = torch._C._nn._parse_to(*args, **kwargs)[0] if name == "to" else "cuda"
                 if device is not None:
                     self._count(f"Tensor.{name} of host data to a device")
             return move(tensor, *args, **kwargs)

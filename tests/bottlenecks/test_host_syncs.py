@@ -14,6 +14,7 @@ from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import default_registry
 from tests.sync_counter import SyncCounter
 
+ITEM = "item/bool/int/float of a tensor"
 BOTTLENECKS = [
     ("vq", {"codebook_size": 16, "dead_code_after": 1}, {}),
     ("vq", {"codebook_size": 16, "update": "gradient", "dead_code_after": 1}, {}),
@@ -22,7 +23,7 @@ BOTTLENECKS = [
     ("gaussian", {}, {}),
     ("omp", {"atoms": 24, "sparsity": 3, "dead_atom_after": 1}, {}),
     ("omp", {"atoms": 24, "sparsity": 3, "update": "online", "dead_atom_after": 1}, {}),
-    ("ksvd", {"atoms": 24, "sparsity": 3, "dead_atom_after": 1}, {"item/bool/int/float of a tensor": 2}),
+    ("ksvd", {"atoms": 24, "sparsity": 3, "dead_atom_after": 1}, {ITEM: 2}),
 ]
 
 
