@@ -7,6 +7,7 @@ returns the component; ``config`` is an instance of the plugin's pydantic config
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -30,9 +31,15 @@ class DatasetConfig(ComponentConfig):
     """Keys every dataset accepts, on top of its own; the loader reads them, not the plugin."""
 
     batch_size: PositiveInt = 32
-    num_workers: NonNegativeInt = Field(0, description="loader processes; 0 loads in the main one")
-    pin_memory: bool = Field(
-        False, description="page-locked batches, copied to a GPU without blocking; none on CPUs"
+    num_workers: NonNegativeInt | None = Field(
+        None,
+        description="loader processes; 0 loads in the main one; default: 0 on a CPU, on a GPU "
+        "the process's share of the CPU cores, at most 8",
+    )
+    pin_memory: bool | None = Field(
+        None,
+        description="page-locked batches, copied to a GPU without blocking; default: on where "
+        "a GPU trains; never on a CPU",
     )
     persistent_workers: bool = Field(
         False, description="keep the loader processes between epochs; needs num_workers > 0"
@@ -40,12 +47,28 @@ class DatasetConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _persistent_workers_need_workers(self) -> DatasetConfig:
-        if self.persistent_workers and self.num_workers == 0:
+        if self.persistent_workers and not self.num_workers:
+            chosen = "0" if self.num_workers == 0 else "left to the device (none on a CPU)"
             raise ValueError(
-                "persistent_workers needs loader processes to keep, and num_workers is 0; set "
-                "num_workers above 0 or remove persistent_workers"
+                f"persistent_workers needs loader processes to keep, and num_workers is {chosen}; "
+                "set num_workers above 0 or remove persistent_workers"
             )
         return self
+
+    def loader_workers(self, device: torch.device, processes: int = 1) -> int:
+        """``num_workers``, or by default what suits ``device``: none on a CPU, where the
+        model's own threads use the cores; on a GPU this process's share of the cores (at most
+        8), so that batches are ready before the GPU asks."""
+        if self.num_workers is not None:
+            return self.num_workers
+        if device.type == "cpu":
+            return 0
+        return max(1, min(8, len(os.sched_getaffinity(0)) // processes))
+
+    def pins_memory(self, device: torch.device) -> bool:
+        """Whether batches are page-locked: by default where a GPU trains; never on a CPU,
+        where there is nothing to copy to."""
+        return device.type != "cpu" and self.pin_memory is not False
 
 
 class DiscriminatorConfig(ComponentConfig):

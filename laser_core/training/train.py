@@ -69,7 +69,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     if config.deterministic:
         _deterministic()
     accelerator = Accelerator(
-        cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
+        cpu=_accelerator_device().type == "cpu",  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
         # the loop chains epochs itself: syncing at each epoch's end would add optimizer steps
         gradient_accumulation_plugin=GradientAccumulationPlugin(
@@ -79,7 +79,8 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
         dataloader_config=DataLoaderConfiguration(
             use_seedable_sampler=True,
             data_seed=recipe.seed,
-            non_blocking=recipe.data.config.pin_memory,  # copies from pinned memory overlap
+            # copies from pinned memory overlap with the step
+            non_blocking=recipe.data.config.pins_memory(_accelerator_device()),
         ),
         # Buffers updated outside autograd (codebooks, EMA and dictionary statistics) are
         # all-reduced by the bottlenecks; rank 0's copy broadcast on every forward would only
@@ -413,20 +414,23 @@ def warmup_cosine(config: TrainConfig):
 
 
 def _loader_options(recipe: Recipe, accelerator: Accelerator) -> dict[str, Any]:
-    """DataLoader keywords from the recipe's data block; pinning only helps a GPU."""
+    """DataLoader keywords from the recipe's data block, with the device's defaults."""
     data = recipe.data.config
+    workers = data.loader_workers(accelerator.device, accelerator.num_processes)
     return {
         "batch_size": data.batch_size,
-        "num_workers": data.num_workers,
-        "pin_memory": data.pin_memory and accelerator.device.type != "cpu",
+        "num_workers": workers,
+        "pin_memory": data.pins_memory(accelerator.device),
         "persistent_workers": data.persistent_workers,
     }
 
 
-def _has_accelerator() -> bool:
+def _accelerator_device() -> torch.device:
+    """The device this process will train on, before Accelerate is set up."""
     if hasattr(torch, "accelerator"):  # torch >= 2.6
-        return torch.accelerator.is_available()
-    return torch.cuda.is_available()
+        accelerator = torch.accelerator.current_accelerator(check_available=True)
+        return accelerator if accelerator is not None else torch.device("cpu")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _micro_batches(

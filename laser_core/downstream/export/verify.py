@@ -45,11 +45,11 @@ def verify(run: TrainedRun, export: Export) -> dict[str, dict[str, float]]:
         [i for s in entry["sample_ids"] for i in range(s * per_sample, (s + 1) * per_sample)]
         for entry in entries
     ]
+    device = PartialState().device
     loader = DataLoader(
-        dataset, batch_sampler=items, num_workers=run.recipe.data.config.num_workers
+        dataset, batch_sampler=items, num_workers=run.recipe.data.config.loader_workers(device)
     )
     metrics = {name: build_component("metrics", {"name": name}) for name in ("psnr", "ssim")}
-    device = PartialState().device
     model = run.model.to(device).eval()
     scores: dict[str, dict[str, list[torch.Tensor]]] = {f: {m: [] for m in metrics} for f in FORMS}
     difference = dict.fromkeys(FORMS, 0.0)

@@ -111,7 +111,7 @@ def export(run: TrainedRun, root: Path, split: Split, format: Format) -> ExportR
         (result.skipped if done else pending).append(index)
     sampler = [_batch_items(index, per_batch, len(dataset)) for index in pending]
     loader = DataLoader(
-        dataset, batch_sampler=sampler, num_workers=run.recipe.data.config.num_workers
+        dataset, batch_sampler=sampler, num_workers=run.recipe.data.config.loader_workers(device)
     )
     progress = tqdm(
         total=plan["num_batches"], initial=len(result.skipped), desc="export", unit="batch"

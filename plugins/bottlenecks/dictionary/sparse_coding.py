@@ -52,7 +52,7 @@ from laser_core.ops import (
     ksvd,
     online_dictionary_update,
     reconstruct,
-    replacement_directions,
+    reinitialise_atoms,
 )
 
 UPDATE_OPTIONS = ModeOptions(
@@ -308,11 +308,7 @@ class DictionaryBottleneck(Bottleneck):
         if not self.config.revive_dead_atoms:
             return torch.zeros_like(dead)
         residual = signals - reconstruct(codes, self.dictionary.t())
-        directions, valid = replacement_directions(residual, atoms)
-        order = (dead.long().cumsum(0) - 1).clamp(min=0)  # each dead atom's rank among them
-        revived = dead & valid[order]
-        replacement = directions[order].to(self.dictionary.dtype)
-        self.dictionary.copy_(torch.where(revived[:, None], replacement, self.dictionary))
+        revived = reinitialise_atoms(self.dictionary, dead, residual)
         self.unused_steps.masked_fill_(revived, 0)
         if self.config.update == "online":  # forget what the revived atoms accumulated
             self.atom_products.masked_fill_(revived[:, None] | revived[None, :], 0)
