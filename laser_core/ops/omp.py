@@ -182,59 +182,60 @@ def _omp_chunk(
 
     ``table`` (at least K + n, K) holds the Gram matrix in its first K rows; the next n rows
     receive each signal's α₀ = Dᵀx, so that one embedding_bag computes the correlations with
-    the residual, α = α₀ - G_S γ_S: bag column 0 is the signal's row of α₀ (weight 1), column
+    the residual, α = α₀ - G_S γ_S: bag entry 0 is the signal's row of α₀ (weight 1), entry
     1 + j the atom of slot j (weight -γ_j).
+
+    The per-signal state is stored signals last, (slots, n) and (slots, slots, n), so that each
+    small step is one elementwise op over contiguous signals rather than many tiny matrices.
     """
     count, atoms = signals.shape[0], table.shape[1]
     device = signals.device
     table = table[: atoms + count]
     gram, initial = table[:atoms], table[atoms:]
     torch.mm(signals, dictionary, out=initial)
-    bags = torch.zeros(count, sparsity + 1, dtype=torch.long, device=device)
-    bags[:, 0] = torch.arange(atoms, atoms + count, device=device)
-    weights = signals.new_zeros(count, sparsity + 1)
-    weights[:, 0] = 1.0
-    chosen, negated_values = bags[:, 1:], weights[:, 1:]
+    bags = torch.zeros(sparsity + 1, count, dtype=torch.long, device=device)
+    bags[0] = torch.arange(atoms, atoms + count, device=device)
+    weights = signals.new_zeros(sparsity + 1, count)
+    weights[0] = 1.0
+    chosen, negated_values = bags[1:], weights[1:]
     energy = signals.square().sum(1)  # ‖r‖²
     floor = energy * NEGLIGIBLE_CORRELATION**2
     active = energy > (tolerance if tolerance is not None else 0.0)
-    inverse = signals.new_zeros(count, sparsity, sparsity)  # [:, :t, :t] = L⁻ᵀ of the first t slots
-    used = torch.zeros(count, sparsity, dtype=torch.bool, device=device)
+    inverse = signals.new_zeros(sparsity, sparsity, count)  # [:t, :t] = L⁻ᵀ of the first t slots
+    used = torch.zeros(sparsity, count, dtype=torch.bool, device=device)
     gram_entries, gram_diagonal = gram.reshape(-1), gram.diagonal()
     for slot in range(sparsity):
         if slot:
             support = slice(0, slot + 1)
             score = F.embedding_bag(
-                bags[:, support], table, per_sample_weights=weights[:, support], mode="sum"
+                bags[support].t(), table, per_sample_weights=weights[support].t(), mode="sum"
             ).abs_()
-            score.scatter_(1, chosen[:, :slot], -1.0)  # never the same atom twice
+            score.scatter_(1, chosen[:slot].t(), -1.0)  # never the same atom twice
         else:
             score = initial.abs()
         atom = _largest(score)
-        chosen[:, slot] = atom
-        support_inverse = inverse[:, :slot, :slot]
-        cross = gram_entries[chosen[:, :slot] * atoms + atom[:, None]]  # G[support, atom]
+        chosen[slot] = atom
+        support_inverse = inverse[:slot, :slot]
+        cross = gram_entries[chosen[:slot] * atoms + atom]  # G[support, atom]
         correlation = initial.gather(1, atom[:, None]).squeeze(1)
-        correlation += (cross * negated_values[:, :slot]).sum(1)  # α₀ - G[atom, S] γ_S
-        row = (support_inverse * cross[:, :, None]).sum(1)  # new Cholesky row L⁻¹ G[support, atom]
-        pivot = gram_diagonal[atom] - row.square().sum(1)  # squared new Cholesky diagonal
+        correlation += (cross * negated_values[:slot]).sum(0)  # α₀ - G[atom, S] γ_S
+        row = (support_inverse * cross[:, None]).sum(0)  # new Cholesky row L⁻¹ G[support, atom]
+        norm = gram_diagonal[atom]
+        pivot = norm - row.square().sum(0)  # squared new Cholesky diagonal
         significant = correlation.square() > floor
-        take = active & significant & (pivot > DEGENERATE_PIVOT * gram_diagonal[atom])
-        diagonal = torch.where(take, pivot, 1.0).sqrt()
-        scale = take / diagonal
-        inverse[:, :slot, slot] = (support_inverse * row[:, None, :]).sum(2) * -scale[:, None]
-        inverse[:, slot, slot] = scale
+        take = active & significant & (pivot > DEGENERATE_PIVOT * norm)
+        scale = take / torch.where(take, pivot, 1.0).sqrt()
+        inverse[:slot, slot] = (support_inverse * row).sum(1) * -scale
+        inverse[slot, slot] = scale
         projection = correlation * scale  # the residual's coordinate on the new direction
-        used[:, slot] = take
+        used[slot] = take
         # γ_S += projection · L⁻ᵀ[:, slot]: the least-squares coefficients over the new support
-        negated_values[:, : slot + 1].addcmul_(
-            inverse[:, : slot + 1, slot], projection[:, None], value=-1.0
-        )
+        negated_values[: slot + 1].addcmul_(inverse[: slot + 1, slot], projection, value=-1.0)
         energy -= projection.square()
         active &= significant
         if tolerance is not None:
             active &= energy > tolerance
-    return torch.where(used, chosen, 0), torch.where(used, -negated_values, 0.0)
+    return torch.where(used, chosen, 0).t(), torch.where(used, -negated_values, 0.0).t()
 
 
 def _largest(score: torch.Tensor) -> torch.Tensor:
