@@ -146,9 +146,11 @@ def _torch_batch_omp(
     chunk_size: int | None,
 ) -> Codes:
     count, atoms = signals.shape[0], dictionary.shape[1]
+    on_cpu = signals.device.type == "cpu"
     if chunk_size is None:
-        budget = CPU_CHUNK_ELEMENTS if signals.device.type == "cpu" else GPU_CHUNK_ELEMENTS
-        chunk_size = max(1, budget // atoms)
+        chunk_size = max(1, (CPU_CHUNK_ELEMENTS if on_cpu else GPU_CHUNK_ELEMENTS) // atoms)
+        if on_cpu:  # at least one chunk per thread
+            chunk_size = min(chunk_size, -(-count // torch.get_num_threads()))
     gram = dictionary.t() @ dictionary
     indices = torch.zeros(count, sparsity, dtype=torch.long, device=signals.device)
     values = torch.zeros(count, sparsity, device=signals.device)
@@ -163,7 +165,7 @@ def _torch_batch_omp(
             )
 
     chunks = [slice(start, start + chunk_size) for start in range(0, count, chunk_size)]
-    workers = min(torch.get_num_threads(), len(chunks)) if signals.device.type == "cpu" else 1
+    workers = min(torch.get_num_threads(), len(chunks)) if on_cpu else 1
     if workers == 1:
         code(chunks)
     else:
