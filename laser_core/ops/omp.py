@@ -23,6 +23,8 @@ holds index 0 and value 0, so it adds nothing to ``reconstruct`` and the code ke
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 
@@ -155,7 +157,7 @@ def _torch_batch_omp(
     indices = torch.zeros(count, sparsity, dtype=torch.long, device=signals.device)
     values = torch.zeros(count, sparsity, device=signals.device)
 
-    def code(chunks: list[slice]) -> None:
+    def code(chunks: Iterator[slice]) -> None:
         # The Gram rows, then the chunk's α₀ (see _omp_chunk): one table per thread.
         table = gram.new_empty(atoms + min(chunk_size, count), atoms)
         table[:atoms] = gram
@@ -164,12 +166,12 @@ def _torch_batch_omp(
                 signals[rows], dictionary, table, sparsity, tolerance
             )
 
-    chunks = [slice(start, start + chunk_size) for start in range(0, count, chunk_size)]
-    workers = min(torch.get_num_threads(), len(chunks)) if on_cpu else 1
+    chunks = iter([slice(start, start + chunk_size) for start in range(0, count, chunk_size)])
+    workers = min(torch.get_num_threads(), -(-count // chunk_size)) if on_cpu else 1
     if workers == 1:
         code(chunks)
-    else:
-        in_threads(code, [chunks[k::workers] for k in range(workers)])
+    else:  # the threads take chunks from one iterator: a thread slowed by other jobs takes fewer
+        in_threads(code, [chunks] * workers)
     return Codes(indices, values)
 
 
@@ -220,20 +222,22 @@ def _omp_chunk(
         support_inverse = inverse[:slot, :slot]
         cross = gram_entries[chosen[:slot] * atoms + atom]  # G[support, atom]
         correlation = initial.gather(1, atom[:, None]).squeeze(1)
-        correlation += (cross * negated_values[:slot]).sum(0)  # α₀ - G[atom, S] γ_S
+        correlation += torch.linalg.vecdot(cross, negated_values[:slot], dim=0)  # α₀ - G γ
         row = (support_inverse * cross[:, None]).sum(0)  # new Cholesky row L⁻¹ G[support, atom]
         norm = gram_diagonal[atom]
-        pivot = norm - row.square().sum(0)  # squared new Cholesky diagonal
+        pivot = norm - torch.linalg.vecdot(row, row, dim=0)  # squared new Cholesky diagonal
         significant = correlation.square() > floor
-        take = active & significant & (pivot > DEGENERATE_PIVOT * norm)
-        scale = take / torch.where(take, pivot, 1.0).sqrt()
-        inverse[:slot, slot] = (support_inverse * row).sum(1) * -scale
+        take = pivot > DEGENERATE_PIVOT * norm
+        take &= significant
+        take &= active
+        scale = torch.where(take, pivot.rsqrt(), 0.0)  # 1 / new Cholesky diagonal, 0 if dropped
+        inverse[:slot, slot].addcmul_((support_inverse * row).sum(1), scale, value=-1.0)
         inverse[slot, slot] = scale
         projection = correlation * scale  # the residual's coordinate on the new direction
         used[slot] = take
         # γ_S += projection · L⁻ᵀ[:, slot]: the least-squares coefficients over the new support
         negated_values[: slot + 1].addcmul_(inverse[: slot + 1, slot], projection, value=-1.0)
-        energy -= projection.square()
+        energy.addcmul_(projection, projection, value=-1.0)
         active &= significant
         if tolerance is not None:
             active &= energy > tolerance
