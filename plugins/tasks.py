@@ -36,6 +36,7 @@ from laser_core import (
     Codes,
     CodeSpec,
     ComponentConfig,
+    ComponentError,
     LaserError,
     NonNegativeFloat,
     PositiveFloat,
@@ -234,6 +235,11 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def _classify(config: ClassifyConfig, context: BuildContext) -> ClassifyTask:
+    if config.data is None and context.num_classes == 0:
+        raise ComponentError(
+            "the recipe's dataset has no labels; classify needs a labelled dataset such as "
+            "digits or image-folder with one subfolder per class, or a labelled `data:` block"
+        )
     return ClassifyTask(config)
 
 

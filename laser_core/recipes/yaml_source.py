@@ -121,10 +121,17 @@ def apply_overrides(recipe: Sourced, overrides: list[str]) -> Sourced:
     for text in overrides:
         where = f"override '{text}'"
         delete = text.startswith("~")
-        key, sep, raw = text.lstrip("~").partition("=")
-        if not key or (not delete and not sep) or (delete and sep):
+        key, sep, raw = text.removeprefix("~").partition("=")
+        parts = key.split(".")
+        if bool(sep) == delete:
             raise RecipeError([Problem(where, "", "write key.sub=value, or ~key.sub to delete")])
-        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        if not all(part and part.strip() == part and "~" not in part for part in parts):
+            message = (
+                "is not a dotted key such as train.steps; write key.sub=value, or ~key.sub "
+                "(one ~) to delete"
+            )
+            raise RecipeError([Problem(where, key, message)])
+        path = tuple(int(p) if p.isdigit() else p for p in parts)
         parent = _walk_to_parent(data, path, where, create=not delete)
         if isinstance(parent, list):
             _check_index(parent, path, where)

@@ -17,7 +17,7 @@ from laser_core.runs.layout import default_run_dir
 from laser_core.runs.load import dataset_overrides, load_run
 from laser_core.runs.providers import load_run_recipe
 from laser_core.runs.resume import check_resumable
-from laser_core.training.build import Autoencoder, build_component, build_metrics
+from laser_core.training.build import Autoencoder, build_metrics
 from laser_core.training.evaluate import evaluate
 from laser_core.training.train import train
 
@@ -55,8 +55,6 @@ def resume_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
 
 
 def _train_then_task(recipe: Recipe, run_dir: Path, resume: bool) -> RunResult:
-    if recipe.task is not None:
-        build_component("tasks", recipe.task)  # a broken task fails now, not after training
     trained = train(recipe, run_dir, resume=resume)
     task = {}
     if recipe.task is not None and PartialState().is_main_process:

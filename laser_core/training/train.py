@@ -33,6 +33,7 @@ from laser_core.training.build import (
     build_losses,
     build_metrics,
     build_model,
+    build_task,
 )
 from laser_core.training.divergence import DivergenceWatch
 from laser_core.training.evaluate import evaluate
@@ -91,6 +92,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
     model, context = build_model(recipe, splits)
+    build_task(recipe, context)  # a task that cannot work on this run fails before training
     if config.init_from is not None and not resume:
         accelerator.print(initialize_from(model, recipe))
     freeze(model, config.freeze)

@@ -158,3 +158,9 @@ def test_every_shipped_recipe_validates(path: Path):
         "each recipe starts with a comment saying what it shows"
     )
     assert recipe.train.steps > 0
+
+
+@pytest.mark.parametrize("override", ["~~seed", "~train.~steps", "train..steps=3", "~"])
+def test_a_malformed_override_key_is_refused_at_the_override(write_recipe, override):
+    message = problems_of(write_recipe(TINY_RECIPE), (override,))
+    assert f"override '{override}'" in message and "key.sub=value" in message
