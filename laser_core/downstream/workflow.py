@@ -12,6 +12,7 @@ from laser_core.downstream.export.verify import verify as verify_export
 from laser_core.downstream.export.writer import ExportResult, Split, export
 from laser_core.downstream.tasks import run_task
 from laser_core.runs.load import check_run, dataset_overrides, load_run
+from laser_core.runs.lock import lock_run_dir
 from laser_core.runs.providers import load_run_recipe
 
 if TYPE_CHECKING:
@@ -54,8 +55,9 @@ def rerun_task(
     """Run a finished run's ``task:`` block again, changed by ``overrides`` (e.g.
     ``["task.classifier=mlp"]``), merging its numbers into metrics.json: ``laser task``."""
     run_dir = Path(run_dir)
-    check_run(run_dir)  # before its recipe is parsed
-    return run_task(load_run_recipe(run_dir, overrides), run_dir)
+    check_run(run_dir)  # before its recipe is parsed, or a directory made for the lock
+    with lock_run_dir(run_dir):
+        return run_task(load_run_recipe(run_dir, overrides), run_dir)
 
 
 def analyze_export(export_dir: str | Path, out: str | Path | None = None) -> Analysis:

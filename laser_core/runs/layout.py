@@ -10,6 +10,7 @@ manifest.json      sha256 sums of the files above but metrics.jsonl, see manifes
 run.json           a record of each resume, see resume.py
 checkpoints/       resumable Accelerate states, see checkpoint.py
 reconstructions/   a grid PNG per validation: originals above reconstructions
+.lock              locked by the process writing the run, naming it, see lock.py
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from laser_core.downstream.tasks import run_task
 from laser_core.recipes.model import Recipe
 from laser_core.runs.layout import default_run_dir
 from laser_core.runs.load import dataset_overrides, load_run
+from laser_core.runs.lock import lock_run_dir
 from laser_core.runs.providers import load_run_recipe
 from laser_core.runs.resume import check_resumable
 from laser_core.training.build import Autoencoder, build_metrics
@@ -41,7 +42,8 @@ def run_recipe(recipe: Recipe, run_dir: str | Path | None = None) -> RunResult:
     """Train ``recipe`` into ``run_dir`` (default ``runs/<recipe>-<timestamp>``), then run its
     ``task:`` block on the main process: what ``laser run`` does."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
-    return _train_then_task(recipe, run_dir, resume=False)
+    with lock_run_dir(run_dir):
+        return _train_then_task(recipe, run_dir, resume=False)
 
 
 def resume_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunResult:
@@ -49,9 +51,10 @@ def resume_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     changed by ``overrides`` (those runs/resume.py allows, e.g. ``["train.steps=2000"]``), then
     run its task: what ``laser run --resume`` does."""
     run_dir = Path(run_dir)
-    check_resumable(run_dir)  # before its recipe is parsed
-    recipe = load_run_recipe(run_dir, overrides)
-    return _train_then_task(recipe, run_dir, resume=True)
+    check_resumable(run_dir)  # before its recipe is parsed, or a directory made for the lock
+    with lock_run_dir(run_dir):
+        recipe = load_run_recipe(run_dir, overrides)
+        return _train_then_task(recipe, run_dir, resume=True)
 
 
 def _train_then_task(recipe: Recipe, run_dir: Path, resume: bool) -> RunResult:
