@@ -2,8 +2,9 @@
 
 An importer supplies the recipe blocks of the equivalent LASER model and the source's weights
 already renamed to LASER's keys; this module builds the model from the recipe, checks that the
-weights cover it exactly, and writes recipe.yaml, plugins.json, model.safetensors and
-imported.json (where the weights came from).
+weights cover it exactly, and writes recipe.yaml, plugins.json, model.safetensors,
+imported.json (where the weights came from) and an empty metrics.json (finished, nothing
+measured yet).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from laser_core.errors import LaserError
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, load_recipe
 from laser_core.runs import layout, manifest
+from laser_core.runs.lock import LOCK_FILE
 from laser_core.training.build import build_data, build_model
 
-SEALED = ("recipe.yaml", "plugins.json", "model.safetensors", "imported.json")
+SEALED = ("recipe.yaml", "plugins.json", "model.safetensors", "imported.json", "metrics.json")
 """The files of an imported run directory that its manifest covers."""
 
 
@@ -56,7 +58,9 @@ def write_imported_run(
     imported: ImportedModel, run_dir: Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> Recipe:
     """Build the LASER model for ``imported``, load its weights and write ``run_dir``."""
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    if run_dir.exists() and (
+        not run_dir.is_dir() or any(p.name != LOCK_FILE for p in run_dir.iterdir())
+    ):
         raise LaserError(f"{run_dir} already exists and is not an empty folder; choose --out")
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"{imported.source.stem}.yaml"
@@ -90,6 +94,7 @@ def write_imported_run(
         **({"notes": imported.notes} if imported.notes else {}),
     }
     layout.atomic_write_text(run_dir / "imported.json", json.dumps(record, indent=2) + "\n")
+    layout.write_final_metrics(run_dir, {})  # finished; `laser eval` measures it
     manifest.seal(run_dir, [*SEALED])  # last: the imported run is complete and verifiable
     return recipe
 

@@ -10,6 +10,7 @@ from laser_core.importers.run_writer import write_imported_run
 from laser_core.importers.taming import read_taming
 from laser_core.recipes.model import Recipe
 from laser_core.runs.load import dataset_overrides
+from laser_core.runs.lock import lock_run_dir
 
 Overrides = list[str] | tuple[str, ...]
 
@@ -24,14 +25,18 @@ def import_taming(
     """A taming-transformers VQModel or GumbelVQ (Lightning .ckpt and its training YAML) as
     run ``out``; ``dataset`` replaces the default data block, e.g.
     ``{"name": "image-folder", ...}``."""
-    return write_imported_run(read_taming(checkpoint, config), out, _with(dataset, overrides))
+    imported = read_taming(checkpoint, config)
+    with lock_run_dir(out):
+        return write_imported_run(imported, out, _with(dataset, overrides))
 
 
 def import_diffusers(
     folder: Path, out: Path, overrides: Overrides = (), dataset: dict[str, Any] | None = None
 ) -> Recipe:
     """A diffusers VQModel or AutoencoderKL folder (``save_pretrained``) as run ``out``."""
-    return write_imported_run(read_diffusers(folder), out, _with(dataset, overrides))
+    imported = read_diffusers(folder)
+    with lock_run_dir(out):
+        return write_imported_run(imported, out, _with(dataset, overrides))
 
 
 def _with(dataset: dict[str, Any] | None, overrides: Overrides) -> list[str]:

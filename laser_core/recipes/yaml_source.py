@@ -41,6 +41,8 @@ def load_file(path: Path, _chain: tuple[Path, ...] = ()) -> Sourced:
     if path in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path))
         raise RecipeError([Problem(str(path), "extends", f"extends itself: {cycle}")])
+    if path.is_dir():
+        raise RecipeError([Problem("command line", "", _folder_message(path))])
     if not path.is_file():
         raise RecipeError([Problem("command line", "", f"no such recipe {path}")])
     data, origins = parse(read_text(path), str(path), lines=True)
@@ -53,6 +55,16 @@ def load_file(path: Path, _chain: tuple[Path, ...] = ()) -> Sourced:
     for base in _bases(own, path):
         merged = merge(merged, load_file(base, (*_chain, path)))
     return merge(merged, own)
+
+
+def _folder_message(folder: Path) -> str:
+    """For a folder given as a recipe: the recipes in it, to pick one."""
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.yaml"))
+    listed = "".join(f"\n    {name}" for name in found[:40])
+    more = f"\n    ... and {len(found) - 40} more" if len(found) > 40 else ""
+    if not found:
+        return f"{folder} is a folder, not a recipe, and holds no .yaml files"
+    return f"{folder} is a folder, not a recipe; give one of the recipes in it:{listed}{more}"
 
 
 def _bases(own: Sourced, path: Path) -> list[Path]:

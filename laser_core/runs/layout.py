@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from accelerate import Accelerator
 
-from laser_core.errors import LaserError
+from laser_core.errors import LaserError, writing
 from laser_core.plugin.registry import Registry
 from laser_core.recipes.model import Recipe
 
@@ -42,18 +42,19 @@ def default_run_dir(recipe: Recipe) -> Path:
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder and rename it into place, so a
     crash leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.chmod(temporary, default_mode())
-        with open(temporary, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(handle)
+        try:
+            write(Path(temporary))
+            os.chmod(temporary, default_mode())
+            with open(temporary, "rb") as stream:
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def default_mode(directory: bool = False) -> int:
@@ -122,7 +123,7 @@ class MetricsLog:
         self.path = run_dir / "metrics.jsonl"
 
     def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as stream:
+        with writing(self.path), open(self.path, "a") as stream:
             stream.write(json.dumps(record) + "\n")
 
     def truncate_after(self, step: int) -> None:
