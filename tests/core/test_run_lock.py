@@ -37,6 +37,20 @@ def test_a_second_run_or_resume_into_a_held_directory_fails_at_once(write_recipe
         assert holder in capsys.readouterr().err
 
 
+def test_task_and_priors_refuse_a_run_another_command_holds(write_recipe, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert (
+        main(["run", str(write_recipe(TINY_RECIPE)), "--run-dir", str(run_dir), "train.steps=0"])
+        == 0
+    )
+    capsys.readouterr()
+    with DirectoryLock(run_dir):
+        for command in (["task", str(run_dir), "task.name=classify"], ["priors", str(run_dir)]):
+            assert main(command) == 1
+            assert f"{run_dir} is in use by another LASER command" in capsys.readouterr().err
+    assert not (run_dir / "priors.safetensors").exists()
+
+
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     holding = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, cwd=REPO
