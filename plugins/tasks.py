@@ -36,6 +36,7 @@ from laser_core import (
     Codes,
     CodeSpec,
     ComponentConfig,
+    ComponentError,
     LaserError,
     NonNegativeFloat,
     PositiveFloat,
@@ -78,6 +79,11 @@ class ClassifyTask:
     Trains ``config.classifier`` on each of ``config.inputs``; see the module docstring."""
 
     def __init__(self, config: ClassifyConfig, context: BuildContext):
+        if config.data is None and context.num_classes == 0:
+            raise ComponentError(
+                "the recipe's dataset has no labels; classify needs a labelled dataset such as "
+                "digits or image-folder with one subfolder per class, or a labelled `data:` block"
+            )
         self.config = config
 
     def run(self, run_dir: Path) -> dict[str, float]:
@@ -99,7 +105,7 @@ class ClassifyTask:
         for name in self.config.inputs:
             model = classifier(self.config, train_x[name], spec, run.data.num_classes).to(device)
             start = time.perf_counter()
-            fit(model, train_x[name], train_y, self.config)
+            fit(model, train_x[name], train_y, self.config, f"classify {name}")
             results[f"{name}/accuracy"] = accuracy(model, val_x[name], val_y)
             results[f"{name}/train_seconds"] = time.perf_counter() - start
             results[f"{name}/input_size"] = float(input_size(name, train_x[name], spec))
@@ -112,11 +118,13 @@ def extract(
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Every input of every image of ``split`` in dataset order, (images, ...) each, and the
     labels (images,)."""
+    from tqdm.auto import tqdm  # imported here: loading every plugin must stay fast
+
     loader = DataLoader(getattr(run.data, split), batch_size=run.recipe.data.config.batch_size)
     atoms = max(run.model.bottleneck.code_spec().alphabet_sizes, default=0)
     parts: dict[str, list[torch.Tensor]] = {}
     labels = []
-    for batch in loader:
+    for batch in tqdm(loader, desc=f"encode {split}", unit="batch", leave=False):
         images = batch["image"].to(device)
         latents = encode_images(run.model, images)
         views = {
@@ -213,14 +221,19 @@ def classifier(config: ClassifyConfig, x: torch.Tensor, spec: CodeSpec, classes:
     return nn.Sequential(front, heads[config.classifier]())
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: ClassifyConfig) -> None:
-    """AdamW on cross-entropy, ``config.epochs`` shuffled passes over x (images, ...)."""
+def fit(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: ClassifyConfig, label: str
+) -> None:
+    """AdamW on cross-entropy, ``config.epochs`` shuffled passes over x (images, ...), with a
+    progress bar named ``label`` (a cnn on a large split takes minutes)."""
+    from tqdm.auto import tqdm  # imported here: loading every plugin must stay fast
+
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     generator = torch.Generator().manual_seed(config.seed)
     model.train()
-    for _ in range(config.epochs):
+    for _ in tqdm(range(config.epochs), desc=label, unit="epoch", leave=False):
         for rows in torch.randperm(len(y), generator=generator).split(config.batch_size):
             rows = rows.to(y.device)
             loss = F.cross_entropy(model(x[rows]), y[rows])

@@ -276,13 +276,13 @@ def hand_written_vqgan(recipe: Any, device: torch.device, steps: int) -> dict[st
     import torch.nn.functional as F
     from torch.utils.data import DataLoader
 
-    from laser_core.training.adversarial import adaptive_weight, last_weight
-    from laser_core.training.build import (
+    from laser_core.assembly.build import (
         build_data,
         build_discriminator,
         build_losses,
         build_model,
     )
+    from laser_core.training.adversarial import adaptive_weight, last_weight
 
     torch.manual_seed(recipe.seed)
     splits = build_data(recipe)

@@ -104,7 +104,11 @@ Probe = tuple[torch.Tensor, torch.Tensor, BottleneckOutput]
 
 
 def _assemble(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext, Probe]:
-    context = BuildContext(image_channels=splits.image_channels, image_size=splits.image_size)
+    context = BuildContext(
+        image_channels=splits.image_channels,
+        image_size=splits.image_size,
+        num_classes=_classes(splits),
+    )
     encoder = build_component("encoders", recipe.encoder, context)
     _check_downsampling(recipe, encoder.downsampling, context.image_size)
     context = replace(context, latent_dim=encoder.latent_dim, downsampling=encoder.downsampling)
@@ -113,6 +117,14 @@ def _assemble(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildCon
     decoder = build_component("decoders", recipe.decoder, context)
     model = Autoencoder(encoder, bottleneck, decoder)
     return model, context, _probe(model, context, recipe)
+
+
+def _classes(splits: DataSplits) -> int | None:
+    """How many classes the dataset's labels have: 0 when its examples carry no label, None
+    when they do but the dataset does not say how many."""
+    if splits.num_classes is not None:
+        return splits.num_classes
+    return None if "label" in splits.train[0] else 0
 
 
 def _check_downsampling(recipe: Recipe, downsampling: int, image_size: int) -> None:
@@ -164,8 +176,7 @@ def check_recipe(recipe: Recipe) -> None:
     build_discriminator(recipe, context)
     metrics = build_metrics(recipe, context)
     build_losses(recipe, context)
-    if recipe.task is not None:
-        build_component("tasks", recipe.task)
+    build_task(recipe, context)
     with probing():
         for block in recipe.metrics:
             with blame(block, " on a probe batch"):
@@ -173,6 +184,14 @@ def check_recipe(recipe: Recipe) -> None:
                     metrics[block.name].per_example(images, reconstructions, output),
                     len(images),
                 )
+
+
+def build_task(recipe: Recipe, context: BuildContext | None = None) -> Any:
+    """The recipe's task, None without one. Built with the training context, a task that
+    cannot work on the run (classify without labels) fails before training."""
+    if recipe.task is None:
+        return None
+    return build_component("tasks", recipe.task, context)
 
 
 def build_metrics(recipe: Recipe, context: BuildContext) -> dict[str, Any]:

@@ -15,11 +15,12 @@ import yaml
 
 from laser_core.campaigns.definition import PlannedRun, Sweep
 from laser_core.campaigns.jobs import Job, Outcome
-from laser_core.campaigns.lock import SweepLock
 from laser_core.campaigns.status import RunStatus, StatusTable, can_resume, is_finished
 from laser_core.errors import LaserError
+from laser_core.rundir.lock import DirectoryLock
 
 DEFINITION = "sweep.yaml"
+SWEEP_HOLDER = "another sweep (or jobs it left finishing their step)"
 
 
 @dataclass
@@ -42,7 +43,7 @@ def run_sweep(
 
     sweep_dir = Path(sweep_dir)
     planned = sweep.validate()
-    with SweepLock(sweep_dir) as lock:
+    with DirectoryLock(sweep_dir, SWEEP_HOLDER) as lock:
         _keep_definition(sweep, sweep_dir)
         table = StatusTable.load(sweep_dir, planned)
         table.repair()

@@ -16,14 +16,16 @@ from laser_core.cli.coding import add_commands as add_compression_commands
 from laser_core.cli.downstream import add_commands as add_downstream_commands
 from laser_core.cli.downstream import parse_dataset
 from laser_core.cli.importers import add_commands as add_import_commands
-from laser_core.errors import LaserError, RecipeError
+from laser_core.errors import LaserError, RecipeError, world_problem
 
 DEBUG_ENV = "LASER_DEBUG"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. A user's mistake is one message, never a traceback; anything else is
-    a short message naming the command, with the traceback behind --debug or LASER_DEBUG=1."""
+    """Run one command. A user's mistake is one message, never a traceback, and so is a
+    failure of the machine (a full disk, a refused permission: errors.world_problem); anything
+    else is a short message naming the command, with the traceback behind --debug or
+    LASER_DEBUG=1."""
     parser = _parser()
     args = _parse(parser, argv)
     logging.basicConfig(
@@ -45,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if debug:
             raise
+        problem = world_problem(error)
+        if problem is not None:
+            print(f"error: laser {args.command_name}: {problem}", file=sys.stderr)
+            return 1
         print(
             f"error: laser {args.command_name} failed: {type(error).__name__}: {error}\n"
             f"this is a bug in LASER or a plugin, not in your input; rerun with --debug "
@@ -191,10 +197,11 @@ def _validate(args: argparse.Namespace) -> None:
 def _schema(args: argparse.Namespace) -> None:
     from laser_core.plugin.registry import default_registry
     from laser_core.recipes.schema import recipe_schema
+    from laser_core.rundir.layout import atomic_write_text
 
     text = json.dumps(recipe_schema(default_registry()), indent=2) + "\n"
     if args.output:
-        args.output.write_text(text)
+        atomic_write_text(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text, end="")

@@ -17,6 +17,7 @@ from laser_core.coding.rates import Rates
 from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
 from laser_core.errors import LaserError
 from laser_core.rundir.layout import atomic_write
+from laser_core.rundir.lock import lock_run_dir
 from laser_core.runs.load import load_run
 
 
@@ -26,7 +27,9 @@ def count_priors(
     """(Re)count a run's entropy-coding priors on its training set and store them in the run
     directory: what ``laser priors`` does."""
     run_dir = Path(run_dir)
-    return build_priors(load_run(run_dir), model_identity(run_dir), bits, max_images)
+    run = load_run(run_dir)  # first: the lock must not make a folder where no run is
+    with lock_run_dir(run_dir):
+        return build_priors(run, model_identity(run_dir), bits, max_images)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from laser_core.downstream.export.store import Export, Format, open_export
 from laser_core.downstream.export.verify import verify as verify_export
 from laser_core.downstream.export.writer import ExportResult, Split, export
+from laser_core.rundir.lock import lock_run_dir
 from laser_core.rundir.providers import load_run_recipe
 from laser_core.runs.load import check_run, dataset_overrides, load_run
 from laser_core.runs.tasks import run_task
@@ -55,8 +56,9 @@ def rerun_task(
     """Run a finished run's ``task:`` block again, changed by ``overrides`` (e.g.
     ``["task.classifier=mlp"]``), merging its numbers into metrics.json: ``laser task``."""
     run_dir = Path(run_dir)
-    check_run(run_dir)  # before its recipe is parsed
-    return run_task(load_run_recipe(run_dir, overrides), run_dir)
+    check_run(run_dir)  # before its recipe is parsed, or a directory made for the lock
+    with lock_run_dir(run_dir):
+        return run_task(load_run_recipe(run_dir, overrides), run_dir)
 
 
 def analyze_export(

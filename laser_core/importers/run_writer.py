@@ -2,8 +2,9 @@
 
 An importer supplies the recipe blocks of the equivalent LASER model and the source's weights
 already renamed to LASER's keys; this module builds the model from the recipe, checks that the
-weights cover it exactly, and writes recipe.yaml, plugins.json, model.safetensors and
-imported.json (where the weights came from).
+weights cover it exactly, and writes recipe.yaml, plugins.json, model.safetensors,
+imported.json (where the weights came from) and an empty metrics.json (finished, nothing
+measured yet).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from laser_core.recipes.model import Recipe, load_recipe
 from laser_core.rundir import manifest
 from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
 
-SEALED = (RunDir.RECIPE, RunDir.PLUGINS, RunDir.WEIGHTS, RunDir.IMPORTED)
+SEALED = (RunDir.RECIPE, RunDir.PLUGINS, RunDir.WEIGHTS, RunDir.IMPORTED, RunDir.METRICS)
 """The files of an imported run directory that its manifest covers."""
 
 
@@ -55,7 +56,9 @@ def write_imported_run(
     imported: ImportedModel, run_dir: Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> Recipe:
     """Build the LASER model for ``imported``, load its weights and write ``run_dir``."""
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    if run_dir.exists() and (
+        not run_dir.is_dir() or any(p.name != RunDir.LOCK for p in run_dir.iterdir())
+    ):
         raise LaserError(f"{run_dir} already exists and is not an empty folder; choose --out")
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"{imported.source.stem}.yaml"
@@ -88,6 +91,7 @@ def write_imported_run(
         **({"notes": imported.notes} if imported.notes else {}),
     }
     atomic_write_text(files.imported_json, json.dumps(record, indent=2) + "\n")
+    files.write_final_metrics({})  # finished; `laser eval` measures it
     manifest.seal(run_dir, [*SEALED])  # last: the imported run is complete and verifiable
     return recipe
 

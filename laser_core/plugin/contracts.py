@@ -102,6 +102,8 @@ class BuildContext:
     latent_dim: int = 16
     downsampling: int = 1
     code_spec: CodeSpec | None = None
+    num_classes: int | None = None
+    """Classes of the dataset's labels; 0: its examples carry none; None: not known."""
 
 
 class Bottleneck(nn.Module):

@@ -41,6 +41,8 @@ def load_file(path: Path, _chain: tuple[Path, ...] = ()) -> Sourced:
     if path in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path))
         raise RecipeError([Problem(str(path), "extends", f"extends itself: {cycle}")])
+    if path.is_dir():
+        raise RecipeError([Problem("command line", "", _folder_message(path))])
     if not path.is_file():
         raise RecipeError([Problem("command line", "", f"no such recipe {path}")])
     data, origins = parse(read_text(path), str(path), lines=True)
@@ -53,6 +55,16 @@ def load_file(path: Path, _chain: tuple[Path, ...] = ()) -> Sourced:
     for base in _bases(own, path):
         merged = merge(merged, load_file(base, (*_chain, path)))
     return merge(merged, own)
+
+
+def _folder_message(folder: Path) -> str:
+    """For a folder given as a recipe: the recipes in it, to pick one."""
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.yaml"))
+    listed = "".join(f"\n    {name}" for name in found[:40])
+    more = f"\n    ... and {len(found) - 40} more" if len(found) > 40 else ""
+    if not found:
+        return f"{folder} is a folder, not a recipe, and holds no .yaml files"
+    return f"{folder} is a folder, not a recipe; give one of the recipes in it:{listed}{more}"
 
 
 def _bases(own: Sourced, path: Path) -> list[Path]:
@@ -121,10 +133,17 @@ def apply_overrides(recipe: Sourced, overrides: list[str]) -> Sourced:
     for text in overrides:
         where = f"override '{text}'"
         delete = text.startswith("~")
-        key, sep, raw = text.lstrip("~").partition("=")
-        if not key or (not delete and not sep) or (delete and sep):
+        key, sep, raw = text.removeprefix("~").partition("=")
+        parts = key.split(".")
+        if bool(sep) == delete:
             raise RecipeError([Problem(where, "", "write key.sub=value, or ~key.sub to delete")])
-        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        if not all(part and part.strip() == part and "~" not in part for part in parts):
+            message = (
+                "is not a dotted key such as train.steps; write key.sub=value, or ~key.sub "
+                "(one ~) to delete"
+            )
+            raise RecipeError([Problem(where, key, message)])
+        path = tuple(int(p) if p.isdigit() else p for p in parts)
         parent = _walk_to_parent(data, path, where, create=not delete)
         if isinstance(parent, list):
             _check_index(parent, path, where)

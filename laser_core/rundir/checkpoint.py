@@ -17,7 +17,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
-from laser_core.errors import LaserError
+from laser_core.errors import LaserError, writing
 from laser_core.rundir import manifest
 from laser_core.rundir.layout import RunDir
 
@@ -51,11 +51,13 @@ def save(accelerator: Accelerator, run_dir: Path, state: TrainerState, keep: int
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial), safe_serialization=True)
+    with writing(partial):
+        accelerator.save_state(str(partial), safe_serialization=True)
     accelerator.wait_for_everyone()  # every rank's RNG state is in before the rename
     if accelerator.is_main_process:
-        (partial / TRAINER_STATE).write_text(json.dumps(asdict(state)))
-        manifest.seal_all(partial)
+        with writing(partial):
+            (partial / TRAINER_STATE).write_text(json.dumps(asdict(state)))
+            manifest.seal_all(partial)
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)
         for old in complete_checkpoints(run_dir)[:-keep]:

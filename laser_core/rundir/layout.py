@@ -19,9 +19,10 @@ import yaml
 from accelerate import Accelerator
 from safetensors.torch import save_file
 
-from laser_core.errors import LaserError
+from laser_core.errors import LaserError, writing
 from laser_core.plugin.registry import Registry
 from laser_core.recipes.model import Recipe
+from laser_core.rundir.lock import LOCK_FILE
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class RunDir:
     trackers/            what the experiment trackers of train.trackers log, offline
     priors.safetensors   entropy models counted by `laser priors`, for `laser compress`
     imported.json        an imported run's source, its sha256 and the keys left out
+    .lock                locked by the process writing the run, naming it; see lock.py
     """
 
     RECIPE = "recipe.yaml"
@@ -59,6 +61,7 @@ class RunDir:
     TRACKERS = "trackers"
     PRIORS = "priors.safetensors"
     IMPORTED = "imported.json"
+    LOCK = LOCK_FILE
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -138,18 +141,19 @@ def default_run_dir(recipe: Recipe) -> Path:
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder and rename it into place, so a
     crash leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.chmod(temporary, default_mode())
-        with open(temporary, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(handle)
+        try:
+            write(Path(temporary))
+            os.chmod(temporary, default_mode())
+            with open(temporary, "rb") as stream:
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def default_mode(directory: bool = False) -> int:
@@ -203,7 +207,7 @@ class MetricsLog:
         self.path = RunDir(run_dir).metrics_jsonl
 
     def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as stream:
+        with writing(self.path), open(self.path, "a") as stream:
             stream.write(json.dumps(record) + "\n")
 
     def truncate_after(self, step: int) -> None:

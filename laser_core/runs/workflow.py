@@ -11,9 +11,10 @@ from typing import Any
 from accelerate import Accelerator, PartialState
 from torch.utils.data import DataLoader
 
-from laser_core.assembly.build import Autoencoder, build_component, build_metrics
+from laser_core.assembly.build import Autoencoder, build_metrics
 from laser_core.recipes.model import Recipe
 from laser_core.rundir.layout import RunDir, default_run_dir
+from laser_core.rundir.lock import lock_run_dir
 from laser_core.rundir.providers import load_run_recipe
 from laser_core.rundir.resume import check_resumable
 from laser_core.runs.load import dataset_overrides, load_run
@@ -41,7 +42,8 @@ def run_recipe(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None) ->
     """Train ``recipe`` into ``run_dir`` (default ``runs/<recipe>-<timestamp>``), then run its
     ``task:`` block on the main process: what ``laser run`` does."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
-    return _train_then_task(recipe, run_dir, resume=False)
+    with lock_run_dir(run_dir):
+        return _train_then_task(recipe, run_dir, resume=False)
 
 
 def resume_run(
@@ -51,14 +53,13 @@ def resume_run(
     changed by ``overrides`` (those rundir/resume.py allows, e.g. ``["train.steps=2000"]``), then
     run its task: what ``laser run --resume`` does."""
     run_dir = Path(run_dir)
-    check_resumable(run_dir)  # before its recipe is parsed
-    recipe = load_run_recipe(run_dir, overrides)
-    return _train_then_task(recipe, run_dir, resume=True)
+    check_resumable(run_dir)  # before its recipe is parsed, or a directory made for the lock
+    with lock_run_dir(run_dir):
+        recipe = load_run_recipe(run_dir, overrides)
+        return _train_then_task(recipe, run_dir, resume=True)
 
 
 def _train_then_task(recipe: Recipe, run_dir: Path, resume: bool) -> RunResult:
-    if recipe.task is not None:
-        build_component("tasks", recipe.task)  # a broken task fails now, not after training
     trained = train(recipe, run_dir, resume=resume)
     task = {}
     if recipe.task is not None and PartialState().is_main_process:

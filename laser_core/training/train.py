@@ -24,6 +24,7 @@ from laser_core.assembly.build import (
     build_losses,
     build_metrics,
     build_model,
+    build_task,
 )
 from laser_core.assembly.losses import ImageLosses
 from laser_core.errors import LaserError
@@ -91,6 +92,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     set_seed(recipe.seed)  # before building, so every process starts from the same weights
     splits = build_data(recipe)
     model, context = build_model(recipe, splits)
+    build_task(recipe, context)  # a task that cannot work on this run fails before training
     if config.init_from is not None and not resume:
         accelerator.print(initialize_from(model, recipe))
     freeze(model, config.freeze)
@@ -223,6 +225,8 @@ class _Loop:
         self.image_losses, self.adversary = image_losses, adversary
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
+        self.latest_val_step = 0
+        self.latest_loss: float | None = None
         self.divergence = DivergenceWatch(accelerator.device)
         self.throughput = Throughput(
             recipe.data.config.batch_size * recipe.train.grad_accum * accelerator.num_processes
@@ -238,8 +242,9 @@ class _Loop:
             disable=not accelerator.is_main_process,
             dynamic_ncols=True,
         )
+        progress.set_postfix(self._postfix())
         self.model.train()
-        with DeferredInterrupt() as interrupt:
+        with progress, DeferredInterrupt() as interrupt:  # a failure's message starts a line
             stop = AgreedStop(interrupt, accelerator.num_processes)
             try:
                 while state.step < config.steps:
@@ -254,7 +259,6 @@ class _Loop:
                 self.stop_if_diverged(state.step, across_processes=False)
                 raise
             stop.close()
-        progress.close()
 
     def _step(
         self,
@@ -288,10 +292,11 @@ class _Loop:
         if log_due or val_due or save_due:
             self.stop_if_diverged(state.step)
         if log_due:
-            record = self._log_train(state.step, sums)
-            progress.set_postfix(loss=f"{record['loss']:.4g}", **self._postfix())
+            self.latest_loss = self._log_train(state.step, sums)["loss"]
         if val_due:
             self.validate(state.step)
+        if log_due or val_due:
+            progress.set_postfix(self._postfix())
         if save_due:
             checkpoint.save(accelerator, self.run_dir, state, config.keep_checkpoints)
 
@@ -361,11 +366,15 @@ class _Loop:
         )
         if self.accelerator.is_main_process:
             self.metrics_log.append({"step": step, "split": "val", **results})
-        self.latest_val = results
+        self.latest_val, self.latest_val_step = results, step
         return results
 
     def _postfix(self) -> dict[str, str]:
-        return {k: f"{v:.3g}" for k, v in list(self.latest_val.items())[:3]}
+        """The latest loss, and the latest validation's first two metrics named with the step
+        they were measured at (``psnr@100``), so that old numbers do not pass for new ones."""
+        shown = {} if self.latest_loss is None else {"loss": f"{self.latest_loss:.4g}"}
+        metrics = [(k, v) for k, v in self.latest_val.items() if k != "val_examples"][:2]
+        return shown | {f"{k}@{self.latest_val_step}": f"{v:.3g}" for k, v in metrics}
 
 
 def parameter_groups(model: Autoencoder, config: TrainConfig) -> list[dict[str, Any]]:

@@ -17,9 +17,9 @@ from laser_core.campaigns.axes import Axis
 from laser_core.campaigns.definition import ExecutorConfig, from_arguments
 from laser_core.campaigns.executors import InlineExecutor, SubmititExecutor
 from laser_core.campaigns.jobs import Job, command
-from laser_core.campaigns.lock import SweepLocked
 from laser_core.campaigns.runner import run_sweep
 from laser_core.cli.main import main
+from laser_core.rundir.lock import DirectoryLocked
 from tests.helpers import TINY_RECIPE
 
 
@@ -62,7 +62,7 @@ def test_two_local_jobs_then_sigkill_then_the_rerun_repairs_and_resumes(write_re
         try:
             result = run_sweep(plan, sweep_dir, executor=InlineExecutor(main))
             break
-        except SweepLocked:
+        except DirectoryLocked:
             assert time.time() < deadline
             time.sleep(0.2)
     assert result.ran  # on an idle machine one run may finish before the kill

@@ -13,11 +13,11 @@ import pytest
 from laser_core.campaigns.axes import Axis
 from laser_core.campaigns.definition import from_arguments
 from laser_core.campaigns.executors import InlineExecutor
-from laser_core.campaigns.lock import SweepLock, SweepLocked
 from laser_core.campaigns.report import compare
 from laser_core.campaigns.runner import run_sweep
 from laser_core.cli.main import main
 from laser_core.rundir.layout import atomic_write_text
+from laser_core.rundir.lock import DirectoryLock, DirectoryLocked
 from tests.helpers import TINY_RECIPE
 
 
@@ -74,7 +74,8 @@ def test_failures_do_not_stop_others_finished_runs_are_skipped_untouched(write_r
 
 def test_a_second_sweep_on_the_same_directory_is_refused(write_recipe, tmp_path):
     sweep = sweep_of(write_recipe(TINY_RECIPE), Axis("seed", ("0", "1")))
-    with SweepLock(tmp_path / "s"), pytest.raises(SweepLocked, match="in use by another sweep"):
+    refused = pytest.raises(DirectoryLocked, match="in use by another sweep")
+    with DirectoryLock(tmp_path / "s"), refused:
         run_sweep(sweep, tmp_path / "s", executor=InlineExecutor(main))
     assert not (tmp_path / "s/status.json").exists()
 

@@ -30,6 +30,11 @@ RUNS = {
     "omp": {**CONV, "bottleneck": "{name: omp, atoms: 16, sparsity: 3}"},
     "fsq": {**CONV, "bottleneck": "{name: fsq, levels: [5, 5, 3], codes: index}"},
     "lfq": {**CONV, "bottleneck": "{name: lfq, dims: 6, codes: per-dimension}"},
+    "pixels-omp": {
+        "encoder": "{name: identity, patch_size: 2}",
+        "bottleneck": "{name: omp, atoms: 16, sparsity: 3}",
+        "decoder": "{name: identity}",
+    },
     "hierarchical": {
         "encoder": "{name: hierarchical, channels: [8, 16], downsamplings: 1, bottom_dim: 4, "
         "top_dim: 8}",

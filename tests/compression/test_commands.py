@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from laser_core.campaigns.collect import collect
 from laser_core.cli.main import main
 from laser_core.coding import container
 from laser_core.coding.codec import Codec
@@ -51,6 +53,27 @@ def test_decompress_with_another_run_is_one_clear_error(trained_run, tmp_path, c
     assert main(["compress", str(trained_run("vq")), str(image), "-o", str(lsr)]) == 0
     assert main(["decompress", str(trained_run("rq")), str(lsr), "-o", "x.png"]) == 1
     assert "was compressed by another model" in capsys.readouterr().err
+
+
+def test_finetune_quantized_leaves_a_finished_run_that_compare_lists(trained_run, tmp_path):
+    tuned = tmp_path / "tuned"
+    assert (
+        main(["finetune-quantized", str(trained_run("omp")), "-o", str(tuned), "--steps", "4"]) == 0
+    )
+    final = json.loads((tuned / "metrics.json").read_text())
+    assert final["step"] == 4 and final["val_examples"] == 8 and final["mse"] > 0
+    records = [json.loads(line) for line in (tuned / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["split"]) for r in records] == [(0, "val"), (4, "train"), (4, "val")]
+    (record,) = collect([tuned])
+    assert record.state == "done" and record.final == final
+
+
+def test_finetune_quantized_of_a_decoder_without_weights_says_so(trained_run, tmp_path, capsys):
+    run = trained_run("pixels-omp")
+    assert main(["finetune-quantized", str(run), "-o", str(tmp_path / "tuned")]) == 1
+    err = capsys.readouterr().err
+    assert "('identity') has no weights, so there is nothing to fine-tune" in err
+    assert "bug" not in err
 
 
 def test_priors_reports_what_it_counted(trained_run, capsys):

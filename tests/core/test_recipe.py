@@ -158,3 +158,17 @@ def test_every_shipped_recipe_validates(path: Path):
         "each recipe starts with a comment saying what it shows"
     )
     assert recipe.train.steps > 0
+
+
+@pytest.mark.parametrize("override", ["~~seed", "~train.~steps", "train..steps=3", "~"])
+def test_a_malformed_override_key_is_refused_at_the_override(write_recipe, override):
+    message = problems_of(write_recipe(TINY_RECIPE), (override,))
+    assert f"override '{override}'" in message and "key.sub=value" in message
+
+
+def test_a_folder_given_as_a_recipe_lists_the_recipes_in_it(write_recipe, tmp_path):
+    write_recipe(TINY_RECIPE, "tiny.yaml")
+    write_recipe(TINY_RECIPE, "more/other.yaml")
+    message = problems_of(tmp_path)
+    assert "is a folder, not a recipe; give one of the recipes in it:" in message
+    assert "\n    more/other.yaml\n    tiny.yaml" in message

@@ -23,6 +23,7 @@ from torchvision.utils import save_image
 
 from laser_core import cli
 from laser_core.rundir import checkpoint, layout
+from laser_core.rundir.lock import LOCK_FILE
 from laser_core.training import train as training
 from tests.core.stop_at_step import signal_after
 from tests.helpers import TINY_RECIPE, logged, run_two_processes
@@ -223,7 +224,7 @@ def test_a_crash_while_rewriting_a_run_file_leaves_the_old_file_or_none(
     assert not target.exists() or target.read_bytes() == before
     if name in ("metrics.jsonl", "reconstructions/step-0000008.png"):
         assert target.read_bytes() == before  # rewritten in place of the old one
-    assert [p.name for p in target.parent.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in target.parent.iterdir() if _temporary(p)] == []
 
     monkeypatch.undo()
     assert laser("run", "--resume", run_dir) == 0
@@ -240,7 +241,7 @@ def test_a_crash_while_writing_a_new_run_file_leaves_no_half_file(
         laser("run", recipe, "--run-dir", run_dir) != 0
     )  # the CLI reports the error, no traceback
     assert not (run_dir / name).exists()
-    assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in run_dir.iterdir() if _temporary(p)] == []
 
 
 def test_a_crash_while_saving_a_checkpoint_leaves_the_previous_one_the_latest(
@@ -264,3 +265,8 @@ def test_a_crash_while_saving_a_checkpoint_leaves_the_previous_one_the_latest(
     monkeypatch.undo()
     assert laser("run", "--resume", run_dir) == 0
     assert_same_run(run_dir, whole)
+
+
+def _temporary(path: Path) -> bool:
+    """A file an atomic write left behind (the run's lock file is meant to stay)."""
+    return path.name.startswith(".") and path.name != LOCK_FILE

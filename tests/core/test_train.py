@@ -155,3 +155,10 @@ def test_a_model_with_nothing_to_train_by_gradient_learns_in_its_forward_pass(
     resumed = load_recipe(result.run_dir / "recipe.yaml", ["train.steps=6"])
     train(resumed, result.run_dir, resume=True)
     assert sorted(train_losses(result.run_dir)) == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_progress_bar_shows_each_validation_with_its_step(write_recipe, tmp_path, capsys):
+    recipe = load_recipe(write_recipe(TINY_RECIPE), ["train.eval_every=3", "train.log_every=2"])
+    train(recipe, tmp_path / "run")
+    shown = capsys.readouterr().err
+    assert all(f"psnr@{step}=" in shown for step in (0, 3, 6)), shown[-500:]

@@ -14,6 +14,7 @@ from laser_core import cli
 from laser_core.plugin.contracts import Codes
 from laser_plugins.tasks import code_features
 from tests.downstream.conftest import DIGITS_RECIPE
+from tests.helpers import TINY_RECIPE
 
 INPUTS = ("pixels", "continuous", "quantized", "codes")
 
@@ -47,6 +48,14 @@ def test_laser_task_reruns_the_task_with_another_classifier(digits_run, tmp_path
         "task/codes/input_size",
     }
     assert "mse" in metrics and "codes" in capsys.readouterr().out
+
+
+def test_validate_refuses_classify_on_unlabelled_data_at_the_task_line(write_recipe, capsys):
+    unlabelled = write_recipe(TINY_RECIPE + "task: {name: classify}\n", "unlabelled.yaml")
+    assert cli.main(["validate", str(unlabelled)]) == 2
+    err = capsys.readouterr().err
+    assert f"{unlabelled.resolve()}:8: task: 'classify'" in err and "has no labels" in err
+    assert cli.main(["validate", str(write_recipe(DIGITS_RECIPE, "digits.yaml"))]) == 0
 
 
 def test_sparse_codes_become_their_coefficients_scattered_over_the_atoms():

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from laser_core import LaserError, load_run
+from laser_core.campaigns.status import is_finished
 from laser_core.cli import main
 from laser_core.downstream.export.store import open_export
 
@@ -58,6 +59,7 @@ def test_diffusers_vqmodel_reconstructs_as_diffusers_does(tmp_path, attention):
     recipe = yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())
     assert recipe["bottleneck"]["codebook_size"] == 64
     assert "imported from diffusers" in (tmp_path / "run" / "recipe.yaml").read_text()
+    assert is_finished(tmp_path / "run")  # `laser compare` lists it as done
 
 
 def test_diffusers_autoencoder_kl_maps_its_posterior_onto_gaussian(tmp_path):

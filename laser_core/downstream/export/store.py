@@ -22,7 +22,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from laser_core.errors import LaserError
+from laser_core.errors import LaserError, writing
 from laser_core.plugin.contracts import ClipLayout
 from laser_core.rundir.layout import atomic_write, default_mode
 
@@ -49,7 +49,7 @@ def write_batch(path: Path, arrays: dict[str, torch.Tensor], format: Format) -> 
     try:
         os.chmod(folder, default_mode(directory=True))
         for name, tensor in arrays.items():
-            with open(folder / f"{name}.npy", "wb") as stream:
+            with writing(path / f"{name}.npy"), open(folder / f"{name}.npy", "wb") as stream:
                 np.save(stream, tensor.numpy())
                 stream.flush()
                 os.fsync(stream.fileno())
