@@ -28,10 +28,10 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from laser_core.nn.codes import Codes
 from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
-from laser_core.plugin.contracts import Codes
 
 CPU_CHUNK_ELEMENTS = 2**19
 """Signals x atoms per chunk on the CPU: keeps the correlation buffers near the L2/L3 caches."""
