@@ -9,8 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
-
 from laser_core.campaigns.commands import add_commands as add_campaign_commands
 from laser_core.coding.commands import add_commands as add_compression_commands
 from laser_core.downstream.commands import add_commands as add_downstream_commands
@@ -180,6 +178,8 @@ def _name_note(registry, component) -> str:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    import yaml
+
     from laser_core.recipes.model import load_recipe
     from laser_core.training.build import check_recipe
 
