@@ -17,11 +17,18 @@ from laser_core.errors import LaserError, RecipeError
 from laser_core.importers.commands import add_commands as add_import_commands
 
 DEBUG_ENV = "LASER_DEBUG"
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""torch's OpenMP threads wait for work by spinning, which on a CPU shared with other processes
+takes the cores the work needs: under load, quickstart runs took several times longer than
+with threads that sleep while they wait (docs/benchmarks.md, "Threads under load"). Set before
+torch loads, unless the environment sets it."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A user's mistake is one message, never a traceback; anything else is
     a short message naming the command, with the traceback behind --debug or LASER_DEBUG=1."""
+    for name, value in THREAD_ENV.items():
+        os.environ.setdefault(name, value)
     parser = _parser()
     args = _parse(parser, argv)
     logging.basicConfig(
