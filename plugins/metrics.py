@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import torch
+from torch import nn
 
 from laser_core import (
     BottleneckOutput,
@@ -61,7 +62,8 @@ class PSNR:
 
 
 class SSIM:
-    """torchmetrics' SSIM per example, with its standard 11x11 Gaussian window (sigma 1.5).
+    """SSIM per example with the standard 11x11 Gaussian window (sigma 1.5), torchmetrics'
+    convention, computed here: importing torchmetrics costs seconds (torchvision, dynamo).
 
     Images smaller than the window (8x8 digits) get a narrower Gaussian whose window fits
     inside them; such SSIM values are not comparable with those of larger images. The map is
@@ -70,30 +72,42 @@ class SSIM:
     patches the two differ by about 0.01.
     """
 
-    def __init__(self) -> None:
-        # torchmetrics takes seconds to import; only recipes that ask for SSIM pay for it.
-        from torchmetrics.functional.image import structural_similarity_index_measure
-
-        self.ssim = structural_similarity_index_measure
-
     def per_example(
         self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
     ) -> torch.Tensor:
-        return self.ssim(
-            to_unit(reconstructions),
-            to_unit(images),
-            sigma=window_sigma(*images.shape[-2:]),
-            data_range=1.0,
-            reduction="none",
-        )
+        sigma = window_sigma(*images.shape[-2:])
+        return structural_similarity(to_unit(reconstructions), to_unit(images), sigma)
 
     def summarize(self, values: torch.Tensor) -> dict[str, float]:
         return {"ssim": values.mean().item()}
 
 
+def structural_similarity(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """SSIM of images (B, C, H, W) in [0, 1] (data range 1) -> (B,): local means, variances
+    and covariance under a Gaussian window of 2 * int(3.5 * sigma + 0.5) + 1 pixels, borders
+    reflected, the SSIM map averaged over every pixel and channel."""
+    radius = int(3.5 * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    gaussian = torch.exp(-(offsets / sigma).square() / 2)
+    gaussian = gaussian / gaussian.sum()
+    channels = x.shape[1]
+    window = (gaussian[:, None] * gaussian[None, :]).expand(channels, 1, -1, -1)
+    moments = torch.cat([x, y, x * x, y * y, x * y])  # (5 * B, C, H, W)
+    padded = nn.functional.pad(moments, (radius,) * 4, mode="reflect")
+    mean_x, mean_y, xx, yy, xy = nn.functional.conv2d(padded, window, groups=channels).split(len(x))
+    var_x = (xx - mean_x.square()).clamp_min(0)
+    var_y = (yy - mean_y.square()).clamp_min(0)
+    covariance = xy - mean_x * mean_y
+    c1, c2 = 0.01**2, 0.03**2
+    similarity = ((2 * mean_x * mean_y + c1) * (2 * covariance + c2)) / (
+        (mean_x.square() + mean_y.square() + c1) * (var_x + var_y + c2)
+    )
+    return similarity.flatten(1).mean(1)
+
+
 def window_sigma(height: int, width: int, sigma: float = 1.5) -> float:
     """``sigma`` when its Gaussian window fits the image, else the sigma whose window just
-    fits: torchmetrics uses a window of 2 * int(3.5 * sigma + 0.5) + 1 pixels."""
+    fits: the window is 2 * int(3.5 * sigma + 0.5) + 1 pixels."""
     radius = (min(height, width) - 1) // 2
     if radius < 1:
         raise LaserError(f"ssim needs images of at least 3x3 pixels, got {height}x{width}")
@@ -165,6 +179,6 @@ def laser_register_metrics(register: Register) -> None:
     register(
         "ssim",
         lambda config, context: SSIM(),
-        summary="structural similarity (torchmetrics, Gaussian window), averaged",
+        summary="structural similarity (Gaussian window, torchmetrics' borders), averaged",
     )
     register("codebook-usage", CodebookUsage)

@@ -2,6 +2,7 @@
 
     python tools/regenerate_results.py                     # ~30 min on two CPU cores
     python tools/regenerate_results.py --toy --out /tmp/results.md   # checks the pipeline
+    python tools/regenerate_results.py --remeasure quickstart.yaml    # one recipe's wall time
 
 Runs each sweep of ``recipes/sweeps/`` with ``laser sweep`` (into ``--work``, default
 ``runs/results``; rerunning skips finished runs, so an interrupted regeneration resumes), adds
@@ -9,22 +10,34 @@ the digits' mlp and cnn classifiers with ``laser task``, writes a ``laser compar
 sweep beside them, and fills ``tools/results_template.md`` with the numbers. ``--toy`` cuts
 every run to a few steps (and the classifiers to one epoch) so the whole pipeline runs in a
 few minutes; its numbers mean nothing and it writes where ``--out`` says.
+
+Each wall time is written with the mean load average while its run ran, and the page names the
+machine. The README and recipe headers state a recipe's time only as the phrase "N s on C CPU
+cores at load L (docs/results.md)", which this script rewrites from the page's row for that
+recipe after every change. ``--remeasure RECIPE...`` reruns just those recipes with `laser run`
+and rewrites their wall times (the rows that name the recipe alone), when a whole regeneration
+would take too long.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
+from machine import LoadSampler, cores, cpu_name
 
 from laser_core.recipes.model import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
-SWEEPS = REPO / "recipes" / "sweeps"
+RECIPES = REPO / "recipes"
+SWEEPS = RECIPES / "sweeps"
+README = REPO / "README.md"
 TEMPLATE = REPO / "tools" / "results_template.md"
 NAMES = (
     "classify-digits",
@@ -39,6 +52,10 @@ NAMES = (
 )
 TOY = ["train.steps=3", "train.eval_every=0", "train.eval_batches=1", "train.warmup_steps=0"]
 TOY_PATCHES = ["data.train_patches=64", "data.val_patches=16"]
+STATED = re.compile(r"(\d+ s) on \d+ CPU cores at load ([\d.]+) \(docs/results\.md\)")
+"""How the README and recipe headers state a time: generated, see :func:`stale_times`."""
+WALL_TIME = re.compile(r"(\d+ s) at load ([\d.]+)")
+MACHINE = re.compile(r"^Wall times measured on .*$", re.MULTILINE)
 
 
 def main() -> None:
@@ -46,16 +63,28 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "results")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results.md")
     parser.add_argument("--toy", action="store_true", help="a few steps per run, to test this")
+    parser.add_argument(
+        "--remeasure", nargs="+", metavar="RECIPE", help="only these recipes' wall times"
+    )
     args = parser.parse_args()
-    if args.toy and args.out.resolve() == (REPO / "docs" / "results.md").resolve():
+    official = args.out.resolve() == (REPO / "docs" / "results.md").resolve()
+    if args.toy and official:
         parser.error("--toy numbers are meaningless: give --out somewhere else")
-    sweep_dirs = {name: run_sweep(name, args.work, args.toy) for name in NAMES}
-    classifiers = classify(sweep_dirs["classify-digits"] / "runs" / "run", args.toy)
-    for name, sweep_dir in sweep_dirs.items():
-        laser("compare", str(sweep_dir), "-o", str(args.work / "compare" / name))
-    values = numbers(sweep_dirs, classifiers)
-    args.out.write_text(TEMPLATE.read_text().format_map(values))
-    print(f"wrote {args.out}; reports in {args.work / 'compare'}")
+    if args.remeasure:
+        remeasure(args.remeasure, args.work / "remeasured", args.out)
+    else:
+        with LoadSampler() as sampler:
+            sweep_dirs = {name: run_sweep(name, args.work, args.toy, sampler) for name in NAMES}
+            classifiers = classify(sweep_dirs["classify-digits"] / "runs" / "run", args.toy)
+        for name, sweep_dir in sweep_dirs.items():
+            laser("compare", str(sweep_dir), "-o", str(args.work / "compare" / name))
+        values = numbers(sweep_dirs, classifiers)
+        args.out.write_text(TEMPLATE.read_text().format_map(values))
+        print(f"wrote {args.out}; reports in {args.work / 'compare'}")
+    if official:
+        for path, text in stale_times(args.out.read_text()).items():
+            path.write_text(text)
+            print(f"rewrote the times {path.relative_to(REPO)} states")
 
 
 def laser(*argv: str) -> None:
@@ -63,13 +92,96 @@ def laser(*argv: str) -> None:
     subprocess.run([sys.executable, "-m", "laser_core.cli", *argv], check=True)
 
 
-def run_sweep(name: str, work: Path, toy: bool) -> Path:
+def run_sweep(name: str, work: Path, toy: bool, sampler: LoadSampler) -> Path:
     sweep_file = SWEEPS / f"{name}.yaml"
     if toy:
         sweep_file = toy_sweep(sweep_file, work / "toy-sweeps")
     sweep_dir = work / name
     laser("sweep", str(sweep_file), "--sweep-dir", str(sweep_dir), "--jobs", "1")
+    record_loads(sweep_dir, sampler)
     return sweep_dir
+
+
+def record_loads(sweep_dir: Path, sampler: LoadSampler) -> None:
+    """Each run's mean load average, in ``SWEEP_DIR/loads.json``: kept for the runs an earlier,
+    interrupted regeneration finished, which this one skips."""
+    path = sweep_dir / "loads.json"
+    loads = json.loads(path.read_text()) if path.exists() else {}
+    for run, state in status(sweep_dir).items():
+        if run not in loads and state["started"] is not None and state["seconds"] is not None:
+            loads[run] = sampler.mean(state["started"], state["started"] + state["seconds"])
+    path.write_text(json.dumps(loads, indent=2) + "\n")
+
+
+def machine() -> str:
+    """What the wall times were measured on; the load is given with each."""
+    return f"{cpu_name()}, {cores()} cores, Python {sys.version.split()[0]}"
+
+
+def wall_time(seconds: float, load: float) -> str:
+    return f"{seconds:.0f} s at load {load:.1f}"
+
+
+def remeasure(recipes: list[str], work: Path, out: Path) -> None:
+    """Rerun each recipe as a sweep would (one `laser run`) and rewrite the wall time of the
+    rows of ``out`` that name it alone, and the machine line."""
+    text = out.read_text()
+    for name in recipes:
+        run_dir = work / f"{name.removesuffix('.yaml')}-{time.strftime('%Y%m%d-%H%M%S')}"
+        with LoadSampler() as sampler:
+            start = time.time()
+            laser("run", str(RECIPES / name), "--run-dir", str(run_dir))
+            end = time.time()
+        rows = [line for line in text.splitlines() if recipe_of_row(line) == name]
+        if not rows:
+            raise SystemExit(f"{out} has no row that names {name} alone")
+        for row in rows:
+            cells = row.split("|")
+            cells[-2] = f" {wall_time(end - start, sampler.mean(start, end))} "
+            text = text.replace(row, "|".join(cells))
+    out.write_text(MACHINE.sub(f"Wall times measured on {machine()}.", text))
+
+
+def recipe_of_row(line: str) -> str | None:
+    """The recipe a table row of results.md names alone (a first cell "`quickstart.yaml`",
+    "`fsq.yaml`: ..." or "`quickstart.yaml` (...)"; not "`gumbel.yaml bottleneck.x=y`")."""
+    if not line.startswith("|"):
+        return None
+    first = line.split("|")[1].strip()
+    match = re.fullmatch(r"`([\w./-]+\.yaml)`(:.*| \(.*)?", first)
+    return match.group(1) if match else None
+
+
+def stale_times(results: str) -> dict[Path, str]:
+    """The README and recipe files whose stated times (the :data:`STATED` phrase) differ from
+    the wall times in ``results``, each with its text brought up to date. A phrase is about a
+    header's own recipe, or about the last ``recipes/NAME.yaml`` before it on a README line."""
+    times = {}
+    for line in results.splitlines():
+        cell = line.split("|")[-2].strip() if line.startswith("|") else ""
+        if recipe_of_row(line) and WALL_TIME.fullmatch(cell):
+            times.setdefault(recipe_of_row(line), WALL_TIME.fullmatch(cell))
+    stale = {}
+    for path in [README, *sorted(RECIPES.rglob("*.yaml"))]:
+        own = None if path == README else str(path.relative_to(RECIPES))
+        text = path.read_text()
+        updated = "\n".join(stated(line, own, times, path) for line in text.split("\n"))
+        if updated != text:
+            stale[path] = updated
+    return stale
+
+
+def stated(line: str, recipe: str | None, times: dict[str, re.Match], path: Path) -> str:
+    found = STATED.search(line)
+    if found is None:
+        return line
+    if recipe is None:
+        named = re.findall(r"recipes/([\w./-]+\.yaml)", line[: found.start()])
+        recipe = named[-1] if named else None
+    if recipe not in times:
+        raise SystemExit(f"{path} states a time of {recipe}, which docs/results.md does not hold")
+    seconds, load = times[recipe].groups()
+    return STATED.sub(f"{seconds} on {cores()} CPU cores at load {load} (docs/results.md)", line)
 
 
 def toy_sweep(path: Path, folder: Path) -> Path:
@@ -111,12 +223,19 @@ def classify(run_dir: Path, toy: bool) -> dict[str, dict[str, float]]:
 
 
 def run_numbers(sweep_dir: Path, run: str) -> dict[str, float]:
-    """Validation before (step 0) and after training, and the sweep's wall time of the run."""
+    """Validation before (step 0) and after training, the sweep's wall time of the run and the
+    mean load average while it ran."""
     run_dir = sweep_dir / "runs" / run
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     before = next(r for r in records if r["split"] == "val" and r["step"] == 0)
     after = json.loads((run_dir / "metrics.json").read_text())
-    return {"before": before["psnr"], "seconds": status(sweep_dir)[run]["seconds"], **after}
+    load = json.loads((sweep_dir / "loads.json").read_text())[run]
+    return {
+        "before": before["psnr"],
+        "seconds": status(sweep_dir)[run]["seconds"],
+        "load": load,
+        **after,
+    }
 
 
 def status(sweep_dir: Path) -> dict[str, dict]:
@@ -147,11 +266,11 @@ def numbers(sweeps: dict[str, Path], classifiers: dict) -> dict[str, str]:
     }
     names = {name: list(status(path)) for name, path in sweeps.items()}
     runs = {key: run_numbers(sweeps[sweep], names[sweep][i]) for key, (sweep, i) in rows.items()}
-    values: dict[str, str] = {}
+    values: dict[str, str] = {"machine": machine()}
     for key, r in runs.items():
         values[key] = f"{r['before']:.1f} -> {r['psnr']:.1f} dB"
         values[f"{key}_ssim"] = f"{r['ssim']:.3f}"
-        values[f"{key}_time"] = f"{r['seconds']:.0f} s"
+        values[f"{key}_time"] = wall_time(r["seconds"], r["load"])
         values[f"{key}_after"] = f"{r['psnr']:.1f}"
         values[f"{key}_perplexity"] = f"{r.get('codebook_perplexity', float('nan')):.0f}"
     values["pixels_ema"] = f"{runs['pixels_ema']['psnr']:.1f}"

@@ -7,8 +7,6 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from laser_core.errors import LaserError
 
 
@@ -106,6 +104,8 @@ def _as_axis(parsed):
 
 def _is_sweep_file(path: Path) -> bool:
     """A sweep file names its recipe; a recipe never has a ``recipe`` key."""
+    import yaml  # here: the parser is built without it, for a quick `laser --help`
+
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):

@@ -7,13 +7,13 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from laser_core.coding import DEFAULT_BITS, DEFAULT_MAX_IMAGES
+
 AddCommand = Callable[[str, Callable[[argparse.Namespace], None], str], argparse.ArgumentParser]
 
 
 def add_commands(command: AddCommand) -> None:
     """Add the compression subcommands through cli.py's ``command(name, handler, help)``."""
-    from laser_core.coding.priors import DEFAULT_BITS, DEFAULT_MAX_IMAGES
-
     sub = command("priors", _priors, "count a run's entropy-coding priors on its training set")
     sub.add_argument("run_dir", type=Path)
     sub.add_argument(

@@ -7,8 +7,6 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from laser_core.errors import LaserError
 
 
@@ -40,6 +38,8 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 def parse_dataset(block: str | None) -> dict | None:
     """A ``--data``/``--dataset`` argument, a YAML mapping such as '{name: digits}'."""
+    import yaml  # here: the parser is built without it, for a quick `laser --help`
+
     if block is None:
         return None
     try:

@@ -6,8 +6,6 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from laser_core.importers.workflow import import_diffusers, import_taming
-
 
 def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add ``laser import`` through the CLI's ``command(name, handler, help)``."""
@@ -28,6 +26,7 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 def _import(args: argparse.Namespace) -> None:
     from laser_core.cli.downstream import parse_dataset
+    from laser_core.importers.workflow import import_diffusers, import_taming
 
     dataset = parse_dataset(args.data)
     if args.library == "taming":

@@ -9,8 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
-
 from laser_core.cli.campaigns import add_commands as add_campaign_commands
 from laser_core.cli.coding import add_commands as add_compression_commands
 from laser_core.cli.downstream import add_commands as add_downstream_commands
@@ -19,6 +17,11 @@ from laser_core.cli.importers import add_commands as add_import_commands
 from laser_core.errors import LaserError, RecipeError, world_problem
 
 DEBUG_ENV = "LASER_DEBUG"
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""torch's OpenMP threads wait for work by spinning, which on a CPU shared with other processes
+takes the cores the work needs: under load, quickstart runs took several times longer than
+with threads that sleep while they wait (docs/benchmarks.md, "Threads under load"). Set before
+torch loads, unless the environment sets it."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     failure of the machine (a full disk, a refused permission: errors.world_problem); anything
     else is a short message naming the command, with the traceback behind --debug or
     LASER_DEBUG=1."""
+    for name, value in THREAD_ENV.items():
+        os.environ.setdefault(name, value)
     parser = _parser()
     args = _parse(parser, argv)
     logging.basicConfig(
@@ -186,6 +191,8 @@ def _name_note(registry, component) -> str:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    import yaml
+
     from laser_core.assembly.build import check_recipe
     from laser_core.recipes.model import load_recipe
 

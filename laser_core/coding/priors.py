@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 from torch.utils.data import DataLoader, Subset
 
+from laser_core.coding import DEFAULT_BITS, DEFAULT_MAX_IMAGES
 from laser_core.coding.identity import digest
 from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.symbols import Symbols, concatenate, to_symbols
@@ -29,8 +30,6 @@ from laser_core.plugin.contracts import Codes
 from laser_core.rundir.layout import RunDir, atomic_write
 from laser_core.runs.load import TrainedRun
 
-DEFAULT_BITS = 8
-DEFAULT_MAX_IMAGES = 4096
 SMOOTHING = 0.5
 """Added to every count, so that a symbol never seen in training still has a finite cost."""
 

@@ -1,0 +1,61 @@
+"""``import laser_core`` and the CLI's parser import no torch, so ``laser --help`` answers at
+once; the public names still all resolve, lazily (tools/bench_startup.py times it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import laser_core
+from laser_core.cli.main import main
+
+HEAVY = ("torch", "accelerate", "numpy", "pydantic")
+
+
+def test_import_and_help_import_no_torch():
+    code = """
+import sys
+import laser_core
+from laser_core.cli.main import main
+for argv in (["--help"], ["plugins", "--help"], ["run", "--help"]):
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+print(" ".join(name for name in sys.argv[1:] if name in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *HEAVY], capture_output=True, text=True, check=True
+    )
+    assert "usage: laser run" in done.stdout
+    assert done.stdout.splitlines()[-1] == ""  # none of HEAVY was imported
+
+
+def test_every_public_name_resolves_and_is_listed():
+    for name in laser_core.__all__:
+        assert getattr(laser_core, name) is not None
+    assert set(laser_core.__all__) <= set(dir(laser_core))
+    assert laser_core.load_run.__module__ == "laser_core.runs.load"
+
+
+def test_the_imports_type_checkers_read_are_the_public_names():
+    assert set(laser_core._sources()) == set(laser_core.__all__)
+
+
+def test_a_name_that_is_not_public_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'train'"):
+        laser_core.train  # noqa: B018
+
+
+def test_laser_lets_torch_threads_sleep_unless_the_environment_says_otherwise(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
