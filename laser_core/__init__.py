@@ -52,6 +52,7 @@ from laser_core.plugin.contracts import (
 )
 from laser_core.plugin.hookspecs import Register, hookimpl
 from laser_core.plugin.mode_options import ModeOptions
+from laser_core.plugin.priors import CodingStep, Prior, SymbolSpec
 from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
 from laser_core.recipes.types import (
     AdamBeta,
@@ -91,6 +92,7 @@ __all__ = [
     "CodeSpec",
     "CodebookSize",
     "Codes",
+    "CodingStep",
     "ComponentConfig",
     "ComponentError",
     "Compressed",
@@ -114,6 +116,7 @@ __all__ = [
     "PluginError",
     "PositiveFloat",
     "PositiveInt",
+    "Prior",
     "Problem",
     "Recipe",
     "RecipeError",
@@ -121,6 +124,7 @@ __all__ = [
     "ResBlock",
     "RunResult",
     "Seed",
+    "SymbolSpec",
     "Task",
     "TrainedRun",
     "UnitInterval",

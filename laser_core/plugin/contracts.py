@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,6 +17,9 @@ from torch import nn
 
 from laser_core.recipes.blocks import KINDS  # noqa: F401  every kind, one per recipe block
 from laser_core.recipes.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
+if TYPE_CHECKING:
+    from laser_core.plugin.priors import SymbolSpec
 
 
 class ComponentConfig(BaseModel):
@@ -78,6 +81,8 @@ class BuildContext:
     latent_dim: int = 16
     downsampling: int = 1
     code_spec: CodeSpec | None = None
+    symbols: SymbolSpec | None = None
+    """The tokens a prior models (priors only)."""
 
 
 @dataclass
