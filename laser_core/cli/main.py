@@ -17,6 +17,7 @@ from laser_core.downstream.commands import add_commands as add_downstream_comman
 from laser_core.downstream.commands import parse_dataset
 from laser_core.errors import LaserError, RecipeError
 from laser_core.importers.commands import add_commands as add_import_commands
+from laser_core.priors.commands import add_commands as add_prior_commands
 
 DEBUG_ENV = "LASER_DEBUG"
 
@@ -135,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     add_compression_commands(command)
     add_downstream_commands(command)
     add_import_commands(command)
+    add_prior_commands(command)
 
     sub = command("new-plugin", _new_plugin, "write a ready-to-install plugin package")
     sub.add_argument("name", help="component name, e.g. my-quantizer")

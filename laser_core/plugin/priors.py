@@ -132,6 +132,10 @@ class Prior(nn.Module):
         trained by gradient descent on -log_prob instead."""
         return False
 
+    def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`log_prob`, so that wrappers such as DistributedDataParallel see it."""
+        return self.log_prob(tokens, labels)
+
     def log_prob(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """log2 p(code) (batch,) of whole tiles' tokens (batch, tokens): minus the bits an
         ideal coder spends; uncoded tokens (see :meth:`SymbolSpec.coded`) count nothing."""
