@@ -29,7 +29,9 @@ def _images(folder: Path) -> list[str]:
     return paths
 
 
-def test_a_trained_prior_lands_in_the_run_with_its_bits_and_samples(fresh_run, transformer_recipe):
+def test_a_trained_prior_lands_in_the_run_with_its_bits_and_samples(
+    fresh_run, transformer_recipe, capsys
+):
     assert main(["prior", str(fresh_run), str(COUNTS)]) == 0
     assert main(["prior", str(fresh_run), str(transformer_recipe(4))]) == 0
     for name, side in (("counts", 4), ("tiny", 2)):  # 16 and 4 samples of 8 px
@@ -40,23 +42,17 @@ def test_a_trained_prior_lands_in_the_run_with_its_bits_and_samples(fresh_run, t
         assert manifest.verify(folder, ["prior.json", "model.safetensors", "metrics.json"])
         with Image.open(folder / "samples.png") as grid:
             assert grid.size == (side * 9 + 1, side * 9 + 1)
-    assert (
-        main(
-            [
-                "sample",
-                str(fresh_run),
-                "--prior",
-                "tiny",
-                "-n",
-                "3",
-                "--class",
-                "7",
-                "-o",
-                str(fresh_run / "s.png"),
-            ]
-        )
-        == 0
-    )
+    grid = fresh_run / "s.png"
+    argv = ["sample", str(fresh_run), "--prior", "tiny", "-n", "3", "--class", "7", "-o"]
+    assert main([*argv, str(grid)]) == 0
+    with Image.open(grid) as image:
+        assert image.size == (2 * 9 + 1, 2 * 9 + 1)  # 3 images of 8 px in a 2 x 2 grid
+    capsys.readouterr()
+    assert main(["eval", str(fresh_run)]) == 0
+    reported = json.loads(capsys.readouterr().out)["metrics"]
+    for name in ("counts", "tiny"):
+        stored = json.loads((fresh_run / "priors" / name / "metrics.json").read_text())
+        assert reported[f"prior/{name}/bits_per_pixel"] == pytest.approx(stored["bits_per_pixel"])
 
 
 def test_compress_under_a_transformer_prior_round_trips_bit_exactly(
