@@ -114,3 +114,14 @@ def test_bad_prior_inputs_are_clear_messages(fresh_run, transformer_recipe, caps
     (fresh_run / "priors.safetensors").unlink()  # counted again for the changed model
     assert main(["sample", run, "--prior", "counts", "-o", out]) == 1
     assert "trained on another run's codes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["counts", "transformer-cpu", "transformer-gpu"])
+def test_shipped_prior_recipes_validate_and_say_how_to_run(name):
+    from laser_core.priors.recipe import load_prior_recipe
+
+    path = COUNTS.with_name(f"{name}.yaml")
+    assert load_prior_recipe(path).name == name
+    assert f"laser prior RUN_DIR recipes/priors/{name}.yaml" in path.read_text() or (
+        "laser prior runs/quickstart recipes/priors/transformer-cpu.yaml" in path.read_text()
+    )
