@@ -25,7 +25,7 @@ from laser_core.coding.container import CodedImage, Container, pack
 from laser_core.coding.files import compress_files
 from laser_core.coding.identity import IDENTITY_BYTES
 from laser_core.coding.images import to_pixels, write_png
-from laser_core.runs.layout import read_final_metrics
+from laser_core.rundir.layout import RunDir
 from laser_core.runs.load import load_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,8 +74,8 @@ def main() -> None:
     for name, recipe in recipes.items():
         if not (run / "priors" / name / "model.safetensors").is_file():
             commands.append(laser("prior", str(run), recipe))
-    counts = read_final_metrics(run / "priors" / "counts")
-    learned = read_final_metrics(run / "priors" / "transformer-cpu")
+    counts = RunDir(run / "priors" / "counts").read_final_metrics()
+    learned = RunDir(run / "priors" / "transformer-cpu").read_final_metrics()
     reduction = 1 - learned["bits_per_image"] / counts["bits_per_image"]
 
     patches = args.work / "val-patches"

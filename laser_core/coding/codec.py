@@ -19,7 +19,7 @@ from laser_core.coding import container
 from laser_core.coding.entropy import EntropyCoder
 from laser_core.coding.identity import model_identity
 from laser_core.coding.prior_coder import PriorCoder
-from laser_core.coding.priors import PRIORS_FILE, Priors, build_priors, load_priors
+from laser_core.coding.priors import Priors, build_priors, load_priors
 from laser_core.coding.rates import Rates, codebook_bytes, nominal_bits
 from laser_core.coding.symbols import Symbols, concatenate, to_codes, to_symbols
 from laser_core.coding.tiles import from_tiles, layout, to_tiles
@@ -32,6 +32,7 @@ from laser_core.coding.trained_priors import (
 )
 from laser_core.errors import LaserError
 from laser_core.plugin.priors import SymbolSpec
+from laser_core.rundir.layout import RunDir
 from laser_core.runs.load import TrainedRun, load_run
 
 
@@ -75,7 +76,7 @@ class Codec:
         """The codec of a finished run, to compress with; counts its priors if it has none."""
         model_id = model_identity(run_dir)
         run = load_run(run_dir)
-        if (run_dir / PRIORS_FILE).exists():
+        if RunDir(run_dir).priors_safetensors.exists():
             return cls(run, load_priors(run_dir, model_id))
         return cls(run, build_priors(run, model_id))
 
@@ -205,6 +206,7 @@ class Codec:
 
     def _check_written_by_us(self, found: container.Container, source: str) -> None:
         run_dir = self.run.run_dir
+        priors = RunDir(run_dir).priors_safetensors
         _check_model(found.model_id, self.priors.model_id, run_dir, source)
         expected = self.priors.identity if self.trained is None else self.trained.identity
         if (found.stream is None) != (self.trained is None):
@@ -212,7 +214,7 @@ class Codec:
             raise LaserError(f"{source} was coded under {under}; this codec uses the other")
         if found.priors_id != expected:
             raise LaserError(
-                f"{source} was coded under other priors than {run_dir / PRIORS_FILE} (were they "
+                f"{source} was coded under other priors than {priors} (were they "
                 "rebuilt since?); decompress it with the priors that compressed it"
             )
         if found.channels != self.channels:

@@ -24,9 +24,10 @@ from laser_core.plugin.checks import check_built
 from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.priors import Prior, SymbolSpec
 from laser_core.plugin.registry import Provider, Registry, default_registry
-from laser_core.runs import manifest
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import RunDir
 
-PRIORS_DIR = "priors"
+PRIORS_DIR = RunDir.TRAINED_PRIORS
 PRIOR_FILE = "prior.json"
 WEIGHTS_FILE = "model.safetensors"
 SEALED = (PRIOR_FILE, WEIGHTS_FILE, "metrics.json")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from laser_core.errors import LaserError, RecipeError
 from laser_core.plugin.registry import Component, Registry, default_registry
-from laser_core.recipes.types import PositiveFloat, PositiveInt, Seed
+from laser_core.plugin.types import PositiveFloat, PositiveInt, Seed
 
 
 class PriorTrainConfig(BaseModel):

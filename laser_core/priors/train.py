@@ -36,9 +36,8 @@ from laser_core.plugin.priors import Prior
 from laser_core.priors.export import ExportedTokens, Tokens, export_tokens
 from laser_core.priors.recipe import LoadedPriorRecipe, PriorTrainConfig, load_prior_recipe
 from laser_core.priors.sample import sample_images, write_grid
-from laser_core.runs import manifest
-from laser_core.runs.layout import MetricsLog, atomic_write_text, write_final_metrics
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint, manifest
+from laser_core.rundir.layout import MetricsLog, RunDir, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def train_prior(run_dir: str | Path, recipe_path: str | Path, resume: bool = Fal
         prior = _gradient_train(prior, exported, recipe, out, resume)
     metrics = held_out_bits(prior, exported.val, exported.pixels_per_tile)
     save_file({k: v.contiguous() for k, v in prior.state_dict().items()}, str(out / WEIGHTS_FILE))
-    write_final_metrics(out, metrics)
+    RunDir(out).write_final_metrics(metrics)
     manifest.seal(out, SEALED)
     if recipe.train.samples:
         trained = load_trained_prior(

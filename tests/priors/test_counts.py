@@ -7,8 +7,8 @@ import math
 import torch
 
 from laser_core import BuildContext, SymbolSpec
+from laser_core.assembly.build import build_component
 from laser_core.testing import PROBE_SYMBOLS, check_component, check_prior
-from laser_core.training.build import build_component
 
 VQ = SymbolSpec(grid=(1, 2), kinds=("index",), slots=(0,), alphabet_sizes=(4,))
 

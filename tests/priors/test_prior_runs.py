@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from laser_core.cli.main import main
 from laser_core.coding import container
-from laser_core.runs import manifest
+from laser_core.rundir import manifest
 
 COUNTS = Path(__file__).parents[2] / "recipes" / "priors" / "counts.yaml"
 

@@ -9,7 +9,11 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from laser_core.assembly.losses import ImageLosses, smallest_side
+from laser_core.assembly.perceptual import build_lpips
+from laser_core.assembly.probe import blame, owner, probe_images, probing
 from laser_core.errors import ContractError, LaserError, Problem, RecipeError
+from laser_core.plugin.blocks import singular
 from laser_core.plugin.checks import (
     check_bottleneck_output,
     check_built,
@@ -22,11 +26,7 @@ from laser_core.plugin.checks import (
 )
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
 from laser_core.plugin.registry import Component, Registry, default_registry
-from laser_core.recipes.blocks import singular
 from laser_core.recipes.model import Block, Recipe
-from laser_core.training.losses import ImageLosses, smallest_side
-from laser_core.training.perceptual import build_lpips
-from laser_core.training.probe import blame, owner, probe_images, probing
 
 
 def list_components(kind: str, registry: Registry | None = None) -> list[Component]:
