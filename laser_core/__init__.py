@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     )
     from laser_core.plugin.hookspecs import Register, hookimpl
     from laser_core.plugin.mode_options import ModeConfig, ModeOptions
+    from laser_core.plugin.priors import CodingStep, Prior, SymbolSpec
     from laser_core.plugin.types import (
         AdamBeta,
         AtMost,
@@ -106,6 +107,7 @@ __all__ = [
     "CodeSpec",
     "CodebookSize",
     "Codes",
+    "CodingStep",
     "ComponentConfig",
     "ComponentError",
     "Compressed",
@@ -130,6 +132,7 @@ __all__ = [
     "PluginError",
     "PositiveFloat",
     "PositiveInt",
+    "Prior",
     "Problem",
     "Recipe",
     "RecipeError",
@@ -137,6 +140,7 @@ __all__ = [
     "ResBlock",
     "RunResult",
     "Seed",
+    "SymbolSpec",
     "Task",
     "TrainedRun",
     "UnitInterval",

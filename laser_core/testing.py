@@ -7,7 +7,7 @@
         check_plugin(my_package.plugin, {"my-bottleneck": {"atoms": 64}})
 
 ``check_component`` covers every kind: encoders, decoders, bottlenecks, discriminators,
-datasets, metrics and tasks. Each check raises ``laser_core.errors.ContractError`` (an
+datasets, metrics, tasks and priors. Each check raises ``laser_core.errors.ContractError`` (an
 AssertionError) saying which rule broke. The rules are the ones LASER itself enforces when it
 builds a recipe (``laser_core.plugin.checks``); this kit adds the costly ones: gradients,
 determinism, state_dict and decode round trips.
@@ -21,6 +21,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from laser_core.ops.frequencies import PRECISION, frequency_bits
 from laser_core.plugin.checks import (
     check_bottleneck_output,
     check_built,
@@ -31,6 +32,7 @@ from laser_core.plugin.checks import (
     check_encoder_output,
     check_metric_summary,
     check_metric_values,
+    check_prior_log_probs,
     require,
 )
 from laser_core.plugin.contracts import (
@@ -42,7 +44,19 @@ from laser_core.plugin.contracts import (
     CodeSpec,
     DataSplits,
 )
+from laser_core.plugin.priors import Prior, SymbolSpec
 from laser_core.plugin.registry import Component, Provider, Registry, default_registry
+
+PROBE_SYMBOLS = SymbolSpec(
+    grid=(2, 3),
+    kinds=("value", "index", "index"),
+    slots=(0, 0, 1),
+    alphabet_sizes=(4, 5, 3),
+    zero_value=2,
+    num_classes=3,
+)
+"""A small spec with every rule in it: a sparse slot (value, then an index that is not coded
+where the value is zero), a plain index slot, alphabets of different sizes, classes."""
 
 
 def check_component(
@@ -55,7 +69,9 @@ def check_component(
     """Build ``name`` from ``params`` and run every check that applies to its kind."""
     component = (registry or default_registry()).get(kind, name)
     config = check_config_round_trip(component, params or {})
-    context = context or BuildContext(image_channels=3, image_size=16, latent_dim=8)
+    context = context or BuildContext(
+        image_channels=3, image_size=16, latent_dim=8, symbols=PROBE_SYMBOLS
+    )
     built = component.factory(config, context)
     check_built(kind, built)
 
@@ -69,6 +85,7 @@ def check_component(
         "datasets": lambda: check_dataset(built),
         "discriminators": lambda: check_discriminator(built, context),
         "metrics": lambda: check_metric(built, context),
+        "priors": lambda: check_prior(built, rebuild),
     }
     if kind in checks:
         checks[kind]()
@@ -200,6 +217,69 @@ def check_metric(metric: Any, context: BuildContext, batch: int = 3) -> None:
         check_metric_values(per_example, batch)
         values.append(per_example)
     check_metric_summary(metric.summarize(torch.cat(values)))
+
+
+def random_tokens(spec: SymbolSpec, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Tokens long (batch, tokens) inside each field's alphabet, in canonical form (an index
+    that is not coded is 0)."""
+    fields = spec.token_fields()
+    sizes = torch.tensor(spec.alphabet_sizes)[fields]
+    tokens = (torch.rand(batch, spec.tokens, generator=generator) * sizes).long()
+    return tokens * spec.coded(tokens)
+
+
+def check_prior(prior: Prior, rebuild: Any = None, batch: int = 4) -> None:
+    """The prior contract: normalised causal distributions, a closed-form fit or none, bits
+    that agree with the coder's integer frequencies, samples inside the alphabets, state_dict
+    round trip."""
+    check_built("priors", prior)
+    spec = prior.spec
+    generator = torch.Generator().manual_seed(0)
+    tokens = random_tokens(spec, batch, generator)
+    labels = None
+    if prior.conditional:
+        require(spec.num_classes, "a conditional prior needs a spec with num_classes")
+        labels = torch.arange(batch) % spec.num_classes
+    prior.fit(tokens, labels)
+    prior.eval()
+    with torch.no_grad():
+        log_probs = prior.log_probs(tokens, labels)
+        check_prior_log_probs(log_probs, spec, batch, spec.tokens)
+        changed = random_tokens(spec, batch, generator)
+        for token in range(1, spec.tokens):
+            mixed = torch.cat([tokens[:, :token], changed[:, token:]], 1)
+            require(
+                torch.allclose(
+                    prior.log_probs(mixed, labels)[:, : token + 1],
+                    log_probs[:, : token + 1],
+                    atol=1e-5,
+                ),
+                f"log_probs() of tokens up to {token} change with the tokens after them; a "
+                "prior's distribution of a token reads only the tokens before it",
+            )
+        bits = -prior.log_prob(tokens, labels)
+        require(bits.shape == (batch,), f"log_prob() returns (batch,); got {tuple(bits.shape)}")
+        coded = torch.zeros(batch, dtype=torch.float64)
+        for step in prior.coding_steps(tokens, labels):
+            require(
+                bool((step.frequencies.sum(-1) == 2**PRECISION).all())
+                and bool((step.frequencies > 0).all()),
+                f"coding step {step.token}: frequencies sum to 2**{PRECISION}, none is 0",
+            )
+            coded[step.where] += frequency_bits(step.frequencies, tokens[step.where, step.token])
+        require(
+            torch.allclose(coded, bits.double(), atol=1e-3 * spec.tokens),
+            f"-log_prob() {bits.tolist()} bits differ from the coding steps' {coded.tolist()}",
+        )
+        samples = prior.sample(3, None if labels is None else labels[:3], 0.8, 2, generator)
+    require(
+        tuple(samples.shape) == (3, spec.tokens) and samples.dtype == torch.long,
+        f"sample(3) returns long (3, tokens={spec.tokens}); got {tuple(samples.shape)}",
+    )
+    sizes = torch.tensor(spec.alphabet_sizes)[spec.token_fields()]
+    require(bool(((samples >= 0) & (samples < sizes)).all()), "samples lie in their alphabets")
+    require(bool((samples * ~spec.coded(samples) == 0).all()), "uncoded sampled indices are 0")
+    _check_state_dict_round_trip(prior, rebuild, lambda m: m.eval().log_probs(tokens, labels))
 
 
 def _probe_output(context: BuildContext, batch: int, generator: torch.Generator) -> Any:

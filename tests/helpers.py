@@ -27,9 +27,12 @@ train: {steps: 6, lr: 0.005, log_every: 1, eval_batches: 1}
 
 def shipped_recipes() -> list[Path]:
     """Every runnable recipe in recipes/ (the bases they extend ship in the package, under
-    laser_core/recipes/base); ``recipes/sweeps`` holds sweep files, not recipes."""
+    laser_core/recipes/base); ``recipes/sweeps`` holds sweep files and ``recipes/priors``
+    prior recipes (tests/priors runs them), not run recipes."""
     return sorted(
-        p for p in RECIPES.rglob("*.yaml") if "sweeps" not in p.relative_to(RECIPES).parts
+        p
+        for p in RECIPES.rglob("*.yaml")
+        if not {"sweeps", "priors"} & set(p.relative_to(RECIPES).parts)
     )
 
 

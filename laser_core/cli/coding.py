@@ -25,6 +25,9 @@ def add_commands(command: AddCommand) -> None:
     sub.add_argument("run_dir", type=Path)
     sub.add_argument("images", nargs="+", type=Path)
     sub.add_argument("-o", "--output", type=Path, required=True, help="the .lsr file to write")
+    sub.add_argument(
+        "--prior", help="code under this trained prior of the run (laser prior), not the counts"
+    )
 
     sub = command("decompress", _decompress, "decode a .lsr file with the run that wrote it")
     sub.add_argument("run_dir", type=Path)
@@ -65,7 +68,7 @@ def _priors(args: argparse.Namespace) -> None:
 def _compress(args: argparse.Namespace) -> None:
     from laser_core.coding.files import compress_files
 
-    written = compress_files(args.run_dir, args.images, args.output)
+    written = compress_files(args.run_dir, args.images, args.output, args.prior)
     bpp = written.rates.bpp()
     print(
         f"wrote {args.output}: {written.images} image(s), {written.size} bytes, "

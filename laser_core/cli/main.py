@@ -14,6 +14,7 @@ from laser_core.cli.coding import add_commands as add_compression_commands
 from laser_core.cli.downstream import add_commands as add_downstream_commands
 from laser_core.cli.downstream import parse_dataset
 from laser_core.cli.importers import add_commands as add_import_commands
+from laser_core.cli.priors import add_commands as add_prior_commands
 from laser_core.errors import LaserError, RecipeError, world_problem
 
 DEBUG_ENV = "LASER_DEBUG"
@@ -122,7 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--run-dir", type=Path, help="default: runs/<recipe>-<timestamp>")
     sub.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
 
-    sub = command("eval", _eval, "recompute validation metrics of a finished run")
+    sub = command(
+        "eval",
+        _eval,
+        "recompute validation metrics of a finished run (and its trained priors' bits)",
+    )
     sub.add_argument("run_dir", type=Path)
     sub.add_argument("overrides", nargs="*", help="recipe overrides, e.g. data.val_patches=256")
     sub.add_argument(
@@ -146,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     add_compression_commands(command)
     add_downstream_commands(command)
     add_import_commands(command)
+    add_prior_commands(command)
 
     sub = command("new-plugin", _new_plugin, "write a ready-to-install plugin package")
     sub.add_argument("name", help="component name, e.g. my-quantizer")
@@ -248,11 +254,14 @@ def _report(metrics: dict[str, float], when: str) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from accelerate import PartialState
 
+    from laser_core.priors.evaluate import prior_metrics
     from laser_core.runs.workflow import evaluate_run
 
     dataset = parse_dataset(args.dataset)
     result = evaluate_run(args.run_dir, args.overrides, dataset, args.whole_split)
     if PartialState().is_main_process:
+        if dataset is None and not args.overrides:  # priors model the run's own codes
+            result.metrics.update(prior_metrics(args.run_dir))
         which = (
             "the whole split"
             if args.whole_split

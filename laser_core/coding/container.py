@@ -3,15 +3,17 @@
 Layout, little-endian::
 
     magic        4 bytes   b"LASR"
-    version      u16       1
+    version      u16       1: per-image payloads under the counted priors (entropy.py)
+                           2: one stream for the file under a trained prior (prior_coder.py)
     model        16 bytes  identity of the run's recipe and weights (identity.model_identity)
-    priors       16 bytes  identity of the priors file the payloads were coded under
+    priors       16 bytes  identity of the priors file (1) or trained prior (2) coded under
     channels     u8        image channels (1 or 3)
     count        u16       number of images, then per image:
       height, width            u32 each, the image size as given
       grid height, grid width  u32 each, latent positions of one tile (tiles.py); the model's
                                tile side and the image size give the number of tiles
-      length                   u32, then ``length`` bytes of range-coded payload (entropy.py)
+      length                   u32, then ``length`` bytes of range-coded payload (version 1)
+    length       u32       then ``length`` bytes: the stream of every image (version 2 only)
     crc32        u32       of every byte before it
 
 Every version keeps the magic first and the CRC last, so a reader checks both before it
@@ -29,10 +31,11 @@ from laser_core.coding.identity import IDENTITY_BYTES
 from laser_core.errors import LaserError
 
 MAGIC = b"LASR"
-VERSION = 1
+VERSIONS = (1, 2)
 MAX_IMAGES = 2**16 - 1  # the count is a u16
 _HEADER = struct.Struct(f"<4sH{IDENTITY_BYTES}s{IDENTITY_BYTES}sBH")
 _IMAGE = struct.Struct("<5I")
+_STREAM = struct.Struct("<I")
 _CRC = struct.Struct("<I")
 
 
@@ -48,10 +51,18 @@ class CodedImage:
 
 @dataclass
 class Container:
+    """Images coded one payload each (version 1), or all in one ``stream`` (version 2, whose
+    images' payloads are empty)."""
+
     model_id: bytes
     priors_id: bytes
     channels: int
     images: list[CodedImage]
+    stream: bytes | None = None
+
+    @property
+    def version(self) -> int:
+        return 1 if self.stream is None else 2
 
 
 def pack(container: Container) -> bytes:
@@ -60,7 +71,7 @@ def pack(container: Container) -> bytes:
     parts = [
         _HEADER.pack(
             MAGIC,
-            VERSION,
+            container.version,
             container.model_id,
             container.priors_id,
             container.channels,
@@ -70,6 +81,8 @@ def pack(container: Container) -> bytes:
     for image in container.images:
         parts.append(_IMAGE.pack(*image.size, *image.grid, len(image.payload)))
         parts.append(image.payload)
+    if container.stream is not None:
+        parts += [_STREAM.pack(len(container.stream)), container.stream]
     body = b"".join(parts)
     return body + _CRC.pack(zlib.crc32(body))
 
@@ -82,9 +95,10 @@ def unpack(data: bytes, source: str) -> Container:
     if zlib.crc32(body) != crc:
         raise LaserError(f"{source} is corrupted or truncated (checksum mismatch)")
     _, version, model_id, priors_id, channels, count = _HEADER.unpack_from(data)
-    if version != VERSION:
+    if version not in VERSIONS:
         raise LaserError(
-            f"{source} is format version {version}; this LASER reads version {VERSION}"
+            f"{source} is format version {version}; this LASER reads versions "
+            f"{', '.join(map(str, VERSIONS))}"
         )
     images, offset = [], _HEADER.size
     try:
@@ -99,8 +113,15 @@ def unpack(data: bytes, source: str) -> Container:
                 )
             )
             offset += length
+        stream = None
+        if version == 2:
+            (length,) = _STREAM.unpack_from(body, offset)
+            offset += _STREAM.size
+            if offset + length > len(body):
+                raise struct.error("the stream runs past the end")
+            stream, offset = body[offset : offset + length], offset + length
     except struct.error:
         raise LaserError(f"{source} is corrupted (its image table is inconsistent)") from None
     if offset != len(body):
         raise LaserError(f"{source} is corrupted ({len(body) - offset} stray bytes)")
-    return Container(model_id, priors_id, channels, images)
+    return Container(model_id, priors_id, channels, images, stream)

@@ -49,10 +49,14 @@ def compress_files(
     run_dir: str | os.PathLike[str],
     images: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
+    prior: str | None = None,
 ) -> Compressed:
     """Entropy-code image files with a run into one ``.lsr`` file, written atomically: what
-    ``laser compress`` does. Counts the run's priors first if it has none."""
+    ``laser compress`` does. Counts the run's priors first if it has none; ``prior`` names a
+    trained prior of the run (``laser prior``) to code under instead."""
     codec = Codec.open(Path(run_dir))
+    if prior is not None:
+        codec = codec.with_prior(prior)
     tensors = [from_pixels(read_pixels(Path(path), codec.channels)) for path in images]
     data, rates = codec.compress(tensors)
     output = Path(output)

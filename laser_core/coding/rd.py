@@ -1,7 +1,8 @@
 """Rate-distortion: LASER runs next to JPEG and WebP on one image set.
 
 ``laser rd RUN_DIR... [--images DIR] -o OUT`` writes ``OUT/rd.csv``, one row per codec,
-setting and image, and ``OUT/rd.png``, distortion averaged over images against bpp. Every
+setting and image (a run's trained priors each add a codec, ``RUN +NAME``, beside the run's
+counted priors), and ``OUT/rd.png``, distortion averaged over images against bpp. Every
 image is first center-cropped to a multiple of every run's tile side (the image side it
 trained on), so that all codecs see the same pixels and none codes padding. bpp counts whole
 files: JPEG and WebP files, ``.lsr`` containers with their header and checksum.
@@ -21,6 +22,7 @@ from PIL import Image
 from laser_core.assembly.build import build_component, list_components
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
+from laser_core.coding.trained_priors import trained_prior_names
 from laser_core.data.photos import sample_photo
 from laser_core.errors import LaserError
 from laser_core.rundir.layout import atomic_write, atomic_write_text
@@ -143,10 +145,11 @@ def rate_distortion(
 ) -> list[Row]:
     """Rows for every run and for JPEG and WebP; writes OUT/rd.csv and OUT/rd.png and returns
     the means over images, one row per codec and setting."""
-    codecs = {
-        label: Codec.open(run_dir)
-        for label, run_dir in zip(labels(run_dirs), run_dirs, strict=True)
-    }
+    codecs = {}
+    for label, run_dir in zip(labels(run_dirs), run_dirs, strict=True):
+        codecs[label] = Codec.open(run_dir)
+        for name in trained_prior_names(run_dir):  # beside the counts: the learned rates
+            codecs[f"{label} +{name}"] = codecs[label].with_prior(name)
     for label, codec in codecs.items():
         if codec.channels != 3:
             raise LaserError(f"run {label} codes {codec.channels}-channel images; rd compares RGB")

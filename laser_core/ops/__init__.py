@@ -1,8 +1,9 @@
 """Numerical kernels shared by plugins: nearest-code search and batched OMP (torch and Triton),
-dictionary updates."""
+dictionary updates, probabilities as entropy-coder frequencies."""
 
 from laser_core.ops.atoms import reinitialise_atoms, replacement_directions
 from laser_core.ops.dispatch import Backend
+from laser_core.ops.frequencies import PRECISION, frequency_bits, to_frequencies
 from laser_core.ops.kmeans import cluster_statistics, kmeans
 from laser_core.ops.ksvd import KSVDResult, ksvd, ksvd_update
 from laser_core.ops.nearest_code import nearest_code
@@ -10,11 +11,13 @@ from laser_core.ops.omp import batch_omp, reconstruct
 from laser_core.ops.online_dictionary import code_statistics, online_dictionary_update
 
 __all__ = [
+    "PRECISION",
     "Backend",
     "KSVDResult",
     "batch_omp",
     "cluster_statistics",
     "code_statistics",
+    "frequency_bits",
     "kmeans",
     "ksvd",
     "ksvd_update",
@@ -23,4 +26,5 @@ __all__ = [
     "reconstruct",
     "reinitialise_atoms",
     "replacement_directions",
+    "to_frequencies",
 ]

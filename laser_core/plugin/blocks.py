@@ -35,10 +35,12 @@ BLOCKS: tuple[BlockSpec, ...] = (
 )
 
 BLOCK_KEYS = tuple(spec.key for spec in BLOCKS)
-KINDS = tuple(spec.kind for spec in BLOCKS)
+PRIOR_KIND = "priors"
+"""Priors are trained by a prior recipe on a finished run's codes, not in a run's recipe."""
+KINDS = (*(spec.kind for spec in BLOCKS), PRIOR_KIND)
 """Every component kind, named as its hook (``laser_register_<kind>``)."""
 
-_SINGULAR = {spec.kind: spec.singular for spec in BLOCKS}
+_SINGULAR = {spec.kind: spec.singular for spec in BLOCKS} | {PRIOR_KIND: "prior"}
 
 
 def singular(kind: str) -> str:

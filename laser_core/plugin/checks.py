@@ -25,6 +25,7 @@ from laser_core.plugin.contracts import (
     CodeSpec,
     DataSplits,
 )
+from laser_core.plugin.priors import Prior, SymbolSpec
 
 
 def require(condition: Any, rule: str) -> None:
@@ -51,6 +52,7 @@ def check_built(kind: str, built: Any) -> None:
         "datasets": _check_splits_type,
         "metrics": _check_metric_type,
         "tasks": _check_task_type,
+        "priors": _check_prior_type,
     }
     checks[kind](built)
 
@@ -120,6 +122,42 @@ def _check_task_type(task: Any) -> None:
         raise ContractError("a task's run() takes one argument, the run directory") from None
     except ValueError:  # no signature to read (a builtin): nothing more to check
         pass
+
+
+def _check_prior_type(prior: Any) -> None:
+    require(
+        isinstance(prior, Prior),
+        f"the factory returned {_type_name(prior)}, not a laser_core.Prior",
+    )
+    require(
+        isinstance(getattr(prior, "spec", None), SymbolSpec),
+        "a prior has a 'spec' attribute, the laser_core.SymbolSpec it was built for "
+        "(context.symbols)",
+    )
+
+
+def check_prior_log_probs(log_probs: Any, spec: SymbolSpec, batch: int, length: int) -> None:
+    """log_probs(tokens, labels): (batch, length, largest_alphabet), each row a normalised
+    distribution over its field's alphabet and -inf past it."""
+    _check_tensor(log_probs, "log_probs()'s result")
+    expected = (batch, length, spec.largest_alphabet)
+    require(
+        tuple(log_probs.shape) == expected,
+        f"log_probs() returned {tuple(log_probs.shape)}, not (batch, length, largest "
+        f"alphabet) = {expected}",
+    )
+    for token in range(length):
+        alphabet = spec.alphabet_sizes[spec.field_of(token)]
+        row = log_probs[:, token].double()
+        require(
+            bool(torch.isinf(row[:, alphabet:]).all()),
+            f"log_probs() of token {token} is -inf past its field's {alphabet} symbols",
+        )
+        total = row[:, :alphabet].logsumexp(-1)
+        require(
+            bool(torch.allclose(total, torch.zeros_like(total), atol=1e-4)),
+            f"log_probs() of token {token} sums to probability {total.exp().tolist()}, not 1",
+        )
 
 
 # -- outputs, on a probe -----------------------------------------------------------------------

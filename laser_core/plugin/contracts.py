@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +19,9 @@ from torch import nn
 from laser_core.nn.codes import BottleneckOutput, Codes, CodeSpec
 from laser_core.plugin.blocks import KINDS  # noqa: F401  every kind, one per recipe block
 from laser_core.plugin.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
+if TYPE_CHECKING:
+    from laser_core.plugin.priors import SymbolSpec
 
 
 class ComponentConfig(BaseModel):
@@ -104,6 +107,8 @@ class BuildContext:
     code_spec: CodeSpec | None = None
     num_classes: int | None = None
     """Classes of the dataset's labels; 0: its examples carry none; None: not known."""
+    symbols: SymbolSpec | None = None
+    """The tokens a prior models (priors only)."""
 
 
 class Bottleneck(nn.Module):

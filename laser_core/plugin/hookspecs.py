@@ -60,3 +60,8 @@ def laser_register_metrics(register: Register) -> None:
 @hookspec
 def laser_register_tasks(register: Register) -> None:
     """Register downstream tasks run on a trained run directory (e.g. latent classification)."""
+
+
+@hookspec
+def laser_register_priors(register: Register) -> None:
+    """Register priors: laser_core.Prior subclasses modelling a run's codes (bits, sampling)."""

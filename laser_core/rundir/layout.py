@@ -47,6 +47,10 @@ class RunDir:
     priors.safetensors   entropy models counted by `laser priors`, for `laser compress`
     imported.json        an imported run's source, its sha256 and the keys left out
     .lock                locked by the process writing the run, naming it; see lock.py
+    priors/              what `laser prior` trains over the run's codes: codes.safetensors
+                         (the run's tokens, exported once) and NAME/ for each trained prior
+                         (prior.json, model.safetensors, metrics.json, samples.png,
+                         manifest.json, checkpoints/); see coding/trained_priors.py
     """
 
     RECIPE = "recipe.yaml"
@@ -62,6 +66,7 @@ class RunDir:
     PRIORS = "priors.safetensors"
     IMPORTED = "imported.json"
     LOCK = LOCK_FILE
+    TRAINED_PRIORS = "priors"
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -77,6 +82,7 @@ class RunDir:
         self.trackers = self.path / self.TRACKERS
         self.priors_safetensors = self.path / self.PRIORS
         self.imported_json = self.path / self.IMPORTED
+        self.trained_priors = self.path / self.TRAINED_PRIORS
 
     def grid(self, step: int) -> Path:
         """The reconstruction grid of the validation at ``step``."""

@@ -16,7 +16,7 @@ from tests.helpers import TINY_RECIPE, run_laser
 COMMANDS = (
     *("plugins", "validate", "schema", "run", "eval", "sweep", "compare", "weights", "priors"),
     *("compress", "decompress", "finetune-quantized", "rd", "export", "analyze", "task"),
-    "import",
+    *("import", "prior", "sample"),
     "new-plugin",
 )
 

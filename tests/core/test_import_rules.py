@@ -42,6 +42,7 @@ STACK: tuple[tuple[str, ...], ...] = (
     ("training",),
     ("runs",),
     ("downstream", "coding", "campaigns", "importers"),
+    ("priors",),
     ("laser_core",),
     ("cli",),
 )
