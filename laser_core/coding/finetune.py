@@ -28,6 +28,7 @@ from laser_core.errors import LaserError
 from laser_core.runs import manifest
 from laser_core.runs.layout import atomic_write
 from laser_core.runs.load import TrainedRun
+from laser_core.runs.resume import start_record
 
 
 def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
@@ -59,6 +60,7 @@ def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("recipe.yaml", "plugins.json"):
         shutil.copyfile(run.run_dir / name, out_dir / name)
+    start_record(out_dir, run.context)
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
     manifest.seal(out_dir, ["recipe.yaml", "plugins.json", "model.safetensors"])

@@ -6,8 +6,10 @@ metrics.jsonl      one JSON object per logged step (train) or validation (val), 
 metrics.json       the final validation metrics, flat {name: value}, with val_examples (how
                    many examples they cover) and the task's task/... numbers
 model.safetensors  the final weights
-manifest.json      sha256 sums of the files above but metrics.jsonl, see manifest.py
-run.json           a record of each resume, see resume.py
+manifest.json      sha256 sums of the files above but metrics.jsonl, and of run.json; see
+                   manifest.py
+run.json           the image shape the model was built for, so that it rebuilds without its
+                   dataset, and a record of each resume, see resume.py
 checkpoints/       resumable Accelerate states, see checkpoint.py
 reconstructions/   a grid PNG per validation: originals above reconstructions
 """

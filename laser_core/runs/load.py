@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.recipes.model import Recipe
 from laser_core.runs import manifest
 from laser_core.runs.providers import load_run_recipe
-from laser_core.runs.resume import FINAL
+from laser_core.runs.resume import FINAL, recorded_images
 from laser_core.training import checkpoint
 from laser_core.training.build import Autoencoder, build_data, build_model
 
@@ -24,15 +24,26 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainedRun:
+    """A finished run's recipe and model. ``data`` builds the recipe's dataset when first
+    asked for, so that what needs none (decompress, compress with counted priors) opens a run
+    whose dataset is gone, and what needs one can be given another (``--dataset``)."""
+
     run_dir: Path
     recipe: Recipe
     model: Autoencoder
     context: BuildContext
-    data: DataSplits
+    built_data: DataSplits | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> DataSplits:
+        if self.built_data is None:
+            self.built_data = _run_data(self)
+        return self.built_data
 
 
 def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainedRun:
-    """Rebuild the run's model from its recorded recipe and load its final weights.
+    """Rebuild the run's model from its recorded recipe and image shape and load its final
+    weights; the dataset is built only when a command uses it.
 
     ``overrides`` change the recipe first, e.g. to evaluate on another dataset block; the
     model's own blocks must stay as trained or the weights will not fit.
@@ -40,8 +51,12 @@ def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
     check_run(run_dir)
     weights = run_dir / "model.safetensors"
     recipe = load_run_recipe(run_dir, overrides)
-    data = build_data(recipe)
-    model, context = build_model(recipe, data)
+    images = recorded_images(run_dir)
+    data = None
+    if images is None:  # written before LASER recorded it: only the dataset tells
+        data = _older_run_data(run_dir, recipe)
+        images = data
+    model, context = build_model(recipe, images)
     try:
         tensors = load_file(str(weights))
     except Exception as error:  # only reachable for a run too old to have a manifest
@@ -53,6 +68,47 @@ def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
             f"{unexpected[:5]}); were encoder/bottleneck/decoder overridden?"
         )
     return TrainedRun(run_dir, recipe, model.eval(), context, data)
+
+
+def _run_data(run: TrainedRun) -> DataSplits:
+    """The dataset of ``run``'s recipe, checked to hold images its model takes."""
+    try:
+        data = build_data(run.recipe)
+    except LaserError as error:
+        raise LaserError(
+            f"{run.run_dir}: this needs a dataset and the run's own cannot be built: {error}\n"
+            f"Give one of {_images(run.context)} with --dataset, e.g. --dataset "
+            "'{name: image-folder, path: DIR}'"
+        ) from None
+    if data.image_channels != run.context.image_channels:
+        raise LaserError(
+            f"dataset '{run.recipe.data.name}' has {data.image_channels}-channel images; the "
+            f"model of {run.run_dir} takes {_images(run.context)}"
+        )
+    if data.image_size % run.context.downsampling:
+        raise LaserError(
+            f"dataset '{run.recipe.data.name}' has images of {data.image_size} pixels, which the "
+            f"model of {run.run_dir} (downsampling by {run.context.downsampling}) cannot take; "
+            f"it trained on {_images(run.context)}"
+        )
+    return data
+
+
+def _older_run_data(run_dir: Path, recipe: Recipe) -> DataSplits:
+    """The dataset of a run whose run.json does not record its image shape."""
+    try:
+        return build_data(recipe)
+    except LaserError as error:
+        raise LaserError(
+            f"{run_dir} does not record the image shape of its model (an older LASER wrote it), "
+            f"and its dataset, which would tell it, cannot be built: {error}\nMake that "
+            "dataset available again, or give one of the images the model trained on with "
+            "--dataset, e.g. --dataset '{name: image-folder, path: DIR, size: SIZE}'"
+        ) from None
+
+
+def _images(context: BuildContext) -> str:
+    return f"{context.image_channels}-channel images of {context.image_size} pixels"
 
 
 def check_run(run_dir: Path) -> None:

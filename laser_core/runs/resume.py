@@ -1,5 +1,8 @@
 """Starting and resuming a run in its directory: which recipe changes a resume accepts, what
-it records, and how a run killed before its first checkpoint starts over."""
+it records, and how a run killed before its first checkpoint starts over.
+
+run.json records the image shape the model was built for, {"channels", "size"}, so that the
+run directory rebuilds its model without its dataset, and each resume."""
 
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ from typing import Any
 import yaml
 
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext
 from laser_core.recipes.model import Recipe
 from laser_core.runs import manifest
 from laser_core.runs.layout import atomic_write_text
 from laser_core.runs.providers import load_run_recipe
 from laser_core.training import checkpoint
+from laser_core.training.build import ImageShape
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +108,25 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
     return changes
 
 
-def record(run_dir: Path, recipe: Recipe, step: int, changes: dict[str, list[Any]]) -> None:
-    """Note the resume in run.json, write the changed recipe, and withdraw the final files,
-    so that `laser eval` refuses the run until it finishes again."""
+def start_record(run_dir: Path, images: ImageShape) -> None:
+    """Begin run.json with the image shape the model is built for, before training."""
+    _write_info(run_dir, {"images": _shape(images), "resumes": []})
+
+
+def record(
+    run_dir: Path, recipe: Recipe, step: int, changes: dict[str, list[Any]], images: ImageShape
+) -> None:
+    """Note the resume in run.json (and the image shape, for a run begun before LASER
+    recorded it), write the changed recipe, and withdraw the final files, so that `laser eval`
+    refuses the run until it finishes again."""
     manifest.unseal(run_dir, FINAL)
     for name in FINAL:
         (run_dir / name).unlink(missing_ok=True)
     info = read_info(run_dir)
+    info.setdefault("images", _shape(images))
     when = time.strftime("%Y-%m-%dT%H:%M:%S")
     info["resumes"].append({"step": step, "time": when, "changed": changes})
-    atomic_write_text(run_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
+    _write_info(run_dir, info)
     if changes:
         path = run_dir / "recipe.yaml"
         first = path.read_text().partition("\n")[0]
@@ -122,17 +136,48 @@ def record(run_dir: Path, recipe: Recipe, step: int, changes: dict[str, list[Any
 
 
 def read_info(run_dir: Path) -> dict[str, Any]:
-    """run.json: {"resumes": [{step, time, changed}, ...]}, one entry per resume."""
+    """run.json: {"images": {channels, size}, "resumes": [{step, time, changed}, ...]}; a run
+    begun before LASER recorded its image shape has no "images"."""
     path = run_dir / RUN_INFO
     if not path.is_file():
         return {"resumes": []}
     try:
         info = json.loads(path.read_bytes())
-        if isinstance(info, dict) and isinstance(info.get("resumes"), list):
-            return info
     except ValueError:
-        pass
-    raise LaserError(f"{path} is damaged (not the JSON LASER writes); delete it to resume")
+        info = None
+    if not _is_info(info):
+        raise LaserError(f"{path} is damaged (not the JSON LASER writes); delete it to resume")
+    return info
+
+
+def _is_info(info: Any) -> bool:
+    if not isinstance(info, dict) or not isinstance(info.get("resumes"), list):
+        return False
+    images = info.get("images")
+    return images is None or (
+        isinstance(images, dict)
+        and set(images) == {"channels", "size"}
+        and all(type(n) is int and n > 0 for n in images.values())
+    )
+
+
+def recorded_images(run_dir: Path) -> BuildContext | None:
+    """The image shape the run's model was built for; None for a run written before LASER
+    recorded it, whose shape only its dataset tells."""
+    images = read_info(run_dir).get("images")
+    if images is None:
+        return None
+    return BuildContext(image_channels=images["channels"], image_size=images["size"])
+
+
+def _shape(images: ImageShape) -> dict[str, int]:
+    return {"channels": images.image_channels, "size": images.image_size}
+
+
+def _write_info(run_dir: Path, info: dict[str, Any]) -> None:
+    """Write run.json and seal it: a run directory opens on what run.json says."""
+    atomic_write_text(run_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
+    manifest.seal(run_dir, [RUN_INFO])
 
 
 def _not_a_file(run_dir: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from pydantic import ValidationError
@@ -92,10 +92,21 @@ def build_data(recipe: Recipe) -> DataSplits:
     return splits
 
 
-def build_model(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext]:
-    """Build the three parts with what each needs of the others, and check on a probe batch
-    that they fit and keep their contracts."""
-    model, context, _ = _assemble(recipe, splits)
+class ImageShape(Protocol):
+    """The images a model is built for: a dataset's DataSplits, or the shape a run directory
+    recorded when it trained (a BuildContext), so that a run opens without its dataset."""
+
+    @property
+    def image_channels(self) -> int: ...
+
+    @property
+    def image_size(self) -> int: ...
+
+
+def build_model(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildContext]:
+    """Build the three parts for ``images`` with what each needs of the others, and check on
+    a probe batch that they fit and keep their contracts."""
+    model, context, _ = _assemble(recipe, images)
     return model, context
 
 
@@ -103,8 +114,8 @@ Probe = tuple[torch.Tensor, torch.Tensor, BottleneckOutput]
 """Probe images, their reconstructions and the bottleneck's output."""
 
 
-def _assemble(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext, Probe]:
-    context = BuildContext(image_channels=splits.image_channels, image_size=splits.image_size)
+def _assemble(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildContext, Probe]:
+    context = BuildContext(image_channels=images.image_channels, image_size=images.image_size)
     encoder = build_component("encoders", recipe.encoder, context)
     _check_downsampling(recipe, encoder.downsampling, context.image_size)
     context = replace(context, latent_dim=encoder.latent_dim, downsampling=encoder.downsampling)

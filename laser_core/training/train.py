@@ -143,7 +143,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             )
         _restore_hyperparameters(optimizer, scheduler, config)
         if accelerator.is_main_process:
-            resuming.record(run_dir, recipe, state.step, changes)
+            resuming.record(run_dir, recipe, state.step, changes, splits)
             rundir.MetricsLog(run_dir).truncate_after(state.step)
     else:
         state = checkpoint.TrainerState()
@@ -152,6 +152,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             run_dir.mkdir(parents=True, exist_ok=True)
             rundir.write_recipe(run_dir, recipe)
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
+            resuming.start_record(run_dir, splits)
             manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
     accelerator.wait_for_everyone()
     trackers.start(accelerator, recipe, run_dir)
