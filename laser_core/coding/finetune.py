@@ -28,7 +28,7 @@ from laser_core.errors import LaserError
 from laser_core.runs import manifest
 from laser_core.runs.layout import atomic_write
 from laser_core.runs.load import TrainedRun
-from laser_core.runs.resume import start_record
+from laser_core.runs.resume import RUN_INFO, start_record
 
 
 def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
@@ -63,7 +63,7 @@ def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
     start_record(out_dir, run.context)
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
-    manifest.seal(out_dir, ["recipe.yaml", "plugins.json", "model.safetensors"])
+    manifest.seal(out_dir, ["recipe.yaml", "plugins.json", RUN_INFO, "model.safetensors"])
     tuned = TrainedRun(out_dir, run.recipe, model, run.context, run.data)
     priors = build_priors(tuned, model_identity(out_dir), quantizer.bits, codec.priors.images)
     return Codec(tuned, priors)

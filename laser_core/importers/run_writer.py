@@ -1,9 +1,11 @@
 """Write an imported autoencoder as a run directory that every command reads like a trained one.
 
 An importer supplies the recipe blocks of the equivalent LASER model and the source's weights
-already renamed to LASER's keys; this module builds the model from the recipe, checks that the
-weights cover it exactly, and writes recipe.yaml, plugins.json, model.safetensors and
-imported.json (where the weights came from).
+already renamed to LASER's keys, and the image shape the source was built for; this module
+builds the model from the recipe for that shape, checks that the weights cover it exactly, and
+writes recipe.yaml, plugins.json, run.json, model.safetensors and imported.json (where the
+weights came from). The recipe has no data block unless the user gives one: each command that
+reads images is given its dataset.
 """
 
 from __future__ import annotations
@@ -22,34 +24,31 @@ from accelerate import Accelerator
 from safetensors.torch import save_file
 
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, load_recipe
 from laser_core.runs import layout, manifest
-from laser_core.training.build import build_data, build_model
+from laser_core.runs.resume import RUN_INFO, start_record
+from laser_core.training.build import build_model
 
-SEALED = ("recipe.yaml", "plugins.json", "model.safetensors", "imported.json")
+SEALED = ("recipe.yaml", "plugins.json", RUN_INFO, "model.safetensors", "imported.json")
 """The files of an imported run directory that its manifest covers."""
 
 
 @dataclass
 class ImportedModel:
-    """What an importer found: recipe blocks, LASER-keyed weights, and notes for the record:
-    ``notes`` say where the LASER model behaves differently from the source, and go into
-    recipe.yaml's header and imported.json."""
+    """What an importer found: recipe blocks, LASER-keyed weights, the image shape the source
+    was built for, and notes for the record: ``notes`` say where the LASER model behaves
+    differently from the source, and go into recipe.yaml's header and imported.json."""
 
     source: Path
     library: str
     blocks: dict[str, Any]
     weights: dict[str, torch.Tensor]
+    images: BuildContext
     ignored: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-def default_data(resolution: int) -> dict[str, Any]:
-    """The documented default data block of an imported run: crops of the photographs that
-    ship with scikit-image at the model's resolution; ``--data`` or an override replaces it."""
-    return {"name": "photo-patches", "size": resolution, "train_patches": 256, "val_patches": 64}
 
 
 def write_imported_run(
@@ -61,8 +60,8 @@ def write_imported_run(
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"{imported.source.stem}.yaml"
         source.write_text(yaml.safe_dump(imported.blocks, sort_keys=False))
-        recipe = load_recipe(source, overrides)
-    model, _ = build_model(recipe, build_data(recipe))
+        recipe = load_recipe(source, overrides, data_optional=True)
+    model, _ = build_model(recipe, imported.images)
     _check_coverage(imported, model)
     state = model.state_dict()
     state.update(imported.weights)
@@ -70,7 +69,9 @@ def write_imported_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     header = (
         f"# imported from {imported.library} weights {imported.source} by `laser import`;\n"
-        "# see imported.json. The data block is a default: replace it with --data or an override.\n"
+        "# see imported.json. "
+        + ("" if recipe.data else "No dataset: give one to each command that reads images.")
+        + "\n"
         + "".join(
             textwrap.fill(note, 96, initial_indent="# ", subsequent_indent="#   ") + "\n"
             for note in imported.notes
@@ -79,6 +80,7 @@ def write_imported_run(
     body = yaml.safe_dump(recipe.resolved(), sort_keys=False)
     layout.atomic_write_text(run_dir / "recipe.yaml", header + body)
     layout.write_plugin_versions(run_dir, recipe, default_registry(), Accelerator(cpu=True))
+    start_record(run_dir, imported.images)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     layout.atomic_write(run_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
     record = {

@@ -70,15 +70,25 @@ def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
     return TrainedRun(run_dir, recipe, model.eval(), context, data)
 
 
+GIVE_DATASET = (
+    "`laser eval RUN --dataset BLOCK`, `laser export RUN --data BLOCK` or `laser task RUN "
+    "task.data=BLOCK`, with BLOCK e.g. '{name: image-folder, path: DIR}'"
+)
+"""How a command is given a dataset in place of the run's own."""
+
+
 def _run_data(run: TrainedRun) -> DataSplits:
     """The dataset of ``run``'s recipe, checked to hold images its model takes."""
+    wanted = f"give it a dataset of {_images(run.context)}: {GIVE_DATASET}"
+    if run.recipe.data is None:
+        raise LaserError(
+            f"{run.run_dir} records no dataset (its model was imported without one); {wanted}"
+        )
     try:
         data = build_data(run.recipe)
     except LaserError as error:
         raise LaserError(
-            f"{run.run_dir}: this needs a dataset and the run's own cannot be built: {error}\n"
-            f"Give one of {_images(run.context)} with --dataset, e.g. --dataset "
-            "'{name: image-folder, path: DIR}'"
+            f"{run.run_dir}: its dataset cannot be built: {error}\nOr {wanted}"
         ) from None
     if data.image_channels != run.context.image_channels:
         raise LaserError(
@@ -88,8 +98,8 @@ def _run_data(run: TrainedRun) -> DataSplits:
     if data.image_size % run.context.downsampling:
         raise LaserError(
             f"dataset '{run.recipe.data.name}' has images of {data.image_size} pixels, which the "
-            f"model of {run.run_dir} (downsampling by {run.context.downsampling}) cannot take; "
-            f"it trained on {_images(run.context)}"
+            f"model of {run.run_dir}, downsampling by {run.context.downsampling}, cannot take; "
+            f"it was built for {_images(run.context)}"
         )
     return data
 
@@ -102,8 +112,8 @@ def _older_run_data(run_dir: Path, recipe: Recipe) -> DataSplits:
         raise LaserError(
             f"{run_dir} does not record the image shape of its model (an older LASER wrote it), "
             f"and its dataset, which would tell it, cannot be built: {error}\nMake that "
-            "dataset available again, or give one of the images the model trained on with "
-            "--dataset, e.g. --dataset '{name: image-folder, path: DIR, size: SIZE}'"
+            "dataset available again, or give one of the images the model trained on: "
+            + GIVE_DATASET
         ) from None
 
 
@@ -155,4 +165,4 @@ def dataset_overrides(block: dict[str, Any]) -> list[str]:
     classify on another labelled dataset."""
     if "name" not in block:
         raise LaserError(f"a dataset block needs a name, e.g. {{name: digits}}; got {block}")
-    return ["~data", *[f"data.{key}={json.dumps(value)}" for key, value in block.items()]]
+    return [f"data={json.dumps(block)}"]

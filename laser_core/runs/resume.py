@@ -109,7 +109,8 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
 
 
 def start_record(run_dir: Path, images: ImageShape) -> None:
-    """Begin run.json with the image shape the model is built for, before training."""
+    """Begin run.json with the image shape the model is built for; the caller seals it with
+    the run's other files."""
     _write_info(run_dir, {"images": _shape(images), "resumes": []})
 
 
@@ -127,6 +128,7 @@ def record(
     when = time.strftime("%Y-%m-%dT%H:%M:%S")
     info["resumes"].append({"step": step, "time": when, "changed": changes})
     _write_info(run_dir, info)
+    manifest.seal(run_dir, [RUN_INFO])
     if changes:
         path = run_dir / "recipe.yaml"
         first = path.read_text().partition("\n")[0]
@@ -175,9 +177,7 @@ def _shape(images: ImageShape) -> dict[str, int]:
 
 
 def _write_info(run_dir: Path, info: dict[str, Any]) -> None:
-    """Write run.json and seal it: a run directory opens on what run.json says."""
     atomic_write_text(run_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
-    manifest.seal(run_dir, [RUN_INFO])
 
 
 def _not_a_file(run_dir: Path) -> None:

@@ -83,6 +83,11 @@ class Autoencoder(nn.Module):
 
 def build_data(recipe: Recipe) -> DataSplits:
     """The dataset, with the first example of each split checked against the contract."""
+    if recipe.data is None:
+        raise LaserError(
+            f"{recipe.source} has no data block (its model was imported without one); give "
+            "a dataset, e.g. `data={name: image-folder, path: DIR}`"
+        )
     splits = build_component("datasets", recipe.data)
     with blame(recipe.data, " on its first examples"), probing():
         for name in ("train", "val"):
@@ -131,10 +136,14 @@ def _check_downsampling(recipe: Recipe, downsampling: int, image_size: int) -> N
         return
     message = (
         f"encoder '{recipe.encoder.name}' downsamples by {downsampling}, which does not divide "
-        f"the dataset's image size {image_size} (data at {recipe.data.where or recipe.source}); "
+        f"the dataset's image size {image_size} (data at {_data_at(recipe)}); "
         "lower its downsampling or change the image size"
     )
     raise _problem(recipe, recipe.encoder, message)
+
+
+def _data_at(recipe: Recipe) -> str:
+    return (recipe.data.where if recipe.data else "") or recipe.source
 
 
 def _problem(recipe: Recipe, block: Block, message: str) -> RecipeError:

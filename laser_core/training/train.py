@@ -153,7 +153,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             rundir.write_recipe(run_dir, recipe)
             rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
             resuming.start_record(run_dir, splits)
-            manifest.seal(run_dir, ["recipe.yaml", "plugins.json"])
+            manifest.seal(run_dir, ["recipe.yaml", "plugins.json", resuming.RUN_INFO])
     accelerator.wait_for_everyone()
     trackers.start(accelerator, recipe, run_dir)
 
