@@ -5,6 +5,9 @@ imports nothing else from LASER but this, :mod:`laser_core.ops` (numerical kerne
 :mod:`laser_core.testing` (the conformance kit). Everything else is internal and may move.
 """
 
+from laser_core.assembly.build import Autoencoder, build_component, list_components
+from laser_core.assembly.perceptual import LPIPS, build_lpips
+from laser_core.assembly.weights import require as require_weights
 from laser_core.campaigns.report import compare as compare_runs
 from laser_core.campaigns.runner import run_sweep
 from laser_core.coding.files import (
@@ -29,6 +32,7 @@ from laser_core.errors import (
 )
 from laser_core.importers.workflow import import_diffusers, import_taming
 from laser_core.nn.distributed import all_reduce_sum, broadcast_from_main, world_size
+from laser_core.nn.gradients import straight_through
 from laser_core.nn.layers import ResBlock, group_norm, is_power_of_two, stage_channels
 from laser_core.nn.precision import full_precision
 from laser_core.nn.shapes import to_latent, to_vectors
@@ -51,9 +55,8 @@ from laser_core.plugin.contracts import (
     Task,
 )
 from laser_core.plugin.hookspecs import Register, hookimpl
-from laser_core.plugin.mode_options import ModeOptions
-from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
-from laser_core.recipes.types import (
+from laser_core.plugin.mode_options import ModeConfig, ModeOptions
+from laser_core.plugin.types import (
     AdamBeta,
     AtMost,
     CodebookSize,
@@ -65,6 +68,7 @@ from laser_core.recipes.types import (
     Seed,
     UnitInterval,
 )
+from laser_core.recipes.model import BackboneWeights, LpipsNet, Recipe, load_recipe
 from laser_core.runs.load import TrainedRun, dataset_overrides, load_run
 from laser_core.runs.workflow import (
     EvalResult,
@@ -73,9 +77,6 @@ from laser_core.runs.workflow import (
     resume_run,
     run_recipe,
 )
-from laser_core.training.build import Autoencoder, build_component, list_components
-from laser_core.training.perceptual import LPIPS, build_lpips
-from laser_core.training.weights import require as require_weights
 
 __all__ = [
     "LPIPS",
@@ -107,6 +108,7 @@ __all__ = [
     "Latents",
     "LpipsNet",
     "Metric",
+    "ModeConfig",
     "ModeOptions",
     "NonNegativeFloat",
     "NonNegativeInt",
@@ -159,6 +161,7 @@ __all__ = [
     "run_sweep",
     "sample_photo",
     "stage_channels",
+    "straight_through",
     "to_latent",
     "to_vectors",
     "usage_stats",

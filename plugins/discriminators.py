@@ -40,17 +40,20 @@ def _norm(kind: Norm, channels: int) -> nn.Module:
 
 
 class PatchGAN(Discriminator):
-    """Images (B, C, H, W) -> logits (B, 1, H / 2**layers - 2, W / 2**layers - 2), one per
+    """N-layer PatchGAN (pix2pix, VQGAN): a real/fake logit per image patch.
+
+    Images (B, C, H, W) -> logits (B, 1, H / 2**layers - 2, W / 2**layers - 2), one per
     overlapping patch: ``layers`` 4x4 stride-2 convolutions, one 4x4 stride-1 convolution,
     then a 4x4 convolution to one channel, with LeakyReLU(0.2) between them."""
 
-    def __init__(self, config: PatchGANConfig, image_channels: int):
+    def __init__(self, config: PatchGANConfig, context: BuildContext):
         super().__init__()
+        _check_size(config, context.image_size)
         bias = config.norm == "none"  # a norm's own shift makes a conv bias redundant
         multipliers = [min(2**i, MAX_WIDTH_MULTIPLIER) for i in range(config.layers + 1)]
         widths = [config.channels * m for m in multipliers]
         layers: list[nn.Module] = [
-            nn.Conv2d(image_channels, widths[0], 4, stride=2, padding=1),
+            nn.Conv2d(context.image_channels, widths[0], 4, stride=2, padding=1),
             nn.LeakyReLU(0.2),
         ]
         for i in range(1, config.layers + 1):
@@ -88,23 +91,17 @@ def logits_side(image_size: int, layers: int) -> int:
     return image_size - 2
 
 
-def _patchgan(config: PatchGANConfig, context: BuildContext) -> PatchGAN:
-    if logits_side(context.image_size, config.layers) < 1:
+def _check_size(config: PatchGANConfig, image_size: int) -> None:
+    if logits_side(image_size, config.layers) < 1:
         layers = range(1, config.layers)
-        fits = max((n for n in layers if logits_side(context.image_size, n) >= 1), default=0)
+        fits = max((n for n in layers if logits_side(image_size, n) >= 1), default=0)
         raise LaserError(
             f"discriminator 'patchgan' with {config.layers} layers needs images of at least "
-            f"{3 * 2**config.layers} pixels, got {context.image_size}; "
+            f"{3 * 2**config.layers} pixels, got {image_size}; "
             + (f"set discriminator.layers: {fits}" if fits else "use larger images")
         )
-    return PatchGAN(config, context.image_channels)
 
 
 @hookimpl
 def laser_register_discriminators(register: Register) -> None:
-    register(
-        "patchgan",
-        _patchgan,
-        config=PatchGANConfig,
-        summary="N-layer PatchGAN (pix2pix, VQGAN): a real/fake logit per image patch",
-    )
+    register("patchgan", PatchGAN, config=PatchGANConfig)

@@ -7,18 +7,17 @@ they would be when saved), so their numbers compare with the literature's.
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 
 from laser_core import (
     BottleneckOutput,
     BuildContext,
-    CodeSpec,
     ComponentConfig,
     LaserError,
     Register,
     hookimpl,
+    perplexity,
 )
 
 log = logging.getLogger(__name__)
@@ -102,13 +101,20 @@ def window_sigma(height: int, width: int, sigma: float = 1.5) -> float:
 
 
 class CodebookUsage:
-    """How many of each depth slot's codes the bottleneck uses, and how evenly.
+    """Fraction of codes used and code perplexity, averaged over depth slots.
+
+    How many of each depth slot's codes the bottleneck uses, and how evenly.
 
     per_example gives code counts (B, sum of alphabet sizes), each slot's alphabet in its own
     columns, so summing over all examples gives each slot's histogram.
     """
 
-    def __init__(self, spec: CodeSpec):
+    def __init__(self, config: ComponentConfig, context: BuildContext):
+        spec = context.code_spec
+        if spec is None:
+            raise LaserError("codebook-usage needs the bottleneck's code spec; build the model")
+        if not spec.alphabet_sizes:
+            log.warning("codebook-usage: the bottleneck's codes are continuous; it reports nothing")
         self.alphabet_sizes = spec.alphabet_sizes
         self.offsets = torch.tensor([0, *spec.alphabet_sizes[:-1]]).cumsum(0)
 
@@ -134,27 +140,18 @@ class CodebookUsage:
         the entropy of code frequencies (K when K codes are used equally). Both averaged
         over depth slots; nothing when no codes were counted."""
         totals = values.sum(0, dtype=torch.float64)
-        usage, perplexity = [], []
+        usages, perplexities = [], []
         for histogram in totals.split(self.alphabet_sizes):
             if histogram.sum() == 0:
                 continue
-            p = histogram / histogram.sum()
-            usage.append((histogram > 0).double().mean().item())
-            perplexity.append(math.exp(-(p * p.log()).nan_to_num().sum().item()))
-        if not usage:
+            usages.append((histogram > 0).double().mean().item())
+            perplexities.append(perplexity(histogram).item())
+        if not usages:
             return {}
         return {
-            "codebook_usage": sum(usage) / len(usage),
-            "codebook_perplexity": sum(perplexity) / len(perplexity),
+            "codebook_usage": sum(usages) / len(usages),
+            "codebook_perplexity": sum(perplexities) / len(perplexities),
         }
-
-
-def _codebook_usage(config: ComponentConfig, context: BuildContext) -> CodebookUsage:
-    if context.code_spec is None:
-        raise LaserError("codebook-usage needs the bottleneck's code spec; build the model first")
-    if not context.code_spec.alphabet_sizes:
-        log.warning("codebook-usage: the bottleneck's codes are continuous; it reports nothing")
-    return CodebookUsage(context.code_spec)
 
 
 @hookimpl
@@ -170,8 +167,4 @@ def laser_register_metrics(register: Register) -> None:
         lambda config, context: SSIM(),
         summary="structural similarity (torchmetrics, Gaussian window), averaged",
     )
-    register(
-        "codebook-usage",
-        _codebook_usage,
-        summary="fraction of codes used and code perplexity, averaged over depth slots",
-    )
+    register("codebook-usage", CodebookUsage)

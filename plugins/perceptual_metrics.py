@@ -4,7 +4,7 @@
 FID and KID follow the Metric contract: ``per_example`` gives each example's features, which
 are gathered across processes, and ``summarize`` compares the two sets with torchmetrics. The
 features come from torchmetrics' Inception (weights from the torch cache, see
-:mod:`laser_core.training.weights`) or from any saved module (torch.export or TorchScript), e.g. a
+:mod:`laser_core.assembly.weights`) or from any saved module (torch.export or TorchScript), e.g. a
 classifier of one's own, so that FID works offline and in other domains.
 """
 
@@ -19,7 +19,6 @@ from pydantic import Field
 from torch import nn
 
 from laser_core import (
-    LPIPS,
     BackboneWeights,
     BottleneckOutput,
     BuildContext,
@@ -44,10 +43,13 @@ class LPIPSConfig(ComponentConfig):
 
 
 class LPIPSMetric:
-    """Per-example LPIPS (lower is closer), averaged."""
+    """LPIPS perceptual distance (lpips package), averaged.
 
-    def __init__(self, lpips: LPIPS):
-        self.lpips = lpips
+    Per example, lower is closer."""
+
+    def __init__(self, config: LPIPSConfig, context: BuildContext):
+        size, channels = context.image_size, context.image_channels
+        self.lpips = build_lpips(config.net, config.backbone, channels, size, "metric lpips")
 
     def per_example(
         self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
@@ -118,8 +120,8 @@ def load_features(spec: str) -> nn.Module:
 class FeaturePairs:
     """Features of each image and of its reconstruction: per_example -> (B, 2, D), fp32."""
 
-    def __init__(self, extractor: nn.Module):
-        self.extractor = extractor
+    def __init__(self, config: FeatureConfig, context: BuildContext):
+        self.extractor = load_features(config.features)
 
     @torch.no_grad()
     def per_example(
@@ -144,7 +146,9 @@ class Precomputed(nn.Module):
 
 
 class FID(FeaturePairs):
-    """Fréchet distance between the Gaussians fitted to image and reconstruction features."""
+    """rFID: Fréchet distance of image vs reconstruction features (torchmetrics).
+
+    The distance between the Gaussians fitted to the two sets of features."""
 
     def summarize(self, values: torch.Tensor) -> dict[str, float]:
         from torchmetrics.image.fid import FrechetInceptionDistance
@@ -159,12 +163,14 @@ class FID(FeaturePairs):
 
 
 class KID(FeaturePairs):
-    """Kernel (polynomial MMD) distance between image and reconstruction features, unbiased
-    for independent samples, so usable with few examples. Subsets are drawn from a fixed
-    seed, apart from the training's random stream, so numbers repeat."""
+    """rKID: kernel distance of image vs reconstruction features, mean and std.
 
-    def __init__(self, extractor: nn.Module, config: KIDConfig):
-        super().__init__(extractor)
+    The polynomial MMD, unbiased for independent samples, so usable with few examples.
+    Subsets are drawn from a fixed seed, apart from the training's random stream, so numbers
+    repeat."""
+
+    def __init__(self, config: KIDConfig, context: BuildContext):
+        super().__init__(config, context)
         self.config = config
 
     def summarize(self, values: torch.Tensor) -> dict[str, float]:
@@ -196,28 +202,8 @@ class KID(FeaturePairs):
         return {"kid": mean.item(), "kid_std": std.item()}
 
 
-def _lpips(config: LPIPSConfig, context: BuildContext) -> LPIPSMetric:
-    size, channels = context.image_size, context.image_channels
-    return LPIPSMetric(build_lpips(config.net, config.backbone, channels, size, "metric lpips"))
-
-
 @hookimpl
 def laser_register_metrics(register: Register) -> None:
-    register(
-        "lpips",
-        _lpips,
-        config=LPIPSConfig,
-        summary="LPIPS perceptual distance (lpips package), averaged",
-    )
-    register(
-        "fid",
-        lambda config, context: FID(load_features(config.features)),
-        config=FeatureConfig,
-        summary="rFID: Fréchet distance of image vs reconstruction features (torchmetrics)",
-    )
-    register(
-        "kid",
-        lambda config, context: KID(load_features(config.features), config),
-        config=KIDConfig,
-        summary="rKID: kernel distance of image vs reconstruction features, mean and std",
-    )
+    register("lpips", LPIPSMetric, config=LPIPSConfig)
+    register("fid", FID, config=FeatureConfig)
+    register("kid", KID, config=KIDConfig)

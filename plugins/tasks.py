@@ -73,9 +73,11 @@ class ClassifyConfig(ComponentConfig):
 
 
 class ClassifyTask:
-    """Train ``config.classifier`` on each of ``config.inputs``; see the module docstring."""
+    """linear/mlp/cnn classifier on pixels, continuous, quantized latents and codes.
 
-    def __init__(self, config: ClassifyConfig):
+    Trains ``config.classifier`` on each of ``config.inputs``; see the module docstring."""
+
+    def __init__(self, config: ClassifyConfig, context: BuildContext):
         self.config = config
 
     def run(self, run_dir: Path) -> dict[str, float]:
@@ -233,15 +235,6 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return (model(x).argmax(1) == y).float().mean().item()
 
 
-def _classify(config: ClassifyConfig, context: BuildContext) -> ClassifyTask:
-    return ClassifyTask(config)
-
-
 @hookimpl
 def laser_register_tasks(register: Register) -> None:
-    register(
-        "classify",
-        _classify,
-        config=ClassifyConfig,
-        summary="linear/mlp/cnn classifier on pixels, continuous, quantized latents and codes",
-    )
+    register("classify", ClassifyTask, config=ClassifyConfig)

@@ -13,7 +13,13 @@ line of code that made it:
   mask (a ``nonzero`` inside);
 - at the Python level, for what never reaches the dispatcher on a CPU tensor:
   ``Tensor.tolist``, ``Tensor.cpu``, ``Tensor.numpy``, and the blocking ``torch.distributed``
-  collectives (those called without ``async_op=True``).
+  collectives (those called without ``async_op=True``);
+- host-to-device copies of Python values, which on CUDA copy from pageable memory and wait:
+  ``torch.tensor``/``torch.as_tensor`` of Python or NumPy data given a ``device``, and
+  ``Tensor.to``/``Tensor.cuda`` with a device of a tensor made on the host from such data
+  (by ``torch.tensor``, ``torch.as_tensor`` or ``torch.from_numpy`` while counting). On the CPU
+  the device is the host, so the call is counted whatever device it names, except the string
+  ``"cpu"``, which names the host on every machine (the optimizers' step counts).
 
 Reads of host tensors that stay on the host on every device are not counted (HOST_SIDE: the
 optimizer's step count), nor calls made while any frame of the stack lies in a file under one
@@ -60,6 +66,9 @@ ALWAYS = {
 }
 MASK_INDEXING = {aten.index.Tensor, aten.index_put.default, aten.index_put_.default}
 PYTHON_METHODS = ("tolist", "cpu", "numpy")
+FROM_HOST_DATA = ("tensor", "as_tensor", "from_numpy")
+MOVES = ("to", "cuda")
+HOST_MADE = "_made_from_host_data"
 COLLECTIVES = (
     "all_reduce",
     "all_gather",
@@ -152,11 +161,47 @@ class SyncCounter(TorchDispatchMode):
                 return _original(tensor, *args, **kwargs)
 
             setattr(torch.Tensor, name, counted)
+        for name in FROM_HOST_DATA:
+            self._saved[torch, name] = getattr(torch, name)
+            setattr(torch, name, self._from_host_data(name, getattr(torch, name)))
+        for name in MOVES:
+            self._saved[torch.Tensor, name] = getattr(torch.Tensor, name)
+            setattr(torch.Tensor, name, self._move(name, getattr(torch.Tensor, name)))
         for name in COLLECTIVES:
             original = getattr(dist, name)
             self._saved[dist, name] = original
             setattr(dist, name, self._blocking(name, original))
         return super().__enter__()
+
+    def _from_host_data(self, name: str, make: Any) -> Any:
+        """``make`` (torch.tensor, as_tensor, from_numpy), counted when it copies Python or
+        NumPy data to a named device; its result marked as made on the host otherwise."""
+
+        def counted(data: Any, *args: Any, **kwargs: Any) -> Any:
+            positional = args[1] if name == "as_tensor" and len(args) > 1 else None
+            device = kwargs.get("device", positional)
+            tensor = make(data, *args, **kwargs)
+            if isinstance(data, torch.Tensor):
+                return tensor
+            if device is not None and device != "cpu":  # "cpu" by name: the host anywhere
+                self._count(f"torch.{name} of host data to a device")
+            else:
+                setattr(tensor, HOST_MADE, True)
+            return tensor
+
+        return counted
+
+    def _move(self, name: str, move: Any) -> Any:
+        """``Tensor.to``/``Tensor.cuda``, counted when it sends host-made data to a device."""
+
+        def counted(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if getattr(tensor, HOST_MADE, False):
+                device = torch._C._nn._parse_to(*args, **kwargs)[0] if name == "to" else "cuda"
+                if device is not None:
+                    self._count(f"Tensor.{name} of host data to a device")
+            return move(tensor, *args, **kwargs)
+
+        return counted
 
     def _blocking(self, name: str, collective: Any) -> Any:
         """``collective``, counted unless called with ``async_op=True``."""

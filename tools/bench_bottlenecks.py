@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import orthogonal_mp_gram
 
 from laser_core.ops import batch_omp, reconstruct
-from laser_core.plugin.contracts import Codes
+from laser_core.plugin.contracts import BuildContext, Codes
 from laser_plugins.bottlenecks.codebooks.vq import VectorQuantizer, VQConfig
 from laser_plugins.bottlenecks.fsq import FiniteScalarQuantizer, FSQConfig
 from laser_plugins.bottlenecks.lfq import LFQConfig, LookupFreeQuantizer
@@ -127,6 +127,52 @@ def eager_batch_omp(signals: torch.Tensor, dictionary: torch.Tensor, sparsity: i
     return Codes(indices, gamma)
 
 
+def research_batch_omp(signals: torch.Tensor, dictionary: torch.Tensor, sparsity: int) -> Codes:
+    """Batch-OMP as the research repository runs it (helloimlixin/laser,
+    ``src/models/bottleneck.py``, after amzn/sparse-vqvae's ``pyomp``), rewritten here: 1e-4 on
+    the Gram diagonal, dense (N, K) coefficients and mask of chosen atoms, the Cholesky factor
+    grown by concatenation and solved by two triangular solves, the Gram rows of the whole
+    support gathered at every step, and its stopping test (residual energy below 1e-7) read
+    back to the host before every step. The energy starts from ‖x‖², as in Rubinstein et al.;
+    the repository starts it from ‖x‖, which can stop every signal early."""
+    count, atoms = signals.shape[0], dictionary.shape[1]
+    device = signals.device
+    gram = dictionary.t() @ dictionary + 1e-4 * torch.eye(atoms, device=device)
+    initial = signals @ dictionary
+    correlations, coefficients = initial, torch.zeros_like(initial)
+    chosen = torch.zeros_like(initial, dtype=torch.bool)
+    cholesky = torch.ones(count, 1, 1, device=device)
+    support = torch.zeros(count, 0, dtype=torch.long, device=device)
+    rows = torch.arange(count, device=device)
+    residual, delta = signals.square().sum(1), torch.zeros(count, device=device)
+    for k in range(1, sparsity + 1):
+        if residual.max() <= 1e-7:  # a host read at every step, as there
+            break
+        atom = (correlations * ~chosen).abs().argmax(1)
+        chosen[rows, atom] = True
+        if k > 1:
+            column = gram[support, atom[:, None]].unsqueeze(2)
+            w = torch.linalg.solve_triangular(cholesky, column, upper=False).transpose(1, 2)
+            corner = (1 - w.square().sum(2, keepdim=True)).clamp(min=1e-10).sqrt()
+            cholesky = torch.cat(
+                [
+                    torch.cat([cholesky, torch.zeros(count, k - 1, 1, device=device)], 2),
+                    torch.cat([w, corner], 2),
+                ],
+                1,
+            )
+        support = torch.cat([support, atom[:, None]], 1)
+        target = initial.gather(1, support).unsqueeze(2)
+        lower = torch.linalg.solve_triangular(cholesky, target, upper=False)
+        solution = torch.linalg.solve_triangular(cholesky.transpose(1, 2), lower, upper=True)
+        coefficients[rows[:, None], support] = solution.squeeze(2)
+        beta = torch.bmm(coefficients.gather(1, support).unsqueeze(1), gram[support]).squeeze(1)
+        correlations = initial - beta
+        step = (coefficients * beta).sum(1)
+        residual, delta = residual + delta - step, step
+    return Codes(support, coefficients.gather(1, support))
+
+
 # -- measuring -------------------------------------------------------------------------------
 
 
@@ -194,6 +240,7 @@ def omp_section(args: argparse.Namespace, device: torch.device) -> None:
     peers: dict[str, tuple[Peer, int | None]] = {
         f"laser batch_omp ({args.backend})": (laser_omp(args.backend), None),
         "eager Batch-OMP (torch)": (eager_batch_omp, args.eager_signals),
+        "research repository's Batch-OMP": (research_batch_omp, args.eager_signals),
         "scikit-learn orthogonal_mp_gram": (sklearn_omp, args.sklearn_signals),
     }
     print(
@@ -264,7 +311,7 @@ def laser_vq(codebook: torch.Tensor, update: str, backend: str = "auto") -> VQSt
         revive_dead_codes=False,
         backend=backend,
     )
-    bottleneck = VectorQuantizer(dim, config).to(codebook.device).train()
+    bottleneck = VectorQuantizer(config, BuildContext(latent_dim=dim)).to(codebook.device).train()
     with torch.no_grad():
         bottleneck.codebook.weight.copy_(codebook)
         if update == "ema":
@@ -427,7 +474,8 @@ def _laser_step(bottleneck: torch.nn.Module) -> ImplicitStep:
 
 def laser_fsq(dim: int, size: str, device: torch.device) -> tuple[ImplicitStep, torch.nn.Module]:
     levels = [int(level) for level in size.split("-")]
-    bottleneck = FiniteScalarQuantizer(dim, FSQConfig(levels=levels)).to(device).train()
+    config, context = FSQConfig(levels=levels), BuildContext(latent_dim=dim)
+    bottleneck = FiniteScalarQuantizer(config, context).to(device).train()
     return _laser_step(bottleneck), bottleneck
 
 
@@ -449,7 +497,7 @@ def vector_quantize_pytorch_fsq(dim: int, size: str, laser: torch.nn.Module) -> 
 
 def laser_lfq(dim: int, size: str, device: torch.device) -> tuple[ImplicitStep, torch.nn.Module]:
     config = LFQConfig(dims=int(size), commitment_weight=0.25)
-    bottleneck = LookupFreeQuantizer(dim, config).to(device).train()
+    bottleneck = LookupFreeQuantizer(config, BuildContext(latent_dim=dim)).to(device).train()
     return _laser_step(bottleneck), bottleneck
 
 

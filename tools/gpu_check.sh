@@ -1,47 +1,52 @@
 #!/usr/bin/env bash
-# One command on one H100/H200, under 8 minutes: the GPU numbers docs/benchmarks.md records.
+# One command on one H100, under 8 minutes, from a clean clone plus the wheels folder that
+# tools/gpu_wheels.sh fetched: every open GPU question, in one results file gpu_check.json.
 #
-#   bash tools/gpu_check.sh            # results in $OUT (default gpu-check/), a summary printed
+#   bash tools/gpu_check.sh [--wheels DIR] [--out DIR]       # default wheels: gpu-wheels/
+#   bash tools/gpu_check.sh --cpu-dry-run [--only omp,vq]    # tiny shapes on the CPU (CI)
+#   python3 tools/gpu_report.py gpu-check/gpu_check.json     # the tables of docs/benchmarks.md
 #
-# 1. Batch-OMP, Triton and torch paths against the eager baseline, at the shapes of
-#    docs/benchmarks.md, with peak memory at (262144, 64, 1024, 16);
-# 2. VQ nearest-code search against vector-quantize-pytorch when installed; the K-SVD and
-#    online dictionary sweeps as captured CUDA graphs against eager launches and the CPU;
-# 3. 200 bf16 steps of recipes/tokenizers/vqgan-f16.yaml at 256 px (random LPIPS backbone unless
-#    its weights are cached), images per second and peak memory from metrics.jsonl.
-# The GPU machine reaches no package index: wheels in .whl/ (tools/gpu_wheels.txt says which and
-# how to fetch them) are installed first, and LASER itself is installed from this checkout.
-# Targets: OMP <= 20 ns per signal at (65536, 64, 512, 8) and >= 10x the eager baseline;
-# < 2 GiB peak at (262144, 64, 1024, 16).
-set -euo pipefail
+# Steps (tools/gpu_measure.py says what each measures), each under its own timeout, printed
+# as it goes; the timeouts add up to 555 s, under the 10 minutes one call may take.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-gpu-check}
-SITE=${LASER_SITE:-/tmp/laser-site}
-mkdir -p "$OUT"
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target "$SITE" .whl/*.whl
-fi
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --target "$SITE" .
-export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
-
-CONFIGS=65536x64x512x8,65536x3x16x4,16384x256x2048x2,262144x64x1024x16
-for backend in triton torch; do
-  timeout 150 python3 tools/bench_bottlenecks.py --device cuda --sections omp \
-    --configs "$CONFIGS" --backend "$backend" --sklearn-signals 256 2>&1 | tee "$OUT/omp-$backend.txt" || true
+WHEELS=gpu-wheels OUT=gpu-check DRY="" ONLY="omp,vq,sweeps,vqgan,syncs"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --wheels) WHEELS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --cpu-dry-run) DRY=--dry-run; shift ;;
+    *) echo "gpu_check.sh: unknown option $1" >&2; exit 2 ;;
+  esac
 done
-timeout 60 python3 tools/gpu_omp_memory.py 262144x64x1024x16 2>&1 | tee "$OUT/omp-memory.txt" || true
-timeout 90 python3 tools/bench_bottlenecks.py --device cuda --sections vq 2>&1 | tee "$OUT/vq.txt" || true
-timeout 90 python3 tools/gpu_dictionary_sweeps.py 2>&1 | tee "$OUT/dictionary-sweeps.txt" || true
-
-timeout 240 python3 -m laser_core.cli run recipes/tokenizers/vqgan-f16.yaml \
-  train.steps=200 train.log_every=50 train.eval_every=0 train.checkpoint_every=0 \
-  losses.perceptual_backbone=random 'metrics=[mse, psnr]' discriminator.start_step=100 \
-  data.train_patches=1024 data.val_patches=16 --run-dir "$OUT/vqgan-f16" 2>&1 | tail -5 || true
-python3 - "$OUT/vqgan-f16/metrics.jsonl" <<'PY' | tee "$OUT/vqgan-f16.txt"
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1]) if '"train"' in line]
-timed = [r for r in rows if "images_per_second" in r]
-print("vqgan f16 256px bf16: images/s", [round(r["images_per_second"], 1) for r in timed],
-      "peak GiB", max(r.get("max_memory_gib", 0) for r in rows))
-PY
+# the wheels first: say what is missing before anything else runs
+python3 tools/gpu_wheels.py check "$WHEELS" || exit 1
+SITE=$(mktemp -d)/site  # a fresh target: no LASER of an earlier run survives
+rm -rf "$SITE" "$OUT" && mkdir -p "$OUT"
+if compgen -G "$WHEELS/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target "$SITE" "$WHEELS"/*.whl
+fi
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --target "$SITE" . || exit 1
+if [ -n "$DRY" ]; then export TRITON_INTERPRET=1; fi
+START=$SECONDS
+step() {  # step NAME TIMEOUT: one gpu_measure.py section, its time and exit status logged
+  local name=$1 budget=$2 began=$SECONDS status
+  case ",$ONLY," in *",$name,"*) ;; *) return ;; esac
+  echo "== $name: budget ${budget}s (at $((SECONDS - START))s of 480s)"
+  timeout "$budget" python3 tools/gpu_measure.py "$name" $DRY --out "$OUT/$name.json" \
+    > "$OUT/$name.log" 2>&1
+  status=$?
+  tail -3 "$OUT/$name.log"
+  printf '%s\t%s\t%s\t%s\n' "$name" "$budget" "$((SECONDS - began))" "$status" >> "$OUT/steps.tsv"
+  echo "== $name: exit $status after $((SECONDS - began))s"
+}
+python3 tools/gpu_measure.py machine $DRY --out "$OUT/machine.json"
+step omp 120
+step vq 75
+step sweeps 60
+step vqgan 180
+step syncs 120
+python3 tools/gpu_measure.py collect "$OUT"
+echo "total $((SECONDS - START))s"

@@ -91,7 +91,7 @@ MUTANTS = (
     Mutant(
         "write-in-place",
         "run files are written atomically: a crash leaves the old file or the new one",
-        "laser_core/runs/layout.py",
+        "laser_core/rundir/layout.py",
         "        write(Path(temporary))\n",
         "        write(path)\n        return\n",
         (f"{RESUME}::test_a_crash_while_rewriting_a_run_file_leaves_the_old_file_or_none",),
@@ -99,7 +99,7 @@ MUTANTS = (
     Mutant(
         "drop-rng-state",
         "a checkpoint restores every process's random state",
-        "laser_core/training/checkpoint.py",
+        "laser_core/rundir/checkpoint.py",
         "    accelerator.save_state(str(partial), safe_serialization=True)\n",
         "    accelerator.save_state(str(partial), safe_serialization=True)\n"
         "    for stale in partial.glob('random_states_*.pkl'):\n        stale.unlink()\n",
@@ -124,7 +124,7 @@ MUTANTS = (
     Mutant(
         "skip-sha256-check",
         "a damaged run or checkpoint file is refused by name",
-        "laser_core/runs/manifest.py",
+        "laser_core/rundir/manifest.py",
         '    if sha256(path) != expected["sha256"]:\n',
         "    if False:\n",
         ("tests/core/test_run_integrity.py::test_a_damaged_run_file_is_refused_by_name",),
@@ -132,7 +132,7 @@ MUTANTS = (
     Mutant(
         "no-barrier-before-rename",
         "every process finishes writing a checkpoint before it is renamed into place",
-        "laser_core/training/checkpoint.py",
+        "laser_core/rundir/checkpoint.py",
         "    accelerator.wait_for_everyone()  # every rank's RNG state is in before the rename\n",
         "",
         ("tests/core/test_checkpoint_barrier.py",),

@@ -19,7 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from laser_core import load_recipe
-from laser_core.training.build import build_data, build_discriminator, build_losses, build_model
+from laser_core.assembly.build import build_data, build_discriminator, build_losses, build_model
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "tokenizers" / "vqgan-f16.yaml"
 DOC = Path(__file__).parent.parent / "docs" / "scaling.md"

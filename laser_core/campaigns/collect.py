@@ -12,7 +12,7 @@ import yaml
 
 from laser_core.campaigns.status import is_finished
 from laser_core.errors import LaserError
-from laser_core.runs.layout import MetricsLog
+from laser_core.rundir.layout import MetricsLog, RunDir
 
 
 @dataclass
@@ -26,7 +26,7 @@ class RunRecord:
 
     @property
     def grid(self) -> Path | None:
-        grids = sorted((self.path / "reconstructions").glob("step-*.png"))
+        grids = sorted(RunDir(self.path).reconstructions.glob("step-*.png"))
         return grids[-1] if grids else None
 
 
@@ -34,16 +34,16 @@ def collect(paths: list[Path]) -> list[RunRecord]:
     """Runs in the order given; a sweep directory contributes its runs in sweep order."""
     found: list[tuple[Path, str | None]] = []
     for path in paths:
-        if (path / "recipe.yaml").is_file():
+        if RunDir(path).recipe_yaml.is_file():
             found.append((path, None))
         elif (path / "status.json").is_file():
             states = json.loads((path / "status.json").read_text())["runs"]
             found += [(path / "runs" / name, s["state"]) for name, s in states.items()]
-        elif path.is_dir() and any(path.glob("*/recipe.yaml")):
-            found += [(p.parent, None) for p in sorted(path.glob("*/recipe.yaml"))]
+        elif path.is_dir() and any(path.glob(f"*/{RunDir.RECIPE}")):
+            found += [(p.parent, None) for p in sorted(path.glob(f"*/{RunDir.RECIPE}"))]
         else:
             raise LaserError(f"{path} is neither a run directory nor a sweep directory")
-    found = [(p, s) for p, s in found if (p / "recipe.yaml").is_file()]
+    found = [(p, s) for p, s in found if RunDir(p).recipe_yaml.is_file()]
     if not found:
         raise LaserError("no runs with results to compare yet")
     labels = _labels([p for p, _ in found])
@@ -54,12 +54,12 @@ def _read(path: Path, label: str, sweep_state: str | None) -> RunRecord:
     records = MetricsLog(path).records()
     finished = is_finished(path)
     if finished:
-        final = json.loads((path / "metrics.json").read_text())
+        final = RunDir(path).read_final_metrics()
     else:
         val = [r for r in records if r["split"] == "val"]
         final = {k: v for k, v in val[-1].items() if k != "split"} if val else {}
     state = "done" if finished else ("failed" if sweep_state == "failed" else "training")
-    recipe = flatten(yaml.safe_load((path / "recipe.yaml").read_text()))
+    recipe = flatten(yaml.safe_load(RunDir(path).recipe_yaml.read_text()))
     return RunRecord(label, path, state, recipe, final, records)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from laser_core.campaigns.collect import RunRecord, collect
 from laser_core.campaigns.curves import plot_curves
 from laser_core.campaigns.table import Table, comparison
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write_text
+from laser_core.rundir.layout import atomic_write_text
 
 
 @dataclass
@@ -24,16 +26,22 @@ class Comparison:
     out: Path
 
 
-def compare(paths: list[Path], out: Path, sort: str | None = None, rd: Path | None = None):
+def compare(
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    sort: str | None = None,
+    rd: str | os.PathLike[str] | None = None,
+) -> Comparison:
     """Write OUT/table.md, OUT/table.csv, OUT/curves/*.png, OUT/report.html (and OUT/rd.png
     with ``rd``, a ``laser rd`` output folder or its rd.csv)."""
-    runs = collect(paths)
+    runs = collect([Path(path) for path in paths])
+    out = Path(out)
     table = comparison(runs, sort)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "table.md", table.markdown())
     atomic_write_text(out / "table.csv", table.csv())
     curves = plot_curves(runs, out / "curves")
-    rd_plot = _rd_points(rd, runs, out / "rd.png") if rd else None
+    rd_plot = _rd_points(Path(rd), runs, out / "rd.png") if rd else None
     atomic_write_text(out / "report.html", _html(runs, table, curves, rd_plot))
     return Comparison(runs, table, out)
 

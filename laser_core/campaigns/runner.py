@@ -4,6 +4,7 @@ untouched, interrupted ones resume from their checkpoint, failed ones rerun only
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ class SweepResult:
 
 def run_sweep(
     sweep: Sweep,
-    sweep_dir: Path,
+    sweep_dir: str | os.PathLike[str],
     retry_failed: bool = False,
     executor=None,
     on_change: Callable[[RunStatus], None] | None = None,
@@ -39,6 +40,7 @@ def run_sweep(
     ``on_change`` hears of every run that starts or ends."""
     from laser_core.campaigns.executors import make_executor
 
+    sweep_dir = Path(sweep_dir)
     planned = sweep.validate()
     with SweepLock(sweep_dir) as lock:
         _keep_definition(sweep, sweep_dir)
@@ -62,7 +64,7 @@ def load_definition(sweep_dir: Path) -> Path:
 def _keep_definition(sweep: Sweep, sweep_dir: Path) -> None:
     """Write the definition on the first run; refuse a different sweep in the same folder,
     whose run names would mean other runs."""
-    from laser_core.runs.layout import atomic_write_text
+    from laser_core.rundir.layout import atomic_write_text
 
     path = sweep_dir / DEFINITION
     wanted = sweep.to_file()

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 from laser_core.campaigns.definition import PlannedRun
-from laser_core.runs.layout import atomic_write_text
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
+from laser_core.rundir.layout import RunDir, atomic_write_text
 
 State = Literal["pending", "running", "done", "failed"]
 STATES: tuple[State, ...] = ("pending", "running", "done", "failed")
@@ -97,7 +97,8 @@ class StatusTable:
 def is_finished(run_dir: Path) -> bool:
     """``train`` writes metrics.json, then the last checkpoint, then the weights: both files
     mean the run completed."""
-    return (run_dir / "metrics.json").is_file() and (run_dir / "model.safetensors").is_file()
+    files = RunDir(run_dir)
+    return files.metrics_json.is_file() and files.model_safetensors.is_file()
 
 
 def can_resume(run_dir: Path) -> bool:

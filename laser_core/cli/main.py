@@ -11,12 +11,12 @@ from pathlib import Path
 
 import yaml
 
-from laser_core.campaigns.commands import add_commands as add_campaign_commands
-from laser_core.coding.commands import add_commands as add_compression_commands
-from laser_core.downstream.commands import add_commands as add_downstream_commands
-from laser_core.downstream.commands import parse_dataset
+from laser_core.cli.campaigns import add_commands as add_campaign_commands
+from laser_core.cli.coding import add_commands as add_compression_commands
+from laser_core.cli.downstream import add_commands as add_downstream_commands
+from laser_core.cli.downstream import parse_dataset
+from laser_core.cli.importers import add_commands as add_import_commands
 from laser_core.errors import LaserError, RecipeError
-from laser_core.importers.commands import add_commands as add_import_commands
 
 DEBUG_ENV = "LASER_DEBUG"
 
@@ -180,8 +180,8 @@ def _name_note(registry, component) -> str:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from laser_core.assembly.build import check_recipe
     from laser_core.recipes.model import load_recipe
-    from laser_core.training.build import check_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     check_recipe(recipe)
@@ -203,8 +203,8 @@ def _schema(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from accelerate import PartialState
 
-    from laser_core.downstream.tasks import format_table
     from laser_core.recipes.model import load_recipe
+    from laser_core.runs.tasks import format_table
     from laser_core.runs.workflow import resume_run, run_recipe
 
     if args.resume:
@@ -254,7 +254,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _weights(args: argparse.Namespace) -> None:
-    from laser_core.training import weights
+    from laser_core.assembly import weights
 
     if args.action == "import":
         print(f"imported {args.file} as {weights.import_file(args.file)}")

@@ -18,11 +18,12 @@ import torch
 from laser_core.coding import container
 from laser_core.coding.entropy import EntropyCoder
 from laser_core.coding.identity import model_identity
-from laser_core.coding.priors import PRIORS_FILE, Priors, build_priors, load_priors
+from laser_core.coding.priors import Priors, build_priors, load_priors
 from laser_core.coding.rates import Rates, codebook_bytes, nominal_bits
 from laser_core.coding.symbols import Symbols, concatenate, to_codes, to_symbols
 from laser_core.coding.tiles import from_tiles, layout, to_tiles
 from laser_core.errors import LaserError
+from laser_core.rundir.layout import RunDir
 from laser_core.runs.load import TrainedRun, load_run
 
 
@@ -63,7 +64,7 @@ class Codec:
         """The codec of a finished run, to compress with; counts its priors if it has none."""
         model_id = model_identity(run_dir)
         run = load_run(run_dir)
-        if (run_dir / PRIORS_FILE).exists():
+        if RunDir(run_dir).priors_safetensors.exists():
             return cls(run, load_priors(run_dir, model_id))
         return cls(run, build_priors(run, model_id))
 
@@ -130,10 +131,11 @@ class Codec:
 
     def _check_written_by_us(self, found: container.Container, source: str) -> None:
         run_dir = self.run.run_dir
+        priors = RunDir(run_dir).priors_safetensors
         _check_model(found.model_id, self.priors.model_id, run_dir, source)
         if found.priors_id != self.priors.identity:
             raise LaserError(
-                f"{source} was coded under other priors than {run_dir / PRIORS_FILE} (were they "
+                f"{source} was coded under other priors than {priors} (were they "
                 "rebuilt since?); decompress it with the priors that compressed it"
             )
         if found.channels != self.channels:

@@ -3,6 +3,8 @@ from files to files, as library functions the CLI calls."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +16,12 @@ from laser_core.coding.priors import DEFAULT_BITS, DEFAULT_MAX_IMAGES, Priors, b
 from laser_core.coding.rates import Rates
 from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir.layout import atomic_write
 from laser_core.runs.load import load_run
 
 
 def count_priors(
-    run_dir: str | Path, bits: int = DEFAULT_BITS, max_images: int = DEFAULT_MAX_IMAGES
+    run_dir: str | os.PathLike[str], bits: int = DEFAULT_BITS, max_images: int = DEFAULT_MAX_IMAGES
 ) -> Priors:
     """(Re)count a run's entropy-coding priors on its training set and store them in the run
     directory: what ``laser priors`` does."""
@@ -39,7 +41,11 @@ class Compressed:
     codebook_bytes: int
 
 
-def compress_files(run_dir: str | Path, images: list[Path], output: str | Path) -> Compressed:
+def compress_files(
+    run_dir: str | os.PathLike[str],
+    images: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+) -> Compressed:
     """Entropy-code image files with a run into one ``.lsr`` file, written atomically: what
     ``laser compress`` does. Counts the run's priors first if it has none."""
     codec = Codec.open(Path(run_dir))
@@ -50,7 +56,9 @@ def compress_files(run_dir: str | Path, images: list[Path], output: str | Path) 
     return Compressed(output, len(tensors), len(data), rates, codec.codebook_bytes)
 
 
-def decompress_file(run_dir: str | Path, file: str | Path, output: str | Path) -> list[Path]:
+def decompress_file(
+    run_dir: str | os.PathLike[str], file: str | os.PathLike[str], output: str | os.PathLike[str]
+) -> list[Path]:
     """Decode a ``.lsr`` file with the run that wrote it into PNGs: ``output`` for one image,
     ``NAME-0.png``, ``NAME-1.png``, ... beside it for several; what ``laser decompress`` does."""
     file, output = Path(file), Path(output)
@@ -68,7 +76,9 @@ def decompress_file(run_dir: str | Path, file: str | Path, output: str | Path) -
     return paths
 
 
-def finetune_quantized(run_dir: str | Path, output: str | Path, steps: int = 200) -> Priors:
+def finetune_quantized(
+    run_dir: str | os.PathLike[str], output: str | os.PathLike[str], steps: int = 200
+) -> Priors:
     """Fine-tune a run's decoder on its quantized code values into the new run directory
     ``output``, with priors counted like the source's, and return those: what ``laser
     finetune-quantized`` does."""
@@ -76,7 +86,9 @@ def finetune_quantized(run_dir: str | Path, output: str | Path, steps: int = 200
 
 
 def compare_rd(
-    run_dirs: list[Path], output: str | Path, images: str | Path | None = None
+    run_dirs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    images: str | os.PathLike[str] | None = None,
 ) -> list[Row]:
     """Bits per pixel against PSNR/SSIM of runs, JPEG and WebP on the image files in
     ``images`` (default: photo-patches' validation photographs): OUTPUT/rd.csv and rd.png and

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from laser_core.coding.codec import Codec
@@ -25,10 +24,10 @@ from laser_core.coding.identity import model_identity
 from laser_core.coding.priors import build_priors
 from laser_core.coding.symbols import quantized
 from laser_core.errors import LaserError
-from laser_core.runs import manifest
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import RunDir
+from laser_core.rundir.resume import start_record
 from laser_core.runs.load import TrainedRun
-from laser_core.runs.resume import RUN_INFO, start_record
 
 
 def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
@@ -41,7 +40,8 @@ def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
             f"the codes of {run.run_dir} carry no values to quantize; quantization-aware "
             "fine-tuning applies to sparse (omp, ksvd) and gaussian bottlenecks"
         )
-    if (out_dir / "recipe.yaml").exists():
+    out = RunDir(out_dir)
+    if out.recipe_yaml.exists():
         raise LaserError(f"{out_dir} already holds a run; choose another output folder")
     model = copy.deepcopy(run.model).eval()  # the source run's codec stays as it was
     decoder = model.decoder.train()
@@ -58,12 +58,11 @@ def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
     decoder.eval()
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("recipe.yaml", "plugins.json"):
+    for name in (RunDir.RECIPE, RunDir.PLUGINS):
         shutil.copyfile(run.run_dir / name, out_dir / name)
     start_record(out_dir, run.context)
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(out_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
-    manifest.seal(out_dir, ["recipe.yaml", "plugins.json", RUN_INFO, "model.safetensors"])
+    out.write_weights(model.state_dict())
+    manifest.seal(out_dir, [RunDir.RECIPE, RunDir.PLUGINS, RunDir.RUN_INFO, RunDir.WEIGHTS])
     tuned = TrainedRun(out_dir, run.recipe, model, run.context, run.data)
     priors = build_priors(tuned, model_identity(out_dir), quantizer.bits, codec.priors.images)
     return Codec(tuned, priors)

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from laser_core.errors import LaserError
+from laser_core.rundir.layout import RunDir
 
 IDENTITY_BYTES = 16
 """A truncated SHA-256: 128 bits tell models apart; the container stores these bytes."""
@@ -25,7 +26,7 @@ def digest(*parts: bytes) -> bytes:
 def model_identity(run_dir: Path) -> bytes:
     """The identity of a finished run's model: its resolved recipe and its final weights, as
     stored (a run directory copied elsewhere keeps its identity)."""
-    files = [run_dir / "recipe.yaml", run_dir / "model.safetensors"]
+    files = [RunDir(run_dir).recipe_yaml, RunDir(run_dir).model_safetensors]
     for needed in files:
         if not needed.is_file():
             raise LaserError(f"{run_dir} is not a finished run directory: {needed.name} is missing")

@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from laser_core.data.images import image_pixels
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir.layout import atomic_write
 
 MODES = {1: "L", 3: "RGB"}
 

@@ -26,10 +26,9 @@ from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.symbols import Symbols, concatenate, to_symbols
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import Codes
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir.layout import RunDir, atomic_write
 from laser_core.runs.load import TrainedRun
 
-PRIORS_FILE = "priors.safetensors"
 DEFAULT_BITS = 8
 DEFAULT_MAX_IMAGES = 4096
 SMOOTHING = 0.5
@@ -78,7 +77,7 @@ def build_priors(
     quantizer = None if codes.values is None else ValueQuantizer.fit(codes.values, bits)
     alphabet_sizes = run.model.bottleneck.code_spec().alphabet_sizes
     data = count_symbols(to_symbols(codes, quantizer), alphabet_sizes, quantizer, images, model_id)
-    path = run.run_dir / PRIORS_FILE
+    path = RunDir(run.run_dir).priors_safetensors
     atomic_write(path, lambda temporary: temporary.write_bytes(data))
     return parse_priors(data, str(path), model_id)
 
@@ -121,10 +120,10 @@ def count_symbols(
 
 def load_priors(run_dir: Path, model_id: bytes) -> Priors:
     """The priors stored in ``run_dir``; refused when counted for another model."""
-    path = run_dir / PRIORS_FILE
+    path = RunDir(run_dir).priors_safetensors
     if not path.is_file():
         raise LaserError(
-            f"{run_dir} has no {PRIORS_FILE}; count them with `laser priors {run_dir}`"
+            f"{run_dir} has no {RunDir.PRIORS}; count them with `laser priors {run_dir}`"
         )
     return parse_priors(path.read_bytes(), str(path), model_id)
 

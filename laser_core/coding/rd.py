@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from laser_core.assembly.build import build_component, list_components
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
 from laser_core.data.photos import sample_photo
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write, atomic_write_text
-from laser_core.training.build import build_component, list_components
+from laser_core.rundir.layout import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from laser_core.assembly.build import Autoencoder
 from laser_core.plugin.contracts import BottleneckOutput, ClipLayout, Codes, CodeSpec
-from laser_core.training.build import Autoencoder
 
 
 @dataclass

@@ -3,6 +3,7 @@ calls."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from laser_core.downstream.export.store import Export, Format, open_export
 from laser_core.downstream.export.verify import verify as verify_export
 from laser_core.downstream.export.writer import ExportResult, Split, export
-from laser_core.downstream.tasks import run_task
+from laser_core.rundir.providers import load_run_recipe
 from laser_core.runs.load import check_run, dataset_overrides, load_run
-from laser_core.runs.providers import load_run_recipe
+from laser_core.runs.tasks import run_task
 
 if TYPE_CHECKING:
     from laser_core.downstream.analyze import Analysis
@@ -30,8 +31,8 @@ class ExportReport:
 
 
 def export_run(
-    run_dir: str | Path,
-    out: str | Path,
+    run_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     dataset: dict[str, Any] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     split: Split = "val",
@@ -49,7 +50,7 @@ def export_run(
 
 
 def rerun_task(
-    run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()
+    run_dir: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()
 ) -> dict[str, float]:
     """Run a finished run's ``task:`` block again, changed by ``overrides`` (e.g.
     ``["task.classifier=mlp"]``), merging its numbers into metrics.json: ``laser task``."""
@@ -58,7 +59,9 @@ def rerun_task(
     return run_task(load_run_recipe(run_dir, overrides), run_dir)
 
 
-def analyze_export(export_dir: str | Path, out: str | Path | None = None) -> Analysis:
+def analyze_export(
+    export_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+) -> Analysis:
     """Plots of an export and a one-page ``report.html`` in ``out`` (default
     ``EXPORT_DIR/analysis``): what ``laser analyze`` does."""
     from laser_core.downstream.analyze import analyze  # matplotlib: a second to import

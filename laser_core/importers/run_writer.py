@@ -10,7 +10,6 @@ reads images is given its dataset.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import textwrap
@@ -21,17 +20,17 @@ from typing import Any
 import torch
 import yaml
 from accelerate import Accelerator
-from safetensors.torch import save_file
 
+from laser_core.assembly.build import build_model
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, load_recipe
-from laser_core.runs import layout, manifest
-from laser_core.runs.resume import RUN_INFO, start_record
-from laser_core.training.build import build_model
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
+from laser_core.rundir.resume import start_record
 
-SEALED = ("recipe.yaml", "plugins.json", RUN_INFO, "model.safetensors", "imported.json")
+SEALED = (RunDir.RECIPE, RunDir.PLUGINS, RunDir.RUN_INFO, RunDir.WEIGHTS, RunDir.IMPORTED)
 """The files of an imported run directory that its manifest covers."""
 
 
@@ -77,21 +76,20 @@ def write_imported_run(
             for note in imported.notes
         )
     )
-    body = yaml.safe_dump(recipe.resolved(), sort_keys=False)
-    layout.atomic_write_text(run_dir / "recipe.yaml", header + body)
-    layout.write_plugin_versions(run_dir, recipe, default_registry(), Accelerator(cpu=True))
+    files = RunDir(run_dir)
+    files.write_recipe(recipe, header)
+    files.write_plugin_versions(recipe, default_registry(), Accelerator(cpu=True))
     start_record(run_dir, imported.images)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    layout.atomic_write(run_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
+    files.write_weights(model.state_dict())
     record = {
         "library": imported.library,
         "source": str(imported.source.resolve()),
-        "sha256": _sha256(imported.source),
+        "sha256": sha256(imported.source),
         "ignored_keys": imported.ignored,
         **imported.metadata,
         **({"notes": imported.notes} if imported.notes else {}),
     }
-    layout.atomic_write_text(run_dir / "imported.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(files.imported_json, json.dumps(record, indent=2) + "\n")
     manifest.seal(run_dir, [*SEALED])  # last: the imported run is complete and verifiable
     return recipe
 
@@ -118,13 +116,3 @@ def _check_coverage(imported: ImportedModel, model: torch.nn.Module) -> None:
             f"{imported.source}: the LASER model needs weights the source does not have: "
             + ", ".join(missing[:20])
         )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if file.is_file():
-            with file.open("rb") as stream:
-                for chunk in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(chunk)
-    return digest.hexdigest()

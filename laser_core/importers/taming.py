@@ -85,7 +85,7 @@ def _model_params(config: Path) -> tuple[str, dict[str, Any]]:
         content = yaml.safe_load(config.read_text())
         model = content["model"]
         target, params = model["target"], model["params"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as error:
         raise LaserError(
             f"{config}: not a taming training config with model.target and model.params "
             f"({type(error).__name__}: {error})"

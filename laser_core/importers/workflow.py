@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +16,27 @@ Overrides = list[str] | tuple[str, ...]
 
 
 def import_taming(
-    checkpoint: Path,
-    config: Path,
-    out: Path,
+    checkpoint: str | os.PathLike[str],
+    config: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     overrides: Overrides = (),
     dataset: dict[str, Any] | None = None,
 ) -> Recipe:
     """A taming-transformers VQModel or GumbelVQ (Lightning .ckpt and its training YAML) as
     run ``out``; ``dataset``, e.g. ``{"name": "image-folder", ...}``, is recorded as its data
     block (by default it has none, and each command that reads images is given one)."""
-    return write_imported_run(read_taming(checkpoint, config), out, _with(dataset, overrides))
+    taming = read_taming(Path(checkpoint), Path(config))
+    return write_imported_run(taming, Path(out), _with(dataset, overrides))
 
 
 def import_diffusers(
-    folder: Path, out: Path, overrides: Overrides = (), dataset: dict[str, Any] | None = None
+    folder: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    overrides: Overrides = (),
+    dataset: dict[str, Any] | None = None,
 ) -> Recipe:
     """A diffusers VQModel or AutoencoderKL folder (``save_pretrained``) as run ``out``."""
-    return write_imported_run(read_diffusers(folder), out, _with(dataset, overrides))
+    return write_imported_run(read_diffusers(Path(folder)), Path(out), _with(dataset, overrides))
 
 
 def _with(dataset: dict[str, Any] | None, overrides: Overrides) -> list[str]:

@@ -1,7 +1,7 @@
 """Numerical kernels shared by plugins: nearest-code search and batched OMP (torch and Triton),
 dictionary updates."""
 
-from laser_core.ops.atoms import replacement_directions, worst_represented_directions
+from laser_core.ops.atoms import reinitialise_atoms, replacement_directions
 from laser_core.ops.dispatch import Backend
 from laser_core.ops.kmeans import cluster_statistics, kmeans
 from laser_core.ops.ksvd import KSVDResult, ksvd, ksvd_update
@@ -21,6 +21,6 @@ __all__ = [
     "nearest_code",
     "online_dictionary_update",
     "reconstruct",
+    "reinitialise_atoms",
     "replacement_directions",
-    "worst_represented_directions",
 ]

@@ -32,9 +32,17 @@ def replacement_directions(
     return candidates[:, :-1] / norm[:, None], valid
 
 
-def worst_represented_directions(residuals: torch.Tensor, count: int) -> torch.Tensor:
-    """The valid rows (r, M) of :func:`replacement_directions`, ``r <= count``."""
-    if count == 0:  # the same on every process, so no rank waits on a broadcast
-        return residuals.new_zeros(0, residuals.shape[1])
-    directions, valid = replacement_directions(residuals, count)
-    return directions[valid]
+def reinitialise_atoms(
+    atom_rows: torch.Tensor, chosen: torch.Tensor, residuals: torch.Tensor
+) -> torch.Tensor:
+    """Replace, in place, the atoms (rows of ``atom_rows`` (K, M)) marked in ``chosen`` (K,)
+    bool, the i-th chosen atom by the i-th worst-represented direction of ``residuals`` (N, M);
+    return which atoms were replaced (K,) bool: ``chosen`` less those left without a direction
+    (zero residuals, or fewer signals than chosen atoms). Fixed shapes: the host never waits to
+    learn how many atoms were chosen."""
+    directions, valid = replacement_directions(residuals, atom_rows.shape[0])
+    order = (chosen.long().cumsum(0) - 1).clamp(min=0)  # each chosen atom's rank among them
+    replaced = chosen & valid[order]
+    replacement = directions[order].to(atom_rows.dtype)
+    atom_rows.copy_(torch.where(replaced[:, None], replacement, atom_rows))
+    return replaced

@@ -22,10 +22,11 @@ sweep itself waits on nothing. Atoms that no signal uses are re-initialised from
 worst-represented signals (see ``laser_core.ops.atoms``). The input dictionary must already be
 the same on every rank.
 
-The sweep reads the per-atom signal counts back once, to size a table of each atom's signals
-padded to one width; inside the loop over atoms every step has that one shape and nothing waits
-on the device (an atom whose direction vanishes keeps its value through ``torch.where``), so on
-CUDA the loop runs as one captured graph (``laser_core.ops.graphs``).
+The sweep reads one number back: the most signals any atom has, the width of the table of each
+atom's signals, which is built on the device. Inside the loop over atoms every step has that one
+shape and nothing waits on the device (an atom whose direction vanishes keeps its value through
+``torch.where``), so on CUDA the loop runs as one captured graph (``laser_core.ops.graphs``);
+the unused atoms are found and replaced as a mask over atoms, in fixed shapes as well.
 """
 
 from __future__ import annotations
@@ -34,18 +35,18 @@ from dataclasses import dataclass
 
 import torch
 
+from laser_core.nn.codes import Codes
 from laser_core.nn.distributed import gather_rows
-from laser_core.ops.atoms import worst_represented_directions
+from laser_core.ops.atoms import reinitialise_atoms
 from laser_core.ops.graphs import run_sweep
 from laser_core.ops.omp import Backend, batch_omp, reconstruct
 from laser_core.ops.precision import ieee_fp32
-from laser_core.plugin.contracts import Codes
 
 
 @dataclass
 class KSVDResult:
     """dictionary (M, K) of unit-norm atoms; codes of the signals over it, their coefficients
-    updated with the atoms; replaced: long (r,), atoms re-initialised because unused."""
+    updated with the atoms; replaced: bool (K,), the atoms re-initialised because unused."""
 
     dictionary: torch.Tensor
     codes: Codes
@@ -74,9 +75,7 @@ def ksvd(
         result = ksvd_update(signals, dictionary, codes)
         dictionary, codes = result.dictionary, result.codes
         replaced.append(result.replaced)
-    # One sweep's atoms are already distinct and sorted; unique() would read back to the host.
-    replaced = replaced[0] if len(replaced) == 1 else torch.cat(replaced).unique()
-    return KSVDResult(dictionary, codes, replaced)
+    return KSVDResult(dictionary, codes, torch.stack(replaced).any(0))
 
 
 def ksvd_update(signals: torch.Tensor, dictionary: torch.Tensor, codes: Codes) -> KSVDResult:
@@ -94,9 +93,7 @@ def ksvd_update(signals: torch.Tensor, dictionary: torch.Tensor, codes: Codes) -
         values = everything[:, dim : dim + depth].contiguous()
         indices = everything[:, dim + depth :].long()
         unused = _sweep(atom_rows, indices, values, residual)
-        directions = worst_represented_directions(residual, len(unused))
-        replaced = unused[: directions.shape[0]]
-        atom_rows[replaced] = directions
+        replaced = reinitialise_atoms(atom_rows, unused, residual)
         indices, values = indices[mine], values[mine]
         indices = torch.where(values != 0, indices, 0)
     return KSVDResult(atom_rows.t().contiguous(), Codes(indices, values), replaced)
@@ -106,15 +103,16 @@ def _sweep(
     atom_rows: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, residual: torch.Tensor
 ) -> torch.Tensor:
     """Update every used atom (rows of ``atom_rows``), its coefficients in ``values`` and the
-    ``residual`` in place, in order; return the atoms (long) no signal uses."""
+    ``residual`` in place, in order; return which atoms (bool (K,)) no signal uses."""
     atoms, dim = atom_rows.shape
     depth = indices.shape[1]
     flat_indices, flat_values = indices.reshape(-1), values.view(-1)
     owners = torch.where(flat_values != 0, flat_indices, atoms)  # unused slots: no atom
     counts = torch.zeros(atoms + 1, dtype=torch.long, device=indices.device)
     counts.index_add_(0, owners, torch.ones_like(owners))
-    counts = counts[:atoms].tolist()  # the sweep's one read-back: how wide the table must be
-    table = _slot_table(owners, atoms, _table_width(max(counts), atom_rows.is_cuda))
+    counts = counts[:atoms]
+    widest = int(counts.max())  # the sweep's one read-back: how wide the table must be
+    table = _slot_table(owners, atoms, _table_width(widest, atom_rows.is_cuda))
     # Table padding points at an extra slot whose coefficient is 0 and whose signal is an extra
     # zero residual row: padded entries change nothing, so every atom's step has one shape.
     padded_values = torch.cat([flat_values, flat_values.new_zeros(1)])
@@ -122,11 +120,7 @@ def _sweep(
     run_sweep(_update_atoms, atom_rows, table, padded_values, padded_residual, depth=depth)
     flat_values.copy_(padded_values[:-1])
     residual.copy_(padded_residual[:-1])
-    return torch.tensor(
-        [atom for atom, count in enumerate(counts) if count == 0],
-        dtype=torch.long,
-        device=atom_rows.device,
-    )
+    return counts == 0
 
 
 def _table_width(widest: int, captured: bool) -> int:

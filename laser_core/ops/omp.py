@@ -7,8 +7,9 @@ so the coefficients are the exact least-squares fit of the signal over its suppo
 correlations α = Dᵀr are updated through G without forming the residual r.
 
 This module keeps L⁻ᵀ (the coefficients of the orthonormalised support atoms) instead of L: a
-new column of L⁻ᵀ is one small matrix-vector product, the correlation update is one weighted sum
-of Gram rows per signal, and the final coefficients are L⁻ᵀ (L⁻¹ Dᵢᵀx) without a triangular solve.
+new column of L⁻ᵀ is one small matrix-vector product, the coefficients γ = L⁻ᵀ (L⁻¹ Dₛᵀx) grow
+by one scaled column of L⁻ᵀ per step without a triangular solve, and the correlations
+α = Dᵀx − G_S γ_S are one weighted sum of rows per signal (its α₀ and the support's Gram rows).
 
 Signals are coded in chunks, which bounds memory; on the CPU each of torch's threads codes
 whole chunks with single-threaded ops, so no op waits on a barrier for a busy core.
@@ -22,13 +23,15 @@ holds index 0 and value 0, so it adds nothing to ``reconstruct`` and the code ke
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 
+from laser_core.nn.codes import Codes
 from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
-from laser_core.plugin.contracts import Codes
 
 CPU_CHUNK_ELEMENTS = 2**19
 """Signals x atoms per chunk on the CPU: keeps the correlation buffers near the L2/L3 caches."""
@@ -145,79 +148,112 @@ def _torch_batch_omp(
     chunk_size: int | None,
 ) -> Codes:
     count, atoms = signals.shape[0], dictionary.shape[1]
+    on_cpu = signals.device.type == "cpu"
     if chunk_size is None:
-        budget = CPU_CHUNK_ELEMENTS if signals.device.type == "cpu" else GPU_CHUNK_ELEMENTS
-        chunk_size = max(1, budget // atoms)
+        chunk_size = max(1, (CPU_CHUNK_ELEMENTS if on_cpu else GPU_CHUNK_ELEMENTS) // atoms)
+        if on_cpu:  # at least one chunk per thread
+            chunk_size = min(chunk_size, -(-count // torch.get_num_threads()))
     gram = dictionary.t() @ dictionary
     indices = torch.zeros(count, sparsity, dtype=torch.long, device=signals.device)
     values = torch.zeros(count, sparsity, device=signals.device)
 
-    def code(chunks: list[slice]) -> None:
+    def code(chunks: Iterator[slice]) -> None:
+        # The Gram rows, then the chunk's α₀ (see _omp_chunk): one table per thread.
+        table = gram.new_empty(atoms + min(chunk_size, count), atoms)
+        table[:atoms] = gram
         for rows in chunks:
             indices[rows], values[rows] = _omp_chunk(
-                signals[rows], dictionary, gram, sparsity, tolerance
+                signals[rows], dictionary, table, sparsity, tolerance
             )
 
-    chunks = [slice(start, start + chunk_size) for start in range(0, count, chunk_size)]
-    workers = min(torch.get_num_threads(), len(chunks)) if signals.device.type == "cpu" else 1
+    chunks = iter([slice(start, start + chunk_size) for start in range(0, count, chunk_size)])
+    workers = min(torch.get_num_threads(), -(-count // chunk_size)) if on_cpu else 1
     if workers == 1:
         code(chunks)
-    else:
-        in_threads(code, [chunks[k::workers] for k in range(workers)])
+    else:  # the threads take chunks from one iterator: a thread slowed by other jobs takes fewer
+        in_threads(code, [chunks] * workers)
     return Codes(indices, values)
 
 
 def _omp_chunk(
     signals: torch.Tensor,
     dictionary: torch.Tensor,
-    gram: torch.Tensor,
+    table: torch.Tensor,
     sparsity: int,
     tolerance: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch-OMP of signals (n, M); returns indices and values (n, sparsity)."""
-    count, atoms = signals.shape[0], gram.shape[0]
+    """Batch-OMP of signals (n, M); returns indices and values (n, sparsity).
+
+    ``table`` (at least K + n, K) holds the Gram matrix in its first K rows; the next n rows
+    receive each signal's α₀ = Dᵀx, so that one embedding_bag computes the correlations with
+    the residual, α = α₀ - G_S γ_S: bag entry 0 is the signal's row of α₀ (weight 1), entry
+    1 + j the atom of slot j (weight -γ_j).
+
+    The per-signal state is stored signals last, (slots, n) and (slots, slots, n), so that each
+    small step is one elementwise op over contiguous signals rather than many tiny matrices.
+    """
+    count, atoms = signals.shape[0], table.shape[1]
     device = signals.device
-    correlations = signals @ dictionary  # α = Dᵀr, (n, K)
+    table = table[: atoms + count]
+    gram, initial = table[:atoms], table[atoms:]
+    torch.mm(signals, dictionary, out=initial)
+    bags = torch.zeros(sparsity + 1, count, dtype=torch.long, device=device)
+    bags[0] = torch.arange(atoms, atoms + count, device=device)
+    weights = signals.new_zeros(sparsity + 1, count)
+    weights[0] = 1.0
+    chosen, negated_values = bags[1:], weights[1:]
     energy = signals.square().sum(1)  # ‖r‖²
     floor = energy * NEGLIGIBLE_CORRELATION**2
     active = energy > (tolerance if tolerance is not None else 0.0)
-    # inverse[:, :t, :t] = L⁻ᵀ over the first t slots; projections = L⁻¹ α₀ over the support.
-    inverse = signals.new_zeros(count, sparsity, sparsity)
-    projections = signals.new_zeros(count, sparsity)
-    chosen = torch.zeros(count, sparsity, dtype=torch.long, device=device)
-    used = torch.zeros(count, sparsity, dtype=torch.bool, device=device)
-    score = torch.empty_like(correlations)
+    inverse = signals.new_zeros(sparsity, sparsity, count)  # [:t, :t] = L⁻ᵀ of the first t slots
+    used = torch.zeros(sparsity, count, dtype=torch.bool, device=device)
     gram_entries, gram_diagonal = gram.reshape(-1), gram.diagonal()
     for slot in range(sparsity):
-        torch.abs(correlations, out=score)
-        score.scatter_(1, chosen[:, :slot], -1.0)  # never the same atom twice
-        atom = score.argmax(1)
-        chosen[:, slot] = atom
-        correlation = correlations.gather(1, atom[:, None]).squeeze(1)
-        support_inverse = inverse[:, :slot, :slot]
-        cross = gram_entries[chosen[:, :slot] * atoms + atom[:, None]]  # G[support, atom]
-        row = (support_inverse * cross[:, :, None]).sum(1)  # new Cholesky row L⁻¹ G[support, atom]
-        pivot = gram_diagonal[atom] - row.square().sum(1)  # squared new Cholesky diagonal
+        if slot:
+            support = slice(0, slot + 1)
+            score = F.embedding_bag(
+                bags[support].t(), table, per_sample_weights=weights[support].t(), mode="sum"
+            ).abs_()
+            score.scatter_(1, chosen[:slot].t(), -1.0)  # never the same atom twice
+        else:
+            score = initial.abs()
+        atom = _largest(score)
+        chosen[slot] = atom
+        support_inverse = inverse[:slot, :slot]
+        cross = gram_entries[chosen[:slot] * atoms + atom]  # G[support, atom]
+        correlation = initial.gather(1, atom[:, None]).squeeze(1)
+        correlation += torch.linalg.vecdot(cross, negated_values[:slot], dim=0)  # α₀ - G γ
+        row = (support_inverse * cross[:, None]).sum(0)  # new Cholesky row L⁻¹ G[support, atom]
+        norm = gram_diagonal[atom]
+        pivot = norm - torch.linalg.vecdot(row, row, dim=0)  # squared new Cholesky diagonal
         significant = correlation.square() > floor
-        take = active & significant & (pivot > DEGENERATE_PIVOT * gram_diagonal[atom])
-        diagonal = torch.where(take, pivot, 1.0).sqrt()
-        scale = take / diagonal
-        inverse[:, :slot, slot] = (support_inverse * row[:, None, :]).sum(2) * -scale[:, None]
-        inverse[:, slot, slot] = scale
-        projection = correlation * scale
-        projections[:, slot] = projection
-        used[:, slot] = take
-        # Dᵀq for the new orthonormal direction q = D u, u = inverse[:, :, slot]: Σ u_j G[atom_j].
-        direction = F.embedding_bag(
-            chosen[:, : slot + 1],
-            gram,
-            per_sample_weights=inverse[:, : slot + 1, slot].contiguous(),
-            mode="sum",
-        )
-        correlations.addcmul_(direction, projection[:, None], value=-1.0)
-        energy -= projection.square()
+        take = pivot > DEGENERATE_PIVOT * norm
+        take &= significant
+        take &= active
+        scale = torch.where(take, pivot.rsqrt(), 0.0)  # 1 / new Cholesky diagonal, 0 if dropped
+        inverse[:slot, slot].addcmul_((support_inverse * row).sum(1), scale, value=-1.0)
+        inverse[slot, slot] = scale
+        projection = correlation * scale  # the residual's coordinate on the new direction
+        used[slot] = take
+        # γ_S += projection · L⁻ᵀ[:, slot]: the least-squares coefficients over the new support
+        negated_values[: slot + 1].addcmul_(inverse[: slot + 1, slot], projection, value=-1.0)
+        energy.addcmul_(projection, projection, value=-1.0)
         active &= significant
         if tolerance is not None:
             active &= energy > tolerance
-    values = (inverse * projections[:, None, :]).sum(2)  # L⁻ᵀ L⁻¹ α₀ = G_ss⁻¹ Dₛᵀx
-    return torch.where(used, chosen, 0), torch.where(used, values, 0.0)
+    return torch.where(used, chosen, 0).t(), torch.where(used, -negated_values, 0.0).t()
+
+
+def _largest(score: torch.Tensor) -> torch.Tensor:
+    """Column of each row's largest entry in ``score`` (n, K), the first of ties, as argmax.
+
+    torch's CPU argmax is not vectorised and took half of the CPU path's time; there the
+    answer comes from vectorised passes instead (row maximum, a 0/1 mask of it, the largest of
+    the mask times K - column), which overwrite ``score``.
+    """
+    if score.device.type != "cpu":
+        return score.argmax(1)
+    atoms = score.shape[1]
+    score.eq_(score.amax(1, keepdim=True))
+    score.mul_(torch.arange(atoms, 0, -1, dtype=score.dtype))
+    return atoms - score.amax(1).long()

@@ -24,8 +24,8 @@ import torch
 import triton
 import triton.language as tl
 
+from laser_core.nn.codes import Codes
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
-from laser_core.plugin.contracts import Codes
 
 BLOCK_N = 16
 BLOCK_K = 64

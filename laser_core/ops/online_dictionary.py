@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from laser_core.nn.codes import Codes
 from laser_core.ops.graphs import run_sweep
 from laser_core.ops.precision import ieee_fp32
-from laser_core.plugin.contracts import Codes
 
 CHUNK_ELEMENTS = 2**24
 """Signals x features per chunk of ``code_statistics``: at most 64 MiB of weighted signals."""

@@ -7,16 +7,18 @@ returns the component; ``config`` is an instance of the plugin's pydantic config
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from laser_core.recipes.blocks import KINDS  # noqa: F401  every kind, one per recipe block
-from laser_core.recipes.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from laser_core.nn.codes import BottleneckOutput, Codes, CodeSpec
+from laser_core.plugin.blocks import KINDS  # noqa: F401  every kind, one per recipe block
+from laser_core.plugin.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class ComponentConfig(BaseModel):
@@ -29,9 +31,15 @@ class DatasetConfig(ComponentConfig):
     """Keys every dataset accepts, on top of its own; the loader reads them, not the plugin."""
 
     batch_size: PositiveInt = 32
-    num_workers: NonNegativeInt = Field(0, description="loader processes; 0 loads in the main one")
-    pin_memory: bool = Field(
-        False, description="page-locked batches, copied to a GPU without blocking; none on CPUs"
+    num_workers: NonNegativeInt | None = Field(
+        None,
+        description="loader processes; 0 loads in the main one; default: 0 on a CPU, on a GPU "
+        "the process's share of the CPU cores, at most 8",
+    )
+    pin_memory: bool | None = Field(
+        None,
+        description="page-locked batches, copied to a GPU without blocking; default: on where "
+        "a GPU trains; never on a CPU",
     )
     persistent_workers: bool = Field(
         False, description="keep the loader processes between epochs; needs num_workers > 0"
@@ -39,12 +47,28 @@ class DatasetConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _persistent_workers_need_workers(self) -> DatasetConfig:
-        if self.persistent_workers and self.num_workers == 0:
+        if self.persistent_workers and not self.num_workers:
+            chosen = "0" if self.num_workers == 0 else "left to the device (none on a CPU)"
             raise ValueError(
-                "persistent_workers needs loader processes to keep, and num_workers is 0; set "
-                "num_workers above 0 or remove persistent_workers"
+                f"persistent_workers needs loader processes to keep, and num_workers is {chosen}; "
+                "set num_workers above 0 or remove persistent_workers"
             )
         return self
+
+    def loader_workers(self, device: torch.device, processes: int = 1) -> int:
+        """``num_workers``, or by default what suits ``device``: none on a CPU, where the
+        model's own threads use the cores; on a GPU this process's share of the cores (at most
+        8), so that batches are ready before the GPU asks."""
+        if self.num_workers is not None:
+            return self.num_workers
+        if device.type == "cpu":
+            return 0
+        return max(1, min(8, len(os.sched_getaffinity(0)) // processes))
+
+    def pins_memory(self, device: torch.device) -> bool:
+        """Whether batches are page-locked: by default where a GPU trains; never on a CPU,
+        where there is nothing to copy to."""
+        return device.type != "cpu" and self.pin_memory is not False
 
 
 class DiscriminatorConfig(ComponentConfig):
@@ -78,46 +102,6 @@ class BuildContext:
     latent_dim: int = 16
     downsampling: int = 1
     code_spec: CodeSpec | None = None
-
-
-@dataclass
-class Codes:
-    """A bottleneck's discrete or sparse code for each latent position.
-
-    indices: long (..., depth), an alphabet symbol per depth slot (VQ depth 1, RQ depth =
-    levels, OMP depth = sparsity); None for purely continuous codes (gaussian).
-    values: float (..., depth) coefficients for sparse codes, or the means of a gaussian code;
-    None for one-of-K codes.
-    """
-
-    indices: torch.Tensor | None
-    values: torch.Tensor | None = None
-
-    def map(self, fn: Any) -> Codes:
-        """Apply ``fn`` to every tensor present, e.g. to move or slice codes."""
-        return Codes(
-            None if self.indices is None else fn(self.indices),
-            None if self.values is None else fn(self.values),
-        )
-
-
-@dataclass
-class CodeSpec:
-    """Alphabet size of each depth slot and whether codes carry values, for coders and priors."""
-
-    alphabet_sizes: list[int]
-    has_values: bool = False
-
-
-@dataclass
-class BottleneckOutput:
-    """quantized is (batch, output_dim, height, width), z's shape for most bottlenecks, and
-    passes gradients to the encoder; loss is a scalar."""
-
-    quantized: torch.Tensor
-    loss: torch.Tensor
-    codes: Codes
-    stats: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Bottleneck(nn.Module):

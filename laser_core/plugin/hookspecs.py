@@ -3,7 +3,9 @@
 A plugin module implements any of these with ``@laser_core.hookimpl`` and calls
 ``register(name, factory, config=ConfigModel, summary="...")`` once per component.
 ``factory(config, context)`` builds the component from its validated config and a
-:class:`laser_core.plugin.contracts.BuildContext`.
+:class:`laser_core.plugin.contracts.BuildContext`. A component class whose constructor takes
+``(config, context)`` is its own factory (every built-in bottleneck registers its class), and
+the first line of a class's or function's docstring is the summary when none is given.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def laser_register_encoders(register: Register) -> None:
 
 @hookspec
 def laser_register_bottlenecks(register: Register) -> None:
-    """Register bottlenecks: laser_core.plugin.contracts.Bottleneck subclasses (VQ, OMP, ...)."""
+    """Register bottlenecks: laser_core.Bottleneck subclasses built as cls(config, context)."""
 
 
 @hookspec

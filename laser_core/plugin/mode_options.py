@@ -8,9 +8,11 @@ null, still reloads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
+
+from laser_core.plugin.contracts import ComponentConfig
 
 
 @dataclass(frozen=True)
@@ -35,3 +37,19 @@ class ModeOptions:
         """The option as set, or its mode's default when the recipe leaves it out."""
         value = getattr(config, option)
         return self.options[option][1] if value is None else value
+
+
+class ModeConfig(ComponentConfig):
+    """A config with options that apply in one mode only: a subclass sets ``mode_options``,
+    and validation refuses an option set under another mode."""
+
+    mode_options: ClassVar[ModeOptions]
+
+    @model_validator(mode="after")
+    def _options_match_their_mode(self) -> ModeConfig:
+        self.mode_options.check(self)
+        return self
+
+    def option(self, name: str) -> Any:
+        """A mode's option as set, or its mode's default when the recipe leaves it out."""
+        return self.mode_options.value(self, name)

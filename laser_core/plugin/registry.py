@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from laser_core.errors import PluginError, did_you_mean
 from laser_core.plugin import hookspecs
+from laser_core.plugin.blocks import singular
 from laser_core.plugin.contracts import CONFIG_BASES, KINDS, ComponentConfig
-from laser_core.recipes.blocks import singular
 
 ENTRY_POINT_GROUP = "laser"
 BUILTIN_DISTRIBUTION = "laser"
@@ -248,7 +248,16 @@ class _Registration:
             raise PluginError(f"{where}: config may not declare 'name'; the recipe uses it")
         if any(c.name == name for c in self.staged if c.kind == self.kind):
             raise PluginError(f"{where}: registered twice by the same plugin")
+        if not summary and (inspect.isclass(factory) or inspect.isfunction(factory)):
+            summary = first_line(factory.__doc__)
         self.staged.append(Component(self.kind, name, factory, config, summary, self.provider))
+
+
+def first_line(docstring: str | None) -> str:
+    """A docstring's first line without its full stop: the summary a registered class or
+    function gives ``laser plugins`` when its plugin names none."""
+    lines = (docstring or "").strip().splitlines()
+    return lines[0].strip().removesuffix(".") if lines else ""
 
 
 def disabled_plugins() -> set[str]:

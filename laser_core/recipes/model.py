@@ -7,6 +7,7 @@ the discriminated union ``laser schema`` exports, with our own messages and sugg
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laser_core.errors import PluginError, Problem, RecipeError, did_you_mean
+from laser_core.plugin.blocks import BLOCK_KEYS, BLOCKS, BlockSpec, singular
 from laser_core.plugin.registry import Component, Provider, Registry, default_registry
-from laser_core.recipes.blocks import BLOCK_KEYS, BLOCKS, BlockSpec, singular
-from laser_core.recipes.strict_yaml import KeyPath, dotted
-from laser_core.recipes.types import (
+from laser_core.plugin.types import (
     AdamBeta,
     NonNegativeFloat,
     NonNegativeInt,
@@ -27,6 +27,7 @@ from laser_core.recipes.types import (
     Seed,
     UnitInterval,
 )
+from laser_core.recipes.strict_yaml import KeyPath, dotted
 from laser_core.recipes.yaml_source import Sourced, apply_overrides, load_file
 
 Precision = Literal["no", "fp16", "bf16"]
@@ -127,7 +128,7 @@ class TrainConfig(BaseModel):
     @field_validator("trackers")
     @classmethod
     def _known_and_installed(cls, value: list[str | dict[str, Any]]) -> list[dict[str, Any]]:
-        from laser_core.training.trackers import check_tracker
+        from laser_core.recipes.trackers import check_tracker
 
         return [check_tracker({"name": t} if isinstance(t, str) else t) for t in value]
 
@@ -208,7 +209,7 @@ Pins = dict[str, tuple[str, Provider]]
 
 
 def load_recipe(
-    path: str | Path,
+    path: str | os.PathLike[str],
     overrides: list[str] | tuple[str, ...] = (),
     registry: Registry | None = None,
     pinned: Pins | None = None,

@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import models_json_schema
 
 from laser_core.errors import PluginError
+from laser_core.plugin.blocks import BLOCKS, BlockSpec, singular
 from laser_core.plugin.registry import Component, Registry
-from laser_core.recipes.blocks import BLOCKS, BlockSpec, singular
 from laser_core.recipes.model import RecipeSettings
 
 DEFS = "#/$defs/{model}"

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file
 
+from laser_core.assembly.build import Autoencoder, build_data, build_model
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BuildContext, DataSplits
 from laser_core.recipes.model import Recipe
-from laser_core.runs import manifest
-from laser_core.runs.providers import load_run_recipe
-from laser_core.runs.resume import FINAL, recorded_images
-from laser_core.training import checkpoint
-from laser_core.training.build import Autoencoder, build_data, build_model
+from laser_core.rundir import checkpoint, manifest
+from laser_core.rundir.layout import RunDir
+from laser_core.rundir.providers import load_run_recipe
+from laser_core.rundir.resume import FINAL, recorded_images
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,18 @@ class TrainedRun:
         return self.built_data
 
 
-def load_run(run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainedRun:
+def load_run(
+    run_dir: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()
+) -> TrainedRun:
     """Rebuild the run's model from its recorded recipe and image shape and load its final
     weights; the dataset is built only when a command uses it.
 
     ``overrides`` change the recipe first, e.g. to evaluate on another dataset block; the
     model's own blocks must stay as trained or the weights will not fit.
     """
+    run_dir = Path(run_dir)
     check_run(run_dir)
-    weights = run_dir / "model.safetensors"
+    weights = RunDir(run_dir).model_safetensors
     recipe = load_run_recipe(run_dir, overrides)
     images = recorded_images(run_dir)
     data = None
@@ -129,23 +133,22 @@ def check_run(run_dir: Path) -> None:
     restart = (
         f"`laser run --resume {run_dir}` finishes it from its last checkpoint"
         if checkpoint.complete_checkpoints(run_dir)
-        else f"`laser run {run_dir / 'recipe.yaml'} --run-dir {run_dir}` starts it over"
+        else f"`laser run {RunDir(run_dir).recipe_yaml} --run-dir {run_dir}` starts it over"
     )
+    run = RunDir(run_dir)
     unfinished = f"if it is still training, wait for it to finish; if it was stopped, {restart}"
-    if not (run_dir / "recipe.yaml").is_file():
-        raise LaserError(f"{run_dir} is not a run directory: recipe.yaml is missing")
-    if not (run_dir / "model.safetensors").is_file():
-        raise LaserError(
-            f"{run_dir} is not a finished run: model.safetensors is missing; {unfinished}"
-        )
+    if not run.recipe_yaml.is_file():
+        raise LaserError(f"{run_dir} is not a run directory: {run.RECIPE} is missing")
+    if not run.model_safetensors.is_file():
+        raise LaserError(f"{run_dir} is not a finished run: {run.WEIGHTS} is missing; {unfinished}")
     if not manifest.exists(run_dir):
-        log.warning(f"{run_dir} has no {manifest.MANIFEST} (an older LASER wrote it): unverified")
+        log.warning(f"{run_dir} has no {run.MANIFEST} (an older LASER wrote it): unverified")
         return
     files = manifest.listed(run_dir)
-    if "model.safetensors" not in files:
+    if run.WEIGHTS not in files:
         raise LaserError(
-            f"{run_dir} is not a finished run: its model.safetensors is not in "
-            f"{manifest.MANIFEST} (written while training or stopped before it was sealed); "
+            f"{run_dir} is not a finished run: its {run.WEIGHTS} is not in "
+            f"{run.MANIFEST} (written while training or stopped before it was sealed); "
             + unfinished
         )
     for name in files:

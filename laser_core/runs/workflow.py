@@ -3,7 +3,7 @@ arguments and prints their results, so Python does everything the command line d
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,13 +11,13 @@ from typing import Any
 from accelerate import Accelerator, PartialState
 from torch.utils.data import DataLoader
 
-from laser_core.downstream.tasks import run_task
+from laser_core.assembly.build import Autoencoder, build_component, build_metrics
 from laser_core.recipes.model import Recipe
-from laser_core.runs.layout import default_run_dir
+from laser_core.rundir.layout import RunDir, default_run_dir
+from laser_core.rundir.providers import load_run_recipe
+from laser_core.rundir.resume import check_resumable
 from laser_core.runs.load import dataset_overrides, load_run
-from laser_core.runs.providers import load_run_recipe
-from laser_core.runs.resume import check_resumable
-from laser_core.training.build import Autoencoder, build_component, build_metrics
+from laser_core.runs.tasks import run_task
 from laser_core.training.evaluate import evaluate
 from laser_core.training.train import train
 
@@ -37,16 +37,18 @@ class RunResult:
     task: dict[str, float]
 
 
-def run_recipe(recipe: Recipe, run_dir: str | Path | None = None) -> RunResult:
+def run_recipe(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None) -> RunResult:
     """Train ``recipe`` into ``run_dir`` (default ``runs/<recipe>-<timestamp>``), then run its
     ``task:`` block on the main process: what ``laser run`` does."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
     return _train_then_task(recipe, run_dir, resume=False)
 
 
-def resume_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunResult:
+def resume_run(
+    run_dir: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()
+) -> RunResult:
     """Continue the run in ``run_dir`` from its newest intact checkpoint, its recorded recipe
-    changed by ``overrides`` (those runs/resume.py allows, e.g. ``["train.steps=2000"]``), then
+    changed by ``overrides`` (those rundir/resume.py allows, e.g. ``["train.steps=2000"]``), then
     run its task: what ``laser run --resume`` does."""
     run_dir = Path(run_dir)
     check_resumable(run_dir)  # before its recipe is parsed
@@ -94,7 +96,7 @@ class EvalResult:
 
 
 def evaluate_run(
-    run_dir: str | Path,
+    run_dir: str | os.PathLike[str],
     overrides: list[str] | tuple[str, ...] = (),
     dataset: dict[str, Any] | None = None,
     whole_split: bool = False,
@@ -121,11 +123,10 @@ def evaluate_run(
         accelerator,
         None if whole_split else recipe.train.eval_batches,
     )
-    final = run_dir / "metrics.json"
-    step = json.loads(final.read_text()).get("step") if final.is_file() else None
+    files = RunDir(run_dir)
     return EvalResult(
-        weights=run_dir / "model.safetensors",
-        step=step,
+        weights=files.model_safetensors,
+        step=files.read_final_metrics().get("step"),
         dataset=recipe.data.resolved(),
         split="val",
         split_examples=len(run.data.val),

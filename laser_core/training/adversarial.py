@@ -152,7 +152,7 @@ class Adversary:
             return zero, zero
         with frozen(self.module):
             loss = self.generator_loss(self.module(reconstructions).float())
-        weight = torch.tensor(self.config.weight, device=loss.device)
+        weight = torch.full((), self.config.weight, device=loss.device)  # a fill, no copy
         if self.last_layer is not None:
             weight = weight * adaptive_weight(
                 reconstruction_loss, loss, self.last_layer, self.gradient_scale(loss.device)

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from laser_core.runs.layout import atomic_write
-from laser_core.training.build import Autoencoder
+from laser_core.assembly.build import Autoencoder
+from laser_core.rundir.layout import atomic_write
 
 
 @torch.no_grad()

@@ -4,15 +4,14 @@ bottleneck between a pretrained encoder and decoder."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from laser_core.assembly.build import Autoencoder
 from laser_core.errors import LaserError
 from laser_core.recipes.model import Recipe
-from laser_core.training.build import Autoencoder
+from laser_core.rundir.layout import RunDir
 
 
 def initialize_from(model: Autoencoder, recipe: Recipe) -> str:
@@ -22,7 +21,7 @@ def initialize_from(model: Autoencoder, recipe: Recipe) -> str:
     names and shapes match are loaded and the rest of the model keeps its initialisation."""
     init = recipe.train.init_from
     assert init is not None
-    source = Path(init.run) / "model.safetensors"
+    source = RunDir(init.run).model_safetensors
     where = f"{recipe.source}: train.init_from"
     if not source.is_file():
         raise LaserError(f"{where}: {source} does not exist; name a finished or imported run")

@@ -17,28 +17,7 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 from PIL import Image
 
-# tracker (Accelerate's log_with name) -> the module it needs; the pip extra has its name
-PACKAGES = {
-    "tensorboard": "tensorboard",
-    "wandb": "wandb",
-    "mlflow": "mlflow",
-    "trackio": "trackio",
-    "aim": "aim",
-}
-FOLDER = "trackers"
-
-
-def check_tracker(entry: dict[str, Any]) -> dict[str, Any]:
-    """A known tracker whose package is installed, else a ValueError for the recipe's
-    validation, which locates it (file:line) and names the extra to install."""
-    name = entry.get("name")
-    if name not in PACKAGES:
-        raise ValueError(f"unknown tracker {name!r} (trackers: {', '.join(PACKAGES)})")
-    if importlib.util.find_spec(PACKAGES[name]) is None:
-        raise ValueError(
-            f"tracker '{name}' needs the {PACKAGES[name]} package: pip install 'laser[{name}]'"
-        )
-    return dict(entry)
+from laser_core.rundir.layout import RunDir
 
 
 def accelerator_kwargs(trackers: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
@@ -48,7 +27,7 @@ def accelerator_kwargs(trackers: list[dict[str, Any]], run_dir: Path) -> dict[st
     return {
         "log_with": [t["name"] for t in trackers],
         "project_config": ProjectConfiguration(
-            project_dir=str(run_dir), logging_dir=str(run_dir / FOLDER)
+            project_dir=str(run_dir), logging_dir=str(RunDir(run_dir).trackers)
         ),
     }
 
@@ -59,7 +38,7 @@ def start(accelerator: Accelerator, recipe: Any, run_dir: Path) -> None:
     trackers = recipe.train.trackers
     if not trackers:
         return
-    folder = run_dir / FOLDER
+    folder = RunDir(run_dir).trackers
     options = {t["name"]: {k: v for k, v in t.items() if k != "name"} for t in trackers}
     init_kwargs = {name: _defaults(name, folder, run_dir.name) | o for name, o in options.items()}
     if "mlflow" in init_kwargs and accelerator.is_main_process:
@@ -102,7 +81,7 @@ class TrackedLog:
             if k not in {"step", "split"} and isinstance(v, int | float)
         }
         self.accelerator.log(scalars, step=step)
-        grid = self.run_dir / "reconstructions" / f"step-{step:07d}.png"
+        grid = RunDir(self.run_dir).grid(step)
         if split == "val" and grid.is_file():
             self._log_image(grid, step)
 

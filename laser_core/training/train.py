@@ -14,19 +14,10 @@ from typing import Any
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, set_seed
-from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from laser_core.errors import LaserError
-from laser_core.plugin.registry import default_registry
-from laser_core.recipes.model import Recipe, TrainConfig
-from laser_core.runs import layout as rundir
-from laser_core.runs import manifest
-from laser_core.runs import resume as resuming
-from laser_core.training import checkpoint, trackers
-from laser_core.training.adversarial import Adversary, prepare_adversary
-from laser_core.training.build import (
+from laser_core.assembly.build import (
     Autoencoder,
     build_data,
     build_discriminator,
@@ -34,11 +25,19 @@ from laser_core.training.build import (
     build_metrics,
     build_model,
 )
+from laser_core.assembly.losses import ImageLosses
+from laser_core.errors import LaserError
+from laser_core.plugin.registry import default_registry
+from laser_core.recipes.model import Recipe, TrainConfig
+from laser_core.rundir import checkpoint, manifest
+from laser_core.rundir import layout as rundir
+from laser_core.rundir import resume as resuming
+from laser_core.training import trackers
+from laser_core.training.adversarial import Adversary, prepare_adversary
 from laser_core.training.divergence import DivergenceWatch
 from laser_core.training.evaluate import evaluate
 from laser_core.training.initialize import freeze, initialize_from
 from laser_core.training.interrupt import AgreedStop, DeferredInterrupt
-from laser_core.training.losses import ImageLosses
 from laser_core.training.throughput import Throughput
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class TrainResult:
 
 def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     """Train ``recipe`` into ``run_dir``; with ``resume``, continue its newest intact
-    checkpoint (runs/resume.py says which recipe changes a resume accepts)."""
+    checkpoint (rundir/resume.py says which recipe changes a resume accepts)."""
     config = recipe.train
     if resume:
         changes = resuming.check_resume(run_dir, recipe)
@@ -70,7 +69,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     if config.deterministic:
         _deterministic()
     accelerator = Accelerator(
-        cpu=not _has_accelerator(),  # so torchrun on CPUs runs multi-process over gloo
+        cpu=_accelerator_device().type == "cpu",  # so torchrun on CPUs runs multi-process over gloo
         mixed_precision=config.precision,
         # the loop chains epochs itself: syncing at each epoch's end would add optimizer steps
         gradient_accumulation_plugin=GradientAccumulationPlugin(
@@ -80,7 +79,8 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
         dataloader_config=DataLoaderConfiguration(
             use_seedable_sampler=True,
             data_seed=recipe.seed,
-            non_blocking=recipe.data.config.pin_memory,  # copies from pinned memory overlap
+            # copies from pinned memory overlap with the step
+            non_blocking=recipe.data.config.pins_memory(_accelerator_device()),
         ),
         # Buffers updated outside autograd (codebooks, EMA and dictionary statistics) are
         # all-reduced by the bottlenecks; rank 0's copy broadcast on every forward would only
@@ -150,10 +150,11 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
         if accelerator.is_main_process:
             resuming.start_over(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
-            rundir.write_recipe(run_dir, recipe)
-            rundir.write_plugin_versions(run_dir, recipe, default_registry(), accelerator)
+            files = rundir.RunDir(run_dir)
+            files.write_recipe(recipe)
+            files.write_plugin_versions(recipe, default_registry(), accelerator)
             resuming.start_record(run_dir, splits)
-            manifest.seal(run_dir, ["recipe.yaml", "plugins.json", resuming.RUN_INFO])
+            manifest.seal(run_dir, [files.RECIPE, files.PLUGINS, files.RUN_INFO])
     accelerator.wait_for_everyone()
     trackers.start(accelerator, recipe, run_dir)
 
@@ -184,7 +185,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
     # the last step validated (see _step); a resumed finished run logged it before
     result.after = loop.latest_val or rundir.MetricsLog(run_dir).val_at(state.step)
     if accelerator.is_main_process:
-        rundir.write_final_metrics(run_dir, {"step": state.step, **result.after})
+        rundir.RunDir(run_dir).write_final_metrics({"step": state.step, **result.after})
     if checkpoint.latest(run_dir) != checkpoint.path_for(run_dir, state.step):
         checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
     save_weights(accelerator, model, run_dir)
@@ -350,7 +351,7 @@ class _Loop:
         return record
 
     def validate(self, step: int) -> dict[str, float]:
-        grid = self.run_dir / "reconstructions" / f"step-{step:07d}.png"
+        grid = rundir.RunDir(self.run_dir).grid(step)
         results = evaluate(
             self.model,
             self.val_loader,
@@ -414,20 +415,23 @@ def warmup_cosine(config: TrainConfig):
 
 
 def _loader_options(recipe: Recipe, accelerator: Accelerator) -> dict[str, Any]:
-    """DataLoader keywords from the recipe's data block; pinning only helps a GPU."""
+    """DataLoader keywords from the recipe's data block, with the device's defaults."""
     data = recipe.data.config
+    workers = data.loader_workers(accelerator.device, accelerator.num_processes)
     return {
         "batch_size": data.batch_size,
-        "num_workers": data.num_workers,
-        "pin_memory": data.pin_memory and accelerator.device.type != "cpu",
+        "num_workers": workers,
+        "pin_memory": data.pins_memory(accelerator.device),
         "persistent_workers": data.persistent_workers,
     }
 
 
-def _has_accelerator() -> bool:
+def _accelerator_device() -> torch.device:
+    """The device this process will train on, before Accelerate is set up."""
     if hasattr(torch, "accelerator"):  # torch >= 2.6
-        return torch.accelerator.is_available()
-    return torch.cuda.is_available()
+        accelerator = torch.accelerator.current_accelerator(check_available=True)
+        return accelerator if accelerator is not None else torch.device("cpu")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _micro_batches(
@@ -468,5 +472,4 @@ def save_weights(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path
     """The final weights as model.safetensors, written atomically by the main process."""
     state = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        rundir.atomic_write(run_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
+        rundir.RunDir(run_dir).write_weights(state)

@@ -7,6 +7,7 @@ from pydantic import Field
 from torch import nn
 
 from laser_core import (
+    BuildContext,
     ComponentConfig,
     NonNegativeInt,
     PositiveInt,
@@ -24,12 +25,14 @@ class ConvEncoderConfig(ComponentConfig):
 
 
 class ConvEncoder(nn.Module):
-    """Images (B, C, H, W) -> latents (B, latent_dim, H / 2**downsamplings, ...)."""
+    """ResNet encoder: GroupNorm, SiLU, strided-conv downsampling.
 
-    def __init__(self, config: ConvEncoderConfig, image_channels: int):
+    Images (B, C, H, W) -> latents (B, latent_dim, H / 2**downsamplings, ...)."""
+
+    def __init__(self, config: ConvEncoderConfig, context: BuildContext):
         super().__init__()
         widths = stage_channels(config.channels, config.downsamplings + 1)
-        layers: list[nn.Module] = [nn.Conv2d(image_channels, widths[0], 3, padding=1)]
+        layers: list[nn.Module] = [nn.Conv2d(context.image_channels, widths[0], 3, padding=1)]
         for stage, width in enumerate(widths):
             layers += [ResBlock(width, width) for _ in range(config.blocks)]
             if stage < config.downsamplings:

@@ -12,6 +12,7 @@ from .conv import ConvDecoder, ConvDecoderConfig
 
 
 def _conv(config: ConvDecoderConfig, context: BuildContext) -> ConvDecoder:
+    """ResNet decoder: GroupNorm, SiLU, nearest upsampling + conv."""
     ups = config.upsamplings
     if ups is None:
         if not is_power_of_two(context.downsampling):
@@ -35,6 +36,7 @@ class IdentityDecoder(nn.Module):
 
 
 def _identity(config: ComponentConfig, context: BuildContext) -> IdentityDecoder:
+    """No decoder: latents are pixel patches."""
     patch = context.downsampling
     if context.latent_dim != context.image_channels * patch**2:
         raise LaserError(
@@ -47,10 +49,5 @@ def _identity(config: ComponentConfig, context: BuildContext) -> IdentityDecoder
 
 @hookimpl
 def laser_register_decoders(register) -> None:
-    register(
-        "conv",
-        _conv,
-        config=ConvDecoderConfig,
-        summary="ResNet decoder: GroupNorm, SiLU, nearest upsampling + conv",
-    )
-    register("identity", _identity, summary="no decoder: latents are pixel patches")
+    register("conv", _conv, config=ConvDecoderConfig)
+    register("identity", _identity)

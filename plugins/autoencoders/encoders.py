@@ -7,7 +7,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from laser_core import BuildContext, ComponentConfig, PositiveInt, hookimpl
+from laser_core import BuildContext, ComponentConfig, PositiveInt, Register, hookimpl
 
 from .conv import ConvEncoder, ConvEncoderConfig
 
@@ -17,12 +17,14 @@ class IdentityEncoderConfig(ComponentConfig):
 
 
 class IdentityEncoder(nn.Module):
-    """Images (B, C, H, W) -> (B, C*p*p, H/p, W/p): the bottleneck sees raw pixel patches."""
+    """No encoder: pixel patches go straight to the bottleneck.
 
-    def __init__(self, config: IdentityEncoderConfig, image_channels: int):
+    Images (B, C, H, W) -> (B, C*p*p, H/p, W/p): the bottleneck sees raw pixel patches."""
+
+    def __init__(self, config: IdentityEncoderConfig, context: BuildContext):
         super().__init__()
         self.patch_size = config.patch_size
-        self.latent_dim = image_channels * config.patch_size**2
+        self.latent_dim = context.image_channels * config.patch_size**2
         self.downsampling = config.patch_size
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -30,20 +32,6 @@ class IdentityEncoder(nn.Module):
 
 
 @hookimpl
-def laser_register_encoders(register) -> None:
-    register(
-        "conv",
-        lambda config, context: ConvEncoder(config, context.image_channels),
-        config=ConvEncoderConfig,
-        summary="ResNet encoder: GroupNorm, SiLU, strided-conv downsampling",
-    )
-    register(
-        "identity",
-        _identity,
-        config=IdentityEncoderConfig,
-        summary="no encoder: pixel patches go straight to the bottleneck",
-    )
-
-
-def _identity(config: IdentityEncoderConfig, context: BuildContext) -> IdentityEncoder:
-    return IdentityEncoder(config, context.image_channels)
+def laser_register_encoders(register: Register) -> None:
+    register("conv", ConvEncoder, config=ConvEncoderConfig)
+    register("identity", IdentityEncoder, config=IdentityEncoderConfig)

@@ -49,10 +49,12 @@ class HierarchicalEncoderConfig(ComponentConfig):
 
 
 class HierarchicalEncoder(nn.Module):
-    """Images (B, C, H, W) -> latents (B, bottom_dim + top_dim / 4, H / d, W / d): the bottom
+    """VQ-VAE-2 style: bottom and depth-to-space top latents, concatenated.
+
+    Images (B, C, H, W) -> latents (B, bottom_dim + top_dim / 4, H / d, W / d): the bottom
     latent and the depth-to-space top latent, concatenated."""
 
-    def __init__(self, config: HierarchicalEncoderConfig, image_channels: int):
+    def __init__(self, config: HierarchicalEncoderConfig, context: BuildContext):
         super().__init__()
         width = config.channels[-1]
         features = ConvEncoderConfig(
@@ -61,7 +63,7 @@ class HierarchicalEncoder(nn.Module):
             blocks=config.blocks,
             latent_dim=width,
         )
-        self.features = ConvEncoder(features, image_channels)
+        self.features = ConvEncoder(features, context)
         self.bottom = nn.Conv2d(width, config.bottom_dim, 3, padding=1)
         self.top = nn.Sequential(
             nn.Conv2d(width, width, 4, stride=2, padding=1),
@@ -92,7 +94,9 @@ class HierarchicalDecoderConfig(ComponentConfig):
 
 
 class HierarchicalDecoder(nn.Module):
-    """Latents (B, D, h, w), h and w even -> images (B, C, h * d, w * d). A top path decodes
+    """VQ-VAE-2 style: decodes a top path at half resolution, then the bottom.
+
+    Latents (B, D, h, w), h and w even -> images (B, C, h * d, w * d). A top path decodes
     the latents space-to-depth at (h/2, w/2) and upsamples them; the bottom path decodes the
     latents and the top path's features together."""
 
@@ -124,19 +128,9 @@ class HierarchicalDecoder(nn.Module):
 
 @hookimpl
 def laser_register_encoders(register: Register) -> None:
-    register(
-        "hierarchical",
-        lambda config, context: HierarchicalEncoder(config, context.image_channels),
-        config=HierarchicalEncoderConfig,
-        summary="VQ-VAE-2 style: bottom and depth-to-space top latents, concatenated",
-    )
+    register("hierarchical", HierarchicalEncoder, config=HierarchicalEncoderConfig)
 
 
 @hookimpl
 def laser_register_decoders(register: Register) -> None:
-    register(
-        "hierarchical",
-        HierarchicalDecoder,
-        config=HierarchicalDecoderConfig,
-        summary="VQ-VAE-2 style: decodes a top path at half resolution, then the bottom",
-    )
+    register("hierarchical", HierarchicalDecoder, config=HierarchicalDecoderConfig)

@@ -158,13 +158,16 @@ class Middle(nn.Module):
 
 
 class VQGANEncoder(nn.Module):
-    """Images (B, C, H, W) -> latents (B, latent_dim, H / 2**(len(ch_mult) - 1), ...)."""
+    """taming's VQGAN encoder: channel multipliers, attention, then a 1x1 quant_conv.
 
-    def __init__(self, config: VQGANEncoderConfig, image_channels: int, image_size: int):
+    Images (B, C, H, W) -> latents (B, latent_dim, H / 2**(len(ch_mult) - 1), ...)."""
+
+    def __init__(self, config: VQGANEncoderConfig, context: BuildContext):
         super().__init__()
+        _check_size(config, context.image_size)
         ch, mult = config.ch, config.ch_mult
-        self.conv_in = nn.Conv2d(image_channels, ch, 3, padding=1)
-        levels, block_in, resolution = [], ch, image_size
+        self.conv_in = nn.Conv2d(context.image_channels, ch, 3, padding=1)
+        levels, block_in, resolution = [], ch, context.image_size
         for level, m in enumerate(mult):
             blocks = []
             for _ in range(config.num_res_blocks):
@@ -192,16 +195,17 @@ class VQGANEncoder(nn.Module):
 
 
 class VQGANDecoder(nn.Module):
-    """Latents (B, latent_dim, h, w) -> images (B, C, h * 2**(len(ch_mult) - 1), ...)."""
+    """taming's VQGAN decoder: a 1x1 post_quant_conv, attention, nearest + conv ups.
 
-    def __init__(
-        self, config: VQGANDecoderConfig, latent_dim: int, image_channels: int, image_size: int
-    ):
+    Latents (B, latent_dim, h, w) -> images (B, C, h * 2**(len(ch_mult) - 1), ...)."""
+
+    def __init__(self, config: VQGANDecoderConfig, context: BuildContext):
         super().__init__()
+        _check_size(config, context.image_size)
         ch, mult = config.ch, config.ch_mult
-        self.post_quant_conv = nn.Conv2d(latent_dim, config.z_channels, 1)
+        self.post_quant_conv = nn.Conv2d(context.latent_dim, config.z_channels, 1)
         block_in = ch * mult[-1]
-        resolution = image_size // 2 ** (len(mult) - 1)
+        resolution = context.image_size // 2 ** (len(mult) - 1)
         self.conv_in = nn.Conv2d(config.z_channels, block_in, 3, padding=1)
         self.mid = Middle(block_in, config.dropout)
         levels: list[Level] = []
@@ -215,7 +219,7 @@ class VQGANDecoder(nn.Module):
             resolution = resolution * 2 if level else resolution
         self.up = nn.ModuleList(levels)  # indexed by resolution level, as taming's
         self.norm_out = normalize(block_in)
-        self.conv_out = nn.Conv2d(block_in, image_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(block_in, context.image_channels, 3, padding=1)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         h = self.mid(self.conv_in(self.post_quant_conv(latents)))
@@ -234,31 +238,11 @@ def _check_size(config: VQGANConfig, image_size: int) -> None:
         )
 
 
-def build_encoder(config: VQGANEncoderConfig, context: BuildContext) -> VQGANEncoder:
-    _check_size(config, context.image_size)
-    return VQGANEncoder(config, context.image_channels, context.image_size)
-
-
-def build_decoder(config: VQGANDecoderConfig, context: BuildContext) -> VQGANDecoder:
-    _check_size(config, context.image_size)
-    return VQGANDecoder(config, context.latent_dim, context.image_channels, context.image_size)
-
-
 @hookimpl
 def laser_register_encoders(register: Register) -> None:
-    register(
-        "vqgan",
-        build_encoder,
-        config=VQGANEncoderConfig,
-        summary="taming's VQGAN encoder: channel multipliers, attention, then a 1x1 quant_conv",
-    )
+    register("vqgan", VQGANEncoder, config=VQGANEncoderConfig)
 
 
 @hookimpl
 def laser_register_decoders(register: Register) -> None:
-    register(
-        "vqgan",
-        build_decoder,
-        config=VQGANDecoderConfig,
-        summary="taming's VQGAN decoder: a 1x1 post_quant_conv, attention, nearest + conv ups",
-    )
+    register("vqgan", VQGANDecoder, config=VQGANDecoderConfig)

@@ -40,11 +40,19 @@ class GaussianConfig(ComponentConfig):
 
 
 class GaussianBottleneck(Bottleneck):
-    """Latents (batch, dim, height, width) -> a diagonal Gaussian per position; codes carry the
+    """β-VAE Gaussian posterior: the continuous baseline, means as codes.
+
+    Latents (batch, dim, height, width) -> a diagonal Gaussian per position; codes carry the
     means as values (batch, height, width, dim)."""
 
-    def __init__(self, dim: int, config: GaussianConfig):
+    def __init__(self, config: GaussianConfig, context: BuildContext):
         super().__init__()
+        dim = context.latent_dim
+        if not config.projection and dim % 2:
+            raise LaserError(
+                f"bottleneck 'gaussian' with projection: false splits the encoder's {dim} "
+                "channels into means and log-variances, so it needs an even latent_dim"
+            )
         self.dim, self.kl_weight = dim, config.kl_weight
         self.projection = nn.Conv2d(dim, 2 * dim, 1) if config.projection else None
 
@@ -85,21 +93,6 @@ class GaussianBottleneck(Bottleneck):
         return CodeSpec(alphabet_sizes=[], has_values=True)
 
 
-def build(config: GaussianConfig, context: BuildContext) -> GaussianBottleneck:
-    if not config.projection and context.latent_dim % 2:
-        raise LaserError(
-            f"bottleneck 'gaussian' with projection: false splits the encoder's "
-            f"{context.latent_dim} channels into means and log-variances, so it needs an even "
-            "latent_dim"
-        )
-    return GaussianBottleneck(context.latent_dim, config)
-
-
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "gaussian",
-        build,
-        config=GaussianConfig,
-        summary="β-VAE Gaussian posterior: the continuous baseline, means as codes",
-    )
+    register("gaussian", GaussianBottleneck, config=GaussianConfig)

@@ -67,16 +67,18 @@ class GumbelConfig(ComponentConfig):
 
 
 class GumbelQuantizer(Bottleneck):
-    """Latents (batch, dim, height, width) -> one of codebook_size codes per position; codes
+    """Gumbel-softmax codes: sampled one-hot codes with an annealed relaxation.
+
+    Latents (batch, dim, height, width) -> one of codebook_size codes per position; codes
     (batch, height, width, 1)."""
 
     step: torch.Tensor
 
-    def __init__(self, dim: int, config: GumbelConfig):
+    def __init__(self, config: GumbelConfig, context: BuildContext):
         super().__init__()
-        self.dim, self.config = dim, config
-        self.projection = nn.Conv2d(dim, config.codebook_size, 1)
-        self.codebook = nn.Parameter(torch.randn(config.codebook_size, dim))
+        self.dim, self.config = context.latent_dim, config
+        self.projection = nn.Conv2d(self.dim, config.codebook_size, 1)
+        self.codebook = nn.Parameter(torch.randn(config.codebook_size, self.dim))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def temperature(self) -> torch.Tensor:
@@ -138,15 +140,6 @@ class GumbelQuantizer(Bottleneck):
         return CodeSpec(alphabet_sizes=[len(self.codebook)])
 
 
-def build(config: GumbelConfig, context: BuildContext) -> GumbelQuantizer:
-    return GumbelQuantizer(context.latent_dim, config)
-
-
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "gumbel",
-        build,
-        config=GumbelConfig,
-        summary="Gumbel-softmax codes: sampled one-hot codes with an annealed relaxation",
-    )
+    register("gumbel", GumbelQuantizer, config=GumbelConfig)

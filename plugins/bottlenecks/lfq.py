@@ -17,42 +17,18 @@ fp32 and average over this process's batch.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
-from torch import nn
 
-from laser_core import (
-    Bottleneck,
-    BottleneckOutput,
-    BuildContext,
-    Codes,
-    CodeSpec,
-    ComponentConfig,
-    Register,
-    code_counts,
-    full_precision,
-    hookimpl,
-    to_latent,
-    to_vectors,
-    usage_stats,
-)
+from laser_core import BuildContext, Register, hookimpl, straight_through
 
-MAX_INDEX_DIMS = 16
-"""At most 2^16 codes when the codebook is handled whole: a combined index is one alphabet of
-the entropy coder and the codebook-usage metric (one count per symbol, per example for the
-metric), and the codebook entropy holds (positions, 2^dims) log-probabilities."""
+from .implicit_codebook import MAX_CODES, ImplicitCodebook, ImplicitCodebookConfig
 
 
-class LFQConfig(ComponentConfig):
+class LFQConfig(ImplicitCodebookConfig):
     dims: int = Field(10, ge=1, description="binary dimensions, each quantized to ±1: 2^dims codes")
-    codes: Literal["index", "per-dimension"] = Field(
-        "index",
-        description="index: one symbol per position, the code's number among 2^dims; "
-        "per-dimension: one bit per dimension (alphabets of 2)",
-    )
     commitment_weight: float = Field(
         0.25, ge=0, description="weight of ||x - sg(sign(x))||², which keeps latents near ±1"
     )
@@ -66,23 +42,18 @@ class LFQConfig(ComponentConfig):
         0.01, gt=0, description="τ of q(c | x) = softmax(-||x - c||² / τ)"
     )
 
+    @property
+    def levels_per_dimension(self) -> list[int]:
+        return [2] * self.dims
+
     @model_validator(mode="after")
-    def _whole_codebook_fits(self) -> LFQConfig:
-        needs = [
-            reason
-            for reason, applies in (
-                ("codes: index", self.codes == "index"),
-                ("codebook_entropy_weight > 0", self.codebook_entropy_weight > 0),
-            )
-            if applies
-        ]
-        if self.dims > MAX_INDEX_DIMS and needs:
+    def _codebook_entropy_fits(self) -> LFQConfig:
+        if self.codebook_entropy_weight > 0 and 2**self.dims > MAX_CODES:
             raise ValueError(
-                f"dims {self.dims} makes 2^{self.dims} codes, but {' and '.join(needs)} handle "
-                f"the codebook whole, which allows at most 2^{MAX_INDEX_DIMS} (an entropy-coder "
-                f"alphabet; (positions, 2^dims) probabilities for the codebook entropy); use "
-                f"dims <= {MAX_INDEX_DIMS}, or codes: per-dimension with "
-                "codebook_entropy_weight: 0"
+                f"dims {self.dims} makes 2^{self.dims} codes, but the codebook entropy "
+                "(codebook_entropy_weight > 0) holds (positions, 2^dims) log-probabilities, so "
+                f"it allows at most {MAX_CODES:,} codes (dims <= {MAX_CODES.bit_length() - 1}); "
+                "use fewer dims, or codebook_entropy_weight: 0 with codes: per-dimension"
             )
         return self
 
@@ -93,25 +64,21 @@ def binary_entropy(logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(logits) - logits * torch.sigmoid(logits)
 
 
-class LookupFreeQuantizer(Bottleneck):
-    """Latents (batch, dim, height, width) -> signs of ``dims`` projected dimensions; codes
+class LookupFreeQuantizer(ImplicitCodebook):
+    """Lookup-free quantization: the sign of each dimension, with an entropy penalty.
+
+    Latents (batch, dim, height, width) -> signs of ``dims`` projected dimensions; codes
     (batch, height, width, 1) or (batch, height, width, dims), bit i = 1 where dimension i is
     positive (index = Σ bit_i 2^i)."""
 
-    powers: torch.Tensor
     bits: torch.Tensor
 
-    def __init__(self, dim: int, config: LFQConfig):
-        super().__init__()
-        self.dim, self.config = dim, config
-        self.per_dimension = config.codes == "per-dimension"
-        projected = dim != config.dims
-        self.project_in = nn.Linear(dim, config.dims) if projected else nn.Identity()
-        self.project_out = nn.Linear(config.dims, dim) if projected else nn.Identity()
-        self.register_buffer("powers", 2 ** torch.arange(config.dims), persistent=False)
+    def __init__(self, config: LFQConfig, context: BuildContext):
+        super().__init__(context.latent_dim, config.levels_per_dimension, config)
+        self.config = config
         if config.codebook_entropy_weight > 0:  # (2^dims, dims): bit i of every code
-            codes = torch.arange(2**config.dims).unsqueeze(1)
-            self.register_buffer("bits", (codes // self.powers % 2).float(), persistent=False)
+            every_code = self.number_to_digits(torch.arange(2**config.dims).unsqueeze(1))
+            self.register_buffer("bits", every_code.float(), persistent=False)
 
     def entropies(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean per-sample entropy and, when weighted, codebook entropy, in nats, of q(c | x)
@@ -125,67 +92,31 @@ class LookupFreeQuantizer(Bottleneck):
             found["codebook_entropy"] = -(log_mean.exp() * log_mean).sum()
         return found
 
-    def forward(self, z: torch.Tensor) -> BottleneckOutput:
+    def quantize(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Signs with x's gradient; the commitment and entropy terms, and the entropies."""
         config = self.config
-        with full_precision(z):
-            x = self.project_in(to_vectors(z))
-            signs = torch.where(x > 0, 1.0, -1.0)
-            entropies = self.entropies(x)
-            loss = (
-                config.commitment_weight * F.mse_loss(x, signs)
-                + config.sample_entropy_weight * entropies["sample_entropy"]
-                - config.codebook_entropy_weight * entropies.get("codebook_entropy", 0.0)
-            )
-            # Adding x - sg(x), exactly zero, keeps the signs' values and x's gradient.
-            quantized = self.project_out(signs + (x - x.detach()))
-            quantized = to_latent(quantized, z.shape).to(z.dtype)
-        codes = self._codes(signs, z.shape)
+        digits = self.digits(x)
+        signs = self.values(digits)
+        entropies = self.entropies(x)
+        loss = (
+            config.commitment_weight * F.mse_loss(x, signs)
+            + config.sample_entropy_weight * entropies["sample_entropy"]
+            - config.codebook_entropy_weight * entropies.get("codebook_entropy", 0.0)
+        )
         stats = {key: value.detach() for key, value in entropies.items()}
-        return BottleneckOutput(quantized, loss, codes, {**stats, **self._usage(codes.indices)})
+        return straight_through(signs, x), digits, loss, stats
 
-    def _codes(self, signs: torch.Tensor, shape: torch.Size) -> Codes:
-        batch, _, height, width = shape
-        bits = (signs > 0).long()
-        if not self.per_dimension:
-            bits = (bits * self.powers).sum(1, keepdim=True)
-        return Codes(bits.view(batch, height, width, -1))
+    def digits(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Bit i = 1 where dimension i is positive."""
+        return (vectors > 0).long()
 
-    def _usage(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Usage of the combined index, or averaged over bits, as the codes are laid out."""
-        if not self.per_dimension:
-            return usage_stats(code_counts(indices, 2**self.config.dims))
-        slots = [usage_stats(code_counts(indices[..., i], 2)) for i in range(self.config.dims)]
-        return {key: torch.stack([s[key] for s in slots]).mean() for key in slots[0]}
-
-    @torch.no_grad()
-    def encode(self, z: torch.Tensor) -> Codes:
-        with full_precision(z):
-            x = self.project_in(to_vectors(z))
-        return self._codes(torch.where(x > 0, 1.0, -1.0), z.shape)
-
-    def decode(self, codes: Codes) -> torch.Tensor:
-        bits = codes.indices
-        if not self.per_dimension:
-            bits = bits // self.powers % 2  # (..., 1) -> (..., dims)
-        signs = bits.float() * 2 - 1
-        with full_precision(signs):
-            return self.project_out(signs).permute(0, 3, 1, 2)
-
-    def code_spec(self) -> CodeSpec:
-        if self.per_dimension:
-            return CodeSpec(alphabet_sizes=[2] * self.config.dims)
-        return CodeSpec(alphabet_sizes=[2**self.config.dims])
-
-
-def build(config: LFQConfig, context: BuildContext) -> LookupFreeQuantizer:
-    return LookupFreeQuantizer(context.latent_dim, config)
+    def values(self, digits: torch.Tensor) -> torch.Tensor:
+        """Bits -> signs ±1."""
+        return digits.float() * 2 - 1
 
 
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "lfq",
-        build,
-        config=LFQConfig,
-        summary="lookup-free quantization: the sign of each dimension, with an entropy penalty",
-    )
+    register("lfq", LookupFreeQuantizer, config=LFQConfig)

@@ -24,7 +24,9 @@ class DigitsConfig(DatasetConfig):
 
 
 def build(config: DigitsConfig, context: BuildContext) -> DataSplits:
-    """Images (1, size, size) with labels 0-9, split by class so both splits hold every digit."""
+    """scikit-learn's labelled 8x8 digits, resized; no download.
+
+    Images (1, size, size) with labels 0-9, split by class so both splits hold every digit."""
     from sklearn.datasets import load_digits  # imported here: scikit-learn takes seconds
 
     digits = load_digits()

@@ -30,6 +30,7 @@ class HFDatasetConfig(ResizedImagesConfig):
 
 
 def build(config: HFDatasetConfig, context: BuildContext) -> DataSplits:
+    """A Hugging Face dataset by Hub name or save_to_disk folder."""
     import datasets  # imported here: loading every plugin must stay fast
 
     found = _load(config.path)

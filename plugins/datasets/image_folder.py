@@ -49,6 +49,7 @@ class FolderSplits(DataSplits):
 
 
 def build(config: ImageFolderConfig, context: BuildContext) -> FolderSplits:
+    """A local folder of images, labels from subfolders, unreadable files skipped."""
     import datasets  # imported here: loading every plugin must stay fast
     from datasets.data_files import EmptyDatasetError
 

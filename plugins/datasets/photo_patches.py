@@ -53,7 +53,9 @@ class PhotoPatchesConfig(DatasetConfig):
 
 
 def build(config: PhotoPatchesConfig, context: BuildContext) -> DataSplits:
-    """Draw every crop now, from ``config.seed`` alone, so that each process of a multi-process
+    """Random crops of the photographs scikit-image and scikit-learn ship; no download.
+
+    Draw every crop now, from ``config.seed`` alone, so that each process of a multi-process
     run and a resumed run hold identical datasets."""
     val_names = sorted(set(config.val_photos))
     train_names = [name for name in SAMPLE_PHOTOS if name not in val_names]

@@ -49,7 +49,9 @@ class VideoFramesConfig(DatasetConfig):
 
 
 def build(config: VideoFramesConfig, context: BuildContext) -> DataSplits:
-    """Clips split into train and val as wholes, so no val frame was seen in training."""
+    """Video clips (frame folders or .npy arrays) served frame by frame, patch grid.
+
+    Clips split into train and val as wholes, so no val frame was seen in training."""
     root = Path(config.path).expanduser()
     sources = find_clips(root)
     if len(sources) < 2:

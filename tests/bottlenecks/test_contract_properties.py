@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from laser_core.assembly.build import build_component, list_components
 from laser_core.plugin.contracts import BuildContext
-from laser_core.training.build import build_component, list_components
 
 SETTINGS = settings(max_examples=20, deadline=None)
 small = st.integers

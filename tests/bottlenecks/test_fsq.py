@@ -18,7 +18,8 @@ from tests.helpers import TINY_RECIPE
 
 
 def build(dim: int, levels: list[int], codes: str = "index") -> FiniteScalarQuantizer:
-    return FiniteScalarQuantizer(dim, FSQConfig(levels=levels, codes=codes))
+    config = FSQConfig(levels=levels, codes=codes)
+    return FiniteScalarQuantizer(config, BuildContext(latent_dim=dim))
 
 
 def paper_bound(z: torch.Tensor, levels: list[int]) -> torch.Tensor:
@@ -163,7 +164,9 @@ def test_an_index_beyond_an_entropy_coder_alphabet_is_refused_but_per_dimension_
     levels = [8, 8, 8, 8, 8, 8]  # 2^18 grid points
     block = f"{{name: fsq, levels: {levels}}}"
     recipe = TINY_RECIPE.replace("{name: vq, codebook_size: 16}", block)
-    with pytest.raises(RecipeError, match=r"262,144 grid points.*at most 65,536.*per-dimension"):
+    with pytest.raises(
+        RecipeError, match=r"262,144 grid points.*at most 65,536.*codes: per-dimension"
+    ):
         load_recipe(write_recipe(recipe))
     per_dimension = recipe.replace(block, f"{{name: fsq, levels: {levels}, codes: per-dimension}}")
     assert load_recipe(write_recipe(per_dimension)).bottleneck.config.levels == levels

@@ -18,7 +18,7 @@ LOG_VARIANCE = torch.tensor([0.0, -1.0, 1.0])
 
 def with_fixed_moments(kl_weight: float = 1.0) -> GaussianBottleneck:
     """A bottleneck predicting MEAN and LOG_VARIANCE at every position, whatever the latent."""
-    bottleneck = GaussianBottleneck(3, GaussianConfig(kl_weight=kl_weight))
+    bottleneck = GaussianBottleneck(GaussianConfig(kl_weight=kl_weight), BuildContext(latent_dim=3))
     with torch.no_grad():
         bottleneck.projection.weight.zero_()
         bottleneck.projection.bias.copy_(torch.cat([MEAN, LOG_VARIANCE]))

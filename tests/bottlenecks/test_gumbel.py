@@ -30,7 +30,7 @@ def with_fixed_logits(
         hard=hard,
         sampling=sampling,
     )
-    bottleneck = GumbelQuantizer(4, config)
+    bottleneck = GumbelQuantizer(config, BuildContext(latent_dim=4))
     with torch.no_grad():
         bottleneck.projection.weight.zero_()
         bottleneck.projection.bias.copy_(LOGITS)
@@ -112,7 +112,7 @@ def test_the_encoder_gradient_is_the_relaxations_softmax_jacobian_chain():
     tau = 0.5
     config = GumbelConfig(codebook_size=6, temperature_start=tau, temperature_end=tau)
     torch.manual_seed(0)
-    bottleneck = GumbelQuantizer(3, config).train()
+    bottleneck = GumbelQuantizer(config, BuildContext(latent_dim=3)).train()
     z = torch.randn(2, 3, 2, 2, requires_grad=True)
     upstream = torch.randn(2, 3, 2, 2)
     torch.manual_seed(1)
@@ -143,7 +143,7 @@ def test_temperature_anneals_per_training_batch_and_then_stays(anneal, halfway):
         anneal_steps=10,
         anneal=anneal,
     )
-    bottleneck = GumbelQuantizer(2, config).train()
+    bottleneck = GumbelQuantizer(config, BuildContext(latent_dim=2)).train()
     z = torch.randn(1, 2, 2, 2)
     seen = [bottleneck(z).stats["temperature"].item() for _ in range(15)]
     assert seen[0] == pytest.approx(1.0)

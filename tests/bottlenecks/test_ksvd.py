@@ -8,10 +8,10 @@ import itertools
 import pytest
 import torch
 
+from laser_core.assembly.build import build_component
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
-from laser_core.training.build import build_component
 from laser_plugins.bottlenecks.dictionary.sparse_coding import DictionaryBottleneck
 from tests.bottlenecks.test_omp import representation_error, sparse_latents
 from tests.ops.test_omp import unit_dictionary

@@ -18,7 +18,7 @@ from tests.helpers import TINY_RECIPE
 
 
 def build(dim: int, **params) -> LookupFreeQuantizer:
-    return LookupFreeQuantizer(dim, LFQConfig(**params))
+    return LookupFreeQuantizer(LFQConfig(**params), BuildContext(latent_dim=dim))
 
 
 def latents(vectors: list[list[float]]) -> torch.Tensor:
@@ -158,7 +158,11 @@ def test_stats_report_usage_of_the_index_or_averaged_over_bits():
 
 def test_a_codebook_too_large_to_handle_whole_is_refused_with_the_way_out(write_recipe):
     recipe = TINY_RECIPE.replace("{name: vq, codebook_size: 16}", "{name: lfq, dims: 18}")
-    with pytest.raises(RecipeError, match=r"2\^18 codes.*at most 2\^16.*per-dimension"):
+    with pytest.raises(RecipeError, match=r"262,144 grid points.*at most 65,536.*per-dimension"):
+        load_recipe(write_recipe(recipe))
+    entropy = "{name: lfq, dims: 18, codes: per-dimension}"  # codebook_entropy_weight: 0.1
+    recipe = TINY_RECIPE.replace("{name: vq, codebook_size: 16}", entropy)
+    with pytest.raises(RecipeError, match=r"2\^18 codes.*codebook entropy.*dims <= 16"):
         load_recipe(write_recipe(recipe))
     bits = "{name: lfq, dims: 18, codes: per-dimension, codebook_entropy_weight: 0}"
     recipe = TINY_RECIPE.replace("{name: vq, codebook_size: 16}", bits)

@@ -8,17 +8,17 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from laser_core.assembly.build import build_component
 from laser_core.errors import LaserError
 from laser_core.ops import reconstruct
 from laser_core.plugin.contracts import BuildContext
 from laser_core.testing import check_component
-from laser_core.training.build import build_component
 from laser_plugins.bottlenecks.dictionary.sparse_coding import DictionaryBottleneck, OMPConfig
 from tests.ops.test_omp import sparse_signals, unit_dictionary
 
 
 def build(dim: int = 4, **params) -> DictionaryBottleneck:
-    return DictionaryBottleneck(dim, OMPConfig(**params))
+    return DictionaryBottleneck(OMPConfig(**params), BuildContext(latent_dim=dim))
 
 
 def sparse_latents(dictionary: torch.Tensor, batch: int = 8, size: int = 4, seed: int = 1):

@@ -18,7 +18,7 @@ from laser_plugins.bottlenecks.codebooks.rq import ResidualQuantizer, RQConfig
 
 
 def build(dim: int = 8, **params) -> ResidualQuantizer:
-    return ResidualQuantizer(dim, RQConfig(**params))
+    return ResidualQuantizer(RQConfig(**params), BuildContext(latent_dim=dim))
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from laser_core.assembly.build import build_component
 from laser_core.ops import kmeans, nearest_code
 from laser_core.plugin.contracts import BuildContext
-from laser_core.training.build import build_component
 
 DIM, WORLD, STEPS = 4, 2, 3
 PINNED = {"kmeans_init": False, "revive_dead_codes": False}  # no draw from rank 0

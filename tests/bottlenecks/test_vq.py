@@ -18,7 +18,7 @@ from tests.helpers import TINY_RECIPE
 
 
 def build(dim: int = 8, **params) -> VectorQuantizer:
-    return VectorQuantizer(dim, VQConfig(**params))
+    return VectorQuantizer(VQConfig(**params), BuildContext(latent_dim=dim))
 
 
 def clustered_latents(

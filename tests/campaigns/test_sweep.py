@@ -17,7 +17,7 @@ from laser_core.campaigns.lock import SweepLock, SweepLocked
 from laser_core.campaigns.report import compare
 from laser_core.campaigns.runner import run_sweep
 from laser_core.cli.main import main
-from laser_core.runs.layout import atomic_write_text
+from laser_core.rundir.layout import atomic_write_text
 from tests.helpers import TINY_RECIPE
 
 

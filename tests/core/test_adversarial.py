@@ -13,6 +13,7 @@ from accelerate import Accelerator
 from torch import nn
 from torch.nn import functional as F
 
+from laser_core.assembly.build import build_data, build_discriminator, build_model
 from laser_core.errors import LaserError
 from laser_core.recipes.model import load_recipe
 from laser_core.training.adversarial import (
@@ -27,7 +28,7 @@ from laser_core.training.adversarial import (
     prepare_adversary,
     r1_penalty,
 )
-from laser_core.training.build import build_data, build_discriminator, build_model
+from tests.sync_counter import SyncCounter
 
 START = 2
 GAN_RECIPE = f"""
@@ -115,6 +116,15 @@ def test_adversarial_weight_is_zero_before_the_start_step(gan: Gan):
         assert logs == {"disc": 0, "r1": 0}
     assert not changed(discriminator_before, gan.adversary.module)
     assert generator_step(gan, START) > 0
+
+
+def test_the_adversarial_terms_never_wait_on_the_device(gan: Gan):
+    reconstructions, _ = gan.model(gan.images)
+    recon = F.l1_loss(reconstructions, gan.images)
+    with SyncCounter() as syncs:
+        gan.adversary.generator_term(reconstructions, recon, START)
+        gan.adversary.discriminator_step(gan.images, reconstructions, START)
+    assert syncs.total == 0, syncs.report()
 
 
 def test_adaptive_weight_matches_a_hand_computation():

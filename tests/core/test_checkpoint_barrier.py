@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
 from tests.helpers import run_two_processes
 
 

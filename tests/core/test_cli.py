@@ -66,7 +66,10 @@ def test_new_plugin_installs_registers_builds_and_uninstalls_cleanly(tmp_path, w
     install = [*pip, "install", "--no-deps", "--no-build-isolation", str(package)]
     subprocess.run(install, check=True, capture_output=True, timeout=300)
     try:
-        assert "tiny-fsq" in run_laser("plugins").stdout
+        listed = run_laser("plugins").stdout
+        assert "tiny-fsq" in listed
+        # The registered class's docstring gives the summary `laser plugins` prints.
+        assert "Finite scalar quantizer: each latent channel rounded" in listed
         recipe = write_recipe(
             TINY_RECIPE.replace("{name: vq, codebook_size: 16}", "{name: tiny-fsq, levels: 5}")
         )

@@ -22,14 +22,14 @@ from laser_core import (
     ComponentError,
     hookimpl,
 )
+from laser_core.assembly.build import build_data, build_model
+from laser_core.assembly.probe import probing
 from laser_core.cli.main import main
 from laser_core.errors import ContractError
 from laser_core.plugin import registry as registry_module
 from laser_core.plugin.registry import Provider, Registry
 from laser_core.recipes.model import load_recipe
 from laser_core.testing import check_component
-from laser_core.training.build import build_data, build_model
-from laser_core.training.probe import probing
 from tests.helpers import TINY_RECIPE
 
 EVIL = Provider("evil", "laser-evil", "1.0")

@@ -6,6 +6,7 @@ math in fp32; the data block's loader options reach the DataLoaders."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -226,6 +227,21 @@ def test_the_data_block_sets_the_loaders_workers_pinning_and_persistence(write_r
         "pin_memory": False,
         "persistent_workers": True,
     }
+
+
+def test_loaders_default_to_what_suits_the_device(write_recipe):
+    data = load_recipe(write_recipe(TINY_RECIPE)).data.config
+    assert (data.loader_workers(torch.device("cpu")), data.pins_memory(torch.device("cpu"))) == (
+        0,
+        False,
+    )
+    cuda = torch.device("cuda")
+    cores = len(os.sched_getaffinity(0))
+    assert data.pins_memory(cuda)
+    assert data.loader_workers(cuda) == min(8, cores)
+    assert data.loader_workers(cuda, processes=cores) == 1
+    chosen = data.model_copy(update={"num_workers": 3, "pin_memory": False})
+    assert (chosen.loader_workers(cuda), chosen.pins_memory(cuda)) == (3, False)
 
 
 def test_persistent_workers_without_workers_is_refused(write_recipe):

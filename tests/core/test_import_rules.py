@@ -1,11 +1,13 @@
 """The public plugin API is the only way in: built-in plugins import the public surface and
-never another plugin's module, the core never imports a built-in plugin, and nothing imports in
-a cycle, lazy imports (inside functions) included."""
+never another plugin's module, the core never imports a built-in plugin, the core's packages
+form a stack that points one way, and nothing imports in a cycle, lazy imports (inside
+functions) included."""
 
 from __future__ import annotations
 
 import ast
 import importlib.metadata as metadata
+import re
 from pathlib import Path
 
 import laser_core
@@ -29,15 +31,42 @@ def _modules(root: Path, package: str) -> dict[str, Path]:
 MODULES = {**_modules(CORE, "laser_core"), **_modules(PLUGINS, "laser_plugins")}
 
 
-def _imports(module: str) -> set[str]:
-    """Every module ``module`` imports, at the top or inside functions, resolved to the
-    deepest name that is a module (``from a import b`` imports a.b when b is a module)."""
+STACK: tuple[tuple[str, ...], ...] = (
+    ("errors",),
+    ("nn",),
+    ("ops", "data"),
+    ("plugin",),
+    ("recipes", "testing"),
+    ("rundir",),
+    ("assembly",),
+    ("training",),
+    ("runs",),
+    ("downstream", "coding", "campaigns", "importers"),
+    ("laser_core",),
+    ("cli",),
+)
+"""The core's packages, lowest first, as docs/architecture.md draws them: a package imports
+only packages of lower layers (``laser_core`` is the public API in ``__init__.py``; ``errors``
+and ``testing`` are modules); packages of one layer are peers that do not import each other,
+but for the one-way PEER_IMPORTS."""
+
+PEER_IMPORTS = {("campaigns", "coding")}
+"""(importer, imported) peers: a campaign report draws rate-distortion curves with coding.rd."""
+
+TEMPLATES = CORE / "plugin" / "templates"
+"""Files ``laser new-plugin`` copies into a new plugin's package: that package's code, not
+the core's, so they import the public API like any plugin."""
+
+
+def _import_lines(module: str) -> list[tuple[int, str]]:
+    """(line, module) of every import in ``module``, at the top or inside functions, resolved
+    to the deepest name that is a module (``from a import b`` imports a.b when b is a module)."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = set()
+    found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
+            found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -46,8 +75,44 @@ def _imports(module: str) -> set[str]:
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
                 # A public package re-exports names that shadow its submodules (ops.ksvd).
-                found.add(submodule if submodule in MODULES and base not in PUBLIC else base)
-    return {name for name in found if name.split(".")[0] in ("laser_core", "laser_plugins")}
+                name = submodule if submodule in MODULES and base not in PUBLIC else base
+                found.append((node.lineno, name))
+    return [
+        (line, name)
+        for line, name in found
+        if name.split(".")[0] in ("laser_core", "laser_plugins")
+    ]
+
+
+def _imports(module: str) -> set[str]:
+    return {name for _, name in _import_lines(module)}
+
+
+def _layer_of(module: str) -> str:
+    """The stack entry ``module`` belongs to: ``laser_core.runs.load`` -> ``runs``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _stack_violations(modules: list[str]) -> list[str]:
+    rank = {name: level for level, layer in enumerate(STACK) for name in layer}
+    offending = []
+    for module in modules:
+        source = _layer_of(module)
+        for line, target in _import_lines(module):
+            imported = _layer_of(target)
+            if not target.startswith("laser_core") or imported == source:
+                continue
+            if rank[imported] < rank[source] or (source, imported) in PEER_IMPORTS:
+                continue
+            where = "a peer" if rank[imported] == rank[source] else "a higher layer"
+            path = MODULES[module]
+            shown = path.relative_to(CORE.parent) if path.is_relative_to(CORE.parent) else path
+            offending.append(
+                f"{shown}:{line} imports {target}: "
+                f"{source} may not import {imported}, {where} of the stack"
+            )
+    return offending
 
 
 def _entry_point_modules() -> set[str]:
@@ -91,6 +156,45 @@ def test_the_core_never_imports_a_built_in_plugin():
         if target.startswith("laser_plugins")
     ]
     assert not offending, "\n".join(offending)
+
+
+def test_the_core_packages_import_only_lower_layers():
+    core = [
+        module
+        for module, path in MODULES.items()
+        if module.startswith("laser_core") and not path.is_relative_to(TEMPLATES)
+    ]
+    unplaced = sorted({_layer_of(m) for m in core} - {name for layer in STACK for name in layer})
+    assert not unplaced, f"place {unplaced} in STACK and in docs/architecture.md's stack"
+    offending = _stack_violations(core)
+    lowest_first = " < ".join(", ".join(layer) for layer in STACK)
+    assert not offending, "\n".join([*offending, f"the stack, lowest first: {lowest_first}"])
+
+
+def test_the_architecture_doc_draws_this_stack():
+    doc = (CORE.parent / "docs" / "architecture.md").read_text()
+    block = doc.split("## The stack")[1].split("```")[1].strip().splitlines()
+    drawn = [
+        tuple(re.split(r"\s{2,}", line)[0].removesuffix(" (__init__.py)").split(", "))
+        for line in block
+    ]
+    assert drawn[::-1] == list(STACK)
+
+
+def test_the_stack_rule_names_a_lazy_upward_import_by_file_and_line(tmp_path):
+    MODULES["laser_core.ops.rogue"] = tmp_path / "rogue.py"
+    (tmp_path / "rogue.py").write_text(
+        "from laser_core.nn.codes import Codes\n\n\ndef f():\n"
+        "    from laser_core.training import train\n"
+    )
+    try:
+        offending = _stack_violations(["laser_core.ops.rogue"])
+    finally:
+        del MODULES["laser_core.ops.rogue"]
+    assert offending == [
+        f"{tmp_path / 'rogue.py'}:5 imports laser_core.training.train: ops may not import "
+        "training, a higher layer of the stack"
+    ]
 
 
 def test_no_import_cycles():

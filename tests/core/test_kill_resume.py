@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from laser_core.cli.main import main
 from laser_core.recipes.model import load_recipe
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
 from laser_core.training.train import train
 from tests.helpers import TINY_RECIPE, logged
 

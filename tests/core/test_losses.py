@@ -7,14 +7,14 @@ import pytest
 import scipy.fft
 import torch
 
-from laser_core.recipes.model import LossConfig
-from laser_core.training.losses import (
+from laser_core.assembly.losses import (
     ImageLosses,
     dct_2d,
     multiresolution_dct_loss,
     multiresolution_gradient_loss,
     pixel_loss,
 )
+from laser_core.recipes.model import LossConfig
 
 
 def test_dct_2d_matches_scipys_orthonormal_dct():

@@ -14,11 +14,11 @@ import pytest
 import torch
 from torchvision import models
 
+from laser_core.assembly.perceptual import build_lpips
+from laser_core.assembly.weights import cache_dir, known_weights
 from laser_core.errors import LaserError
 from laser_core.recipes.model import load_recipe
-from laser_core.training.perceptual import build_lpips
 from laser_core.training.train import train
-from laser_core.training.weights import cache_dir, known_weights
 from tests.helpers import TINY_RECIPE
 
 

@@ -15,7 +15,8 @@ import pytest
 from laser_core.cli.main import main
 from laser_core.errors import LaserError
 from laser_core.recipes.model import load_recipe
-from laser_core.runs import manifest, resume
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import RunDir
 from laser_core.runs.load import load_run
 from laser_core.training.train import train
 from tests.helpers import write_image_folder
@@ -106,8 +107,8 @@ def test_a_run_without_its_data_takes_other_datasets_and_says_when_it_needs_one(
 
 def test_a_run_that_records_no_image_shape_and_lost_its_data_says_so(tmp_path, capsys):
     run_dir, photos = train_on_photos(tmp_path, BOTTLENECKS["vq"])
-    manifest.unseal(run_dir, [resume.RUN_INFO])  # as an older LASER left it
-    (run_dir / resume.RUN_INFO).unlink()
+    manifest.unseal(run_dir, [RunDir.RUN_INFO])  # as an older LASER left it
+    (run_dir / RunDir.RUN_INFO).unlink()
     assert load_run(run_dir).context.image_size == 8  # its dataset tells
     shutil.rmtree(photos)
     with pytest.raises(LaserError, match="does not record the image shape") as error:

@@ -12,7 +12,13 @@ from torch import nn
 from laser_core import hookimpl
 from laser_core.errors import PluginError
 from laser_core.plugin import hookspecs
-from laser_core.plugin.contracts import KINDS, ComponentConfig, DatasetConfig, DiscriminatorConfig
+from laser_core.plugin.contracts import (
+    KINDS,
+    BuildContext,
+    ComponentConfig,
+    DatasetConfig,
+    DiscriminatorConfig,
+)
 from laser_core.plugin.registry import Provider, Registry
 from tests.helpers import REPO, run_laser
 
@@ -99,6 +105,41 @@ def test_misspelt_hook_fails_loudly_with_a_suggestion():
 
     registry = registry_with(("typo", Misspelt()))
     assert "did you mean 'laser_register_bottlenecks'" in registry.failures[0].error
+
+
+def test_a_registered_class_is_built_as_its_factory_and_summarised_by_its_docstring():
+    class Scaled(nn.Identity):
+        """Scales nothing yet: the identity.
+
+        Everything after the first line stays out of the summary."""
+
+        def __init__(self, config: WidthConfig, context: BuildContext):
+            super().__init__()
+            self.width, self.latent_dim = config.width, context.latent_dim
+
+    class Plugin:
+        @hookimpl
+        def laser_register_encoders(self, register):
+            register("scaled", Scaled, config=WidthConfig)
+            register("plain", Scaled, config=WidthConfig, summary="said by the plugin")
+
+    def build_plain(config: WidthConfig, context: BuildContext) -> nn.Module:
+        """A function's docstring summarises it too.
+
+        Not this line."""
+        return nn.Identity()
+
+    Plugin.laser_register_decoders = hookimpl(
+        lambda self, register: register("function", build_plain, config=WidthConfig)
+    )
+    registry = registry_with(("scaled", Plugin()))
+    summary = registry.get("decoders", "function").summary
+    assert summary == "A function's docstring summarises it too"
+    component = registry.get("encoders", "scaled")
+    assert component.summary == "Scales nothing yet: the identity"
+    assert registry.get("encoders", "plain").summary == "said by the plugin"
+    built = component.factory(WidthConfig(width=7), BuildContext(latent_dim=5))
+    assert isinstance(built, Scaled) and (built.width, built.latent_dim) == (7, 5)
 
 
 def test_register_rejects_a_config_that_accepts_unknown_keys():

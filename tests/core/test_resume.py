@@ -22,7 +22,7 @@ from safetensors.torch import save as safetensors_bytes
 from torchvision.utils import save_image
 
 from laser_core import cli
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint, layout
 from laser_core.training import train as training
 from tests.core.stop_at_step import signal_after
 from tests.helpers import TINY_RECIPE, logged, run_two_processes
@@ -200,7 +200,7 @@ def crash_writing(monkeypatch, name: str) -> None:
         return save_image(grid, path, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", text)
-    monkeypatch.setattr(training, "save_file", tensors)
+    monkeypatch.setattr(layout, "save_file", tensors)
     monkeypatch.setattr(torchvision.utils, "save_image", image)
 
 

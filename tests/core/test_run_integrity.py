@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 
 from laser_core.cli.main import main
 from laser_core.recipes.model import load_recipe
-from laser_core.runs import manifest, resume
+from laser_core.rundir import manifest, resume
+from laser_core.rundir.layout import RunDir
 from laser_core.training.train import TrainingDiverged, train, warmup_cosine
 from tests.helpers import TINY_RECIPE, logged
 
@@ -199,9 +200,9 @@ def test_a_damaged_resume_record_is_refused_by_name(run_dir, capsys, how):
     recipe = load_recipe(run_dir / "recipe.yaml", ["train.steps=6"])
     shape = resume.recorded_images(run_dir)
     resume.record(run_dir, recipe, 4, {"train.steps": [4, 6]}, shape)  # run.json, as resumed
-    damage(run_dir / resume.RUN_INFO, how)
+    damage(run_dir / RunDir.RUN_INFO, how)
     code, err = laser(capsys, "run", "--resume", run_dir)
-    assert code == 1 and f"{run_dir / resume.RUN_INFO} is damaged" in err, err
+    assert code == 1 and f"{run_dir / RunDir.RUN_INFO} is damaged" in err, err
 
 
 def test_resume_refuses_fewer_steps_than_its_checkpoint(run_dir, capsys):

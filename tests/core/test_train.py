@@ -15,7 +15,7 @@ from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
 from laser_core.recipes.model import load_recipe
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
 from laser_core.training.train import TrainingDiverged, train
 from tests.helpers import TINY_RECIPE, run_two_processes
 

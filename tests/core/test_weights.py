@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from laser_core.assembly.weights import WeightFile, cache_dir, import_file, known_weights
 from laser_core.cli.main import main
 from laser_core.errors import LaserError
-from laser_core.training.weights import WeightFile, cache_dir, import_file, known_weights
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
 
 run_dir = Path(sys.argv[1])
 accelerator = Accelerator(cpu=True)

@@ -28,6 +28,14 @@ def test_the_counter_counts_every_kind_of_syncing_call():
         x.masked_select(x > 0)
         torch.multinomial(torch.ones(3), 1)
         x.cpu()
+        torch.tensor(0.5, device=x.device)
+        torch.as_tensor([1, 2], dtype=torch.long, device=x.device)
+        torch.tensor([1.0, 2.0]).to(x.device)
+        torch.as_tensor([3.0]).to(x)
+        # no copy of host data: a fill, a tensor already made, a device-made tensor moved
+        torch.full((), 0.5, device=x.device)
+        torch.as_tensor(x, device=x.device)
+        (x * 0.5).to(x.device)
     assert syncs.counts == {
         "item/bool/int/float of a tensor": 3,
         "Tensor.tolist": 1,
@@ -38,6 +46,9 @@ def test_the_counter_counts_every_kind_of_syncing_call():
         "masked_select": 1,
         "multinomial": 1,
         "Tensor.cpu": 1,
+        "torch.tensor of host data to a device": 1,
+        "torch.as_tensor of host data to a device": 1,
+        "Tensor.to of host data to a device": 2,
     }, syncs.report()
     assert torch.get_num_threads() >= 1
 
@@ -54,9 +65,11 @@ def test_kmeans_omp_nearest_code_and_online_update_never_wait_on_the_device():
     assert syncs.total == 0, syncs.report()
 
 
-def test_a_ksvd_sweep_reads_back_once():
+def test_a_ksvd_sweep_reads_back_one_number():
     signals, dictionary = training_set(count=300)
     codes = batch_omp(signals, dictionary, 3)
+    codes.values[:, :][codes.indices == 7] = 0  # atom 7 unused: replaced without a read-back
     with SyncCounter() as syncs:
-        ksvd_update(signals, dictionary, codes)
-    assert syncs.counts == {"Tensor.tolist": 1}, syncs.report()
+        result = ksvd_update(signals, dictionary, codes)
+    assert syncs.counts == {"item/bool/int/float of a tensor": 1}, syncs.report()
+    assert result.replaced[7]

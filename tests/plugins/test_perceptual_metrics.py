@@ -14,11 +14,11 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from laser_core.assembly.build import build_component
+from laser_core.assembly.weights import known_weights
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, Codes
 from laser_core.testing import check_component
-from laser_core.training.build import build_component
-from laser_core.training.weights import known_weights
 
 NO_OUTPUT = BottleneckOutput(torch.zeros(1), torch.zeros(()), Codes(None))
 

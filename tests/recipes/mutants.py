@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 import yaml
 
+from laser_core.assembly.build import check_recipe
 from laser_core.errors import LaserError
 from laser_core.recipes.model import load_recipe
-from laser_core.training.build import check_recipe
 from tests.helpers import shipped_recipes
 
 REPO = Path(__file__).resolve().parents[2]

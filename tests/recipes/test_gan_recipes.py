@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from laser_core.recipes.model import load_recipe
-from laser_core.training import checkpoint
+from laser_core.rundir import checkpoint
 from laser_core.training.train import train
 from tests.helpers import REPO, logged
 

@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
+from laser_core.plugin.blocks import BLOCK_KEYS
 from laser_core.plugin.registry import default_registry
-from laser_core.recipes.blocks import BLOCK_KEYS
 from laser_core.recipes.model import load_recipe
 from laser_core.recipes.schema import recipe_schema
 from tests.helpers import RECIPES, TINY_RECIPE, shipped_recipes

@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import ClipLayout
-from laser_core.runs.layout import atomic_write, default_mode
+from laser_core.rundir.layout import atomic_write, default_mode
 
 Format = Literal["safetensors", "npy"]
 METADATA = "metadata.json"

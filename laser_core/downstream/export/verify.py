@@ -17,6 +17,7 @@ from accelerate import PartialState
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from laser_core.assembly.build import build_component
 from laser_core.downstream.export.store import Export, read_batch
 from laser_core.downstream.latents import (
     decode_each_form,
@@ -25,9 +26,8 @@ from laser_core.downstream.latents import (
     samples_to_items,
 )
 from laser_core.plugin.contracts import Codes
-from laser_core.runs.layout import atomic_write_text
+from laser_core.rundir.layout import atomic_write_text
 from laser_core.runs.load import TrainedRun
-from laser_core.training.build import build_component
 from laser_core.training.evaluate import save_image_rows
 
 FORMS = ("continuous", "quantized", "codes")
@@ -45,11 +45,11 @@ def verify(run: TrainedRun, export: Export) -> dict[str, dict[str, float]]:
         [i for s in entry["sample_ids"] for i in range(s * per_sample, (s + 1) * per_sample)]
         for entry in entries
     ]
+    device = PartialState().device
     loader = DataLoader(
-        dataset, batch_sampler=items, num_workers=run.recipe.data.config.num_workers
+        dataset, batch_sampler=items, num_workers=run.recipe.data.config.loader_workers(device)
     )
     metrics = {name: build_component("metrics", {"name": name}) for name in ("psnr", "ssim")}
-    device = PartialState().device
     model = run.model.to(device).eval()
     scores: dict[str, dict[str, list[torch.Tensor]]] = {f: {m: [] for m in metrics} for f in FORMS}
     difference = dict.fromkeys(FORMS, 0.0)

@@ -40,7 +40,6 @@ of another run, dataset or format is refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +71,7 @@ from laser_core.downstream.latents import (
 )
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import ClipLayout
-from laser_core.runs.layout import atomic_write_text, read_final_metrics
+from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
 from laser_core.runs.load import TrainedRun
 
 Split = Literal["train", "val"]
@@ -112,7 +111,7 @@ def export(run: TrainedRun, root: Path, split: Split, format: Format) -> ExportR
         (result.skipped if done else pending).append(index)
     sampler = [_batch_items(index, per_batch, len(dataset)) for index in pending]
     loader = DataLoader(
-        dataset, batch_sampler=sampler, num_workers=run.recipe.data.config.num_workers
+        dataset, batch_sampler=sampler, num_workers=run.recipe.data.config.loader_workers(device)
     )
     progress = tqdm(
         total=plan["num_batches"], initial=len(result.skipped), desc="export", unit="batch"
@@ -266,15 +265,11 @@ def _plan(run: TrainedRun, dataset: Dataset, split: Split, format: Format) -> di
 
 
 def _source(run: TrainedRun) -> dict[str, Any]:
-    step = read_final_metrics(run.run_dir).get("step")
-    digest = hashlib.sha256()
-    with open(run.run_dir / "model.safetensors", "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
+    files = RunDir(run.run_dir)
     return {
         "run_dir": str(run.run_dir.resolve()),
-        "weights_sha256": digest.hexdigest(),
-        "step": step,
+        "weights_sha256": sha256(files.model_safetensors),
+        "step": files.read_final_metrics().get("step"),
     }
 
 

@@ -7,12 +7,12 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from laser_core import (
-    ComponentConfig,
     FiniteFloat,
+    ModeConfig,
     ModeOptions,
     NonNegativeFloat,
     PositiveFloat,
@@ -27,8 +27,10 @@ from laser_core.ops import Backend, cluster_statistics, kmeans, nearest_code
 UPDATE_OPTIONS = ModeOptions("update", {"decay": ("ema", 0.99), "epsilon": ("ema", 1e-5)})
 
 
-class CodebookConfig(ComponentConfig):
+class CodebookConfig(ModeConfig):
     """How a codebook learns; the keys vq and rq share."""
+
+    mode_options = UPDATE_OPTIONS
 
     commitment_weight: NonNegativeFloat = Field(
         0.25, description="β, weight of ||z - sg(code)||², which keeps latents near codes"
@@ -59,16 +61,6 @@ class CodebookConfig(ComponentConfig):
         description="nearest-code search: a fused Triton kernel on CUDA and chunked torch "
         "elsewhere by default (laser_core.ops.nearest_code)",
     )
-
-    @model_validator(mode="after")
-    def _ema_options_need_ema(self) -> CodebookConfig:
-        """A changed EMA setting under gradient updates would do nothing: say so."""
-        UPDATE_OPTIONS.check(self)
-        return self
-
-    def option(self, name: str) -> float:
-        """``decay`` or ``epsilon`` as set, or its default."""
-        return UPDATE_OPTIONS.value(self, name)
 
 
 class Codebook(nn.Module):

@@ -29,6 +29,7 @@ from laser_core import (
     Register,
     full_precision,
     hookimpl,
+    straight_through,
     to_latent,
     to_vectors,
 )
@@ -81,19 +82,21 @@ class RQConfig(CodebookConfig):
 
 
 class ResidualQuantizer(Bottleneck):
-    """Latents (batch, dim, height, width) -> one code per level at each position; codes
+    """Residual quantization: one code per level for what earlier levels left.
+
+    Latents (batch, dim, height, width) -> one code per level at each position; codes
     (batch, height, width, levels). The straight-through estimator applies to the sum of
     the levels, so the encoder gets the decoder's gradient unchanged."""
 
-    def __init__(self, dim: int, config: RQConfig):
+    def __init__(self, config: RQConfig, context: BuildContext):
         super().__init__()
-        self.dim, self.levels = dim, config.levels
+        self.dim, self.levels = context.latent_dim, config.levels
         self.shared_codebook, self.quantize_dropout = (
             config.shared_codebook,
             config.quantize_dropout,
         )
         sizes = config.level_sizes[:1] if config.shared_codebook else config.level_sizes
-        self.codebooks = nn.ModuleList(Codebook(size, dim, config) for size in sizes)
+        self.codebooks = nn.ModuleList(Codebook(size, self.dim, config) for size in sizes)
 
     def codebook(self, level: int) -> Codebook:
         return self.codebooks[0 if self.shared_codebook else level]
@@ -130,7 +133,7 @@ class ResidualQuantizer(Bottleneck):
             if self.training:
                 self._update([r.detach() for r in residuals], indices)
             total = sum(codes[: self._levels_in_use()])
-            quantized = to_latent(total + (x - x.detach()), z.shape).to(z.dtype)
+            quantized = to_latent(straight_through(total, x), z.shape).to(z.dtype)
         batch, _, height, width = z.shape
         stats = {
             f"{key}_l{level}": value
@@ -186,15 +189,6 @@ class ResidualQuantizer(Bottleneck):
         ]
 
 
-def build(config: RQConfig, context: BuildContext) -> ResidualQuantizer:
-    return ResidualQuantizer(context.latent_dim, config)
-
-
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "rq",
-        build,
-        config=RQConfig,
-        summary="residual quantization: one code per level for what earlier levels left",
-    )
+    register("rq", ResidualQuantizer, config=RQConfig)

@@ -18,6 +18,7 @@ from laser_core import (
     Register,
     full_precision,
     hookimpl,
+    straight_through,
     to_latent,
     to_vectors,
 )
@@ -33,14 +34,16 @@ class VQConfig(CodebookConfig):
 
 
 class VectorQuantizer(Bottleneck):
-    """Latents (batch, dim, height, width) -> nearest of codebook_size codes at each position;
+    """Vector quantization: nearest of codebook_size codes, EMA or gradient codebook.
+
+    Latents (batch, dim, height, width) -> nearest of codebook_size codes at each position;
     codes (batch, height, width, 1). The straight-through estimator hands the encoder the
     decoder's gradient unchanged."""
 
-    def __init__(self, dim: int, config: VQConfig):
+    def __init__(self, config: VQConfig, context: BuildContext):
         super().__init__()
-        self.dim, self.normalize = dim, config.normalize
-        self.codebook = Codebook(config.codebook_size, dim, config, normalize=config.normalize)
+        self.dim, self.normalize = context.latent_dim, config.normalize
+        self.codebook = Codebook(config.codebook_size, self.dim, config, config.normalize)
 
     def _vectors(self, z: torch.Tensor) -> torch.Tensor:
         x = to_vectors(z)
@@ -56,8 +59,7 @@ class VectorQuantizer(Bottleneck):
             loss = self.codebook.loss(x, codes)
             if self.training:
                 self.codebook.update(x.detach(), indices)
-            # Adding x - sg(x), exactly zero, keeps the codes' values and x's gradient.
-            quantized = to_latent(codes + (x - x.detach()), z.shape).to(z.dtype)
+            quantized = to_latent(straight_through(codes, x), z.shape).to(z.dtype)
         batch, _, height, width = z.shape
         return BottleneckOutput(
             quantized=quantized,
@@ -83,15 +85,6 @@ class VectorQuantizer(Bottleneck):
         return self.codebook.after_optimizer_step()
 
 
-def build(config: VQConfig, context: BuildContext) -> VectorQuantizer:
-    return VectorQuantizer(context.latent_dim, config)
-
-
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "vq",
-        build,
-        config=VQConfig,
-        summary="vector quantization: nearest of codebook_size codes, EMA or gradient codebook",
-    )
+    register("vq", VectorQuantizer, config=VQConfig)

@@ -20,15 +20,15 @@ class KSVDConfig(SparseCodingConfig):
     ksvd_iterations: PositiveInt = Field(1, description="K-SVD rounds per optimizer step")
 
 
-def build(config: KSVDConfig, context: BuildContext) -> DictionaryBottleneck:
-    return DictionaryBottleneck(context.latent_dim, OMPConfig(update="ksvd", **config.model_dump()))
+class KSVDBottleneck(DictionaryBottleneck):
+    """Sparse codes over a dictionary learned by K-SVD (Batch-OMP codes).
+
+    ``omp`` with ``update: ksvd``, configured by the keys that apply to K-SVD."""
+
+    def __init__(self, config: KSVDConfig, context: BuildContext):
+        super().__init__(OMPConfig(update="ksvd", **config.model_dump()), context)
 
 
 @hookimpl
 def laser_register_bottlenecks(register: Register) -> None:
-    register(
-        "ksvd",
-        build,
-        config=KSVDConfig,
-        summary="sparse codes over a dictionary learned by K-SVD (Batch-OMP codes)",
-    )
+    register("ksvd", KSVDBottleneck, config=KSVDConfig)

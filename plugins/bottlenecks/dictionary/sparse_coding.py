@@ -24,24 +24,27 @@ from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from laser_core import (
     AtMost,
     Bottleneck,
     BottleneckOutput,
+    BuildContext,
     Codes,
     CodeSpec,
     ComponentConfig,
     FiniteFloat,
     LaserError,
+    ModeConfig,
     ModeOptions,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     all_reduce_sum,
     broadcast_from_main,
+    straight_through,
 )
 from laser_core.ops import (
     batch_omp,
@@ -49,7 +52,7 @@ from laser_core.ops import (
     ksvd,
     online_dictionary_update,
     reconstruct,
-    replacement_directions,
+    reinitialise_atoms,
 )
 
 UPDATE_OPTIONS = ModeOptions(
@@ -98,7 +101,9 @@ class SparseCodingConfig(ComponentConfig):
     )
 
 
-class OMPConfig(SparseCodingConfig):
+class OMPConfig(SparseCodingConfig, ModeConfig):
+    mode_options = UPDATE_OPTIONS
+
     update: Literal["gradient", "online", "ksvd"] = Field(
         "gradient", description="how the dictionary learns"
     )
@@ -112,22 +117,16 @@ class OMPConfig(SparseCodingConfig):
         None, description="update: ksvd only; K-SVD rounds per optimizer step (1)"
     )
 
-    @model_validator(mode="after")
-    def _options_match_update(self) -> OMPConfig:
-        UPDATE_OPTIONS.check(self)
-        return self
-
-    def option(self, name: str) -> float:
-        """A mode-specific option, or its default when the recipe leaves it out."""
-        return UPDATE_OPTIONS.value(self, name)
-
 
 class DictionaryBottleneck(Bottleneck):
-    """Latents (batch, dim, height, width) -> sparse codes (batch, height/p, width/p, sparsity)
+    """Sparse codes over a learned dictionary (Batch-OMP; gradient, online or K-SVD).
+
+    Latents (batch, dim, height, width) -> sparse codes (batch, height/p, width/p, sparsity)
     over ``dictionary`` (atoms, dim * p * p)."""
 
-    def __init__(self, dim: int, config: OMPConfig):
+    def __init__(self, config: OMPConfig, context: BuildContext):
         super().__init__()
+        dim = context.latent_dim
         self.dim, self.config = dim, config
         self.patch_size = config.patch_size
         self.signal_dim = dim * config.patch_size**2
@@ -166,11 +165,12 @@ class DictionaryBottleneck(Bottleneck):
         if self.config.update == "gradient":
             weight = self.config.option("dictionary_loss_weight")
             loss = loss + weight * F.mse_loss(reconstruction, target)
-        straight_through = signals + (reconstruction.to(signals.dtype) - signals).detach()
+        # The decoder's gradient reaches the latents only; the dictionary learns by its loss.
+        quantized = straight_through(reconstruction.detach().to(signals.dtype), signals)
         if self.training:
             self._record(target, codes)
         return BottleneckOutput(
-            self._latents(straight_through, z.shape),
+            self._latents(quantized, z.shape),
             loss,
             self._grid(codes, z.shape),
             self._stats(codes),
@@ -308,11 +308,7 @@ class DictionaryBottleneck(Bottleneck):
         if not self.config.revive_dead_atoms:
             return torch.zeros_like(dead)
         residual = signals - reconstruct(codes, self.dictionary.t())
-        directions, valid = replacement_directions(residual, atoms)
-        order = (dead.long().cumsum(0) - 1).clamp(min=0)  # each dead atom's rank among them
-        revived = dead & valid[order]
-        replacement = directions[order].to(self.dictionary.dtype)
-        self.dictionary.copy_(torch.where(revived[:, None], replacement, self.dictionary))
+        revived = reinitialise_atoms(self.dictionary, dead, residual)
         self.unused_steps.masked_fill_(revived, 0)
         if self.config.update == "online":  # forget what the revived atoms accumulated
             self.atom_products.masked_fill_(revived[:, None] | revived[None, :], 0)

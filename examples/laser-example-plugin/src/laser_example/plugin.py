@@ -19,9 +19,12 @@ class MAEConfig(ComponentConfig):
 
 
 class MAE:
-    """Per-example mean absolute error, averaged over examples by ``summarize``."""
+    """Mean absolute error of reconstructions, on [0, 1] pixels or in 8-bit levels.
 
-    def __init__(self, config: MAEConfig):
+    Per example, averaged over examples by ``summarize``. The registered class is the factory:
+    LASER builds it as ``MAE(config, context)`` and ``laser plugins`` shows the first line."""
+
+    def __init__(self, config: MAEConfig, context: BuildContext):
         self.factor = 255.0 if config.scale == "8bit" else 1.0
         self.key = "mae_8bit" if config.scale == "8bit" else "mae"
 
@@ -37,10 +40,6 @@ class MAE:
         return {self.key: values.mean().item()}
 
 
-def build(config: MAEConfig, context: BuildContext) -> MAE:
-    return MAE(config)
-
-
 @hookimpl
 def laser_register_metrics(register: Register) -> None:
-    register("mae", build, config=MAEConfig, summary="mean absolute error, [0, 1] or 8-bit")
+    register("mae", MAE, config=MAEConfig)

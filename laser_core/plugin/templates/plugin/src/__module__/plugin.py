@@ -14,7 +14,9 @@ from laser_core import (
     CodeSpec,
     ComponentConfig,
     PositiveInt,
+    Register,
     hookimpl,
+    straight_through,
 )
 
 
@@ -23,9 +25,14 @@ class ScalarQuantizerConfig(ComponentConfig):
 
 
 class ScalarQuantizer(Bottleneck):
-    def __init__(self, config: ScalarQuantizerConfig, dim: int):
+    """Finite scalar quantizer: each latent channel rounded to one of a few evenly spaced values.
+
+    The registered class is the factory: LASER builds it as ``ScalarQuantizer(config, context)``
+    and ``laser plugins`` shows the first line above."""
+
+    def __init__(self, config: ScalarQuantizerConfig, context: BuildContext):
         super().__init__()
-        self.dim, self.levels = dim, config.levels
+        self.dim, self.levels = context.latent_dim, config.levels
 
     def _bounded(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(z.float())
@@ -42,17 +49,13 @@ class ScalarQuantizer(Bottleneck):
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         bounded = self._bounded(z)
         codes = self.encode(z)
-        quantized = bounded + (self.decode(codes) - bounded).detach()  # straight-through
+        quantized = straight_through(self.decode(codes), bounded)  # bounded's gradient
         return BottleneckOutput(quantized.to(z.dtype), z.new_zeros(()).float(), codes)
 
     def code_spec(self) -> CodeSpec:
         return CodeSpec(alphabet_sizes=[self.levels] * self.dim)
 
 
-def build(config: ScalarQuantizerConfig, context: BuildContext) -> ScalarQuantizer:
-    return ScalarQuantizer(config, context.latent_dim)
-
-
 @hookimpl
-def laser_register_bottlenecks(register) -> None:
-    register("__name__", build, config=ScalarQuantizerConfig, summary="finite scalar quantizer")
+def laser_register_bottlenecks(register: Register) -> None:
+    register("__name__", ScalarQuantizer, config=ScalarQuantizerConfig)

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from laser_core.errors import ContractError, LaserError, PluginError, Problem, RecipeError
+from laser_core.plugin.blocks import singular
 from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import describe_error, plugin_root
-from laser_core.recipes.blocks import singular
 from laser_core.recipes.model import Block
 
 

@@ -8,7 +8,6 @@ it against the sha256 prefix in its standard name (torchvision's convention) and
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 import torch.hub
 
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write
+from laser_core.rundir.layout import atomic_write
+from laser_core.rundir.manifest import sha256
 
 
 @dataclass(frozen=True)
@@ -73,14 +73,6 @@ def require(key: str) -> Path:
         f"on a machine with internet, then run `laser weights import {weights.name}` here "
         f"(or copy it to {weights.path})."
     )
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def import_file(source: Path, known: dict[str, WeightFile] | None = None) -> Path:

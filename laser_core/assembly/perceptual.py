@@ -1,5 +1,5 @@
 """LPIPS through the ``lpips`` package: its linear heads ship with it, and the backbone's
-ImageNet weights come from torch's cache (see :mod:`laser_core.training.weights`), never the
+ImageNet weights come from torch's cache (see :mod:`laser_core.assembly.weights`), never the
 network.
 
 ``backbone: random`` keeps the heads but leaves the backbone randomly initialised, so the real
@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from laser_core.assembly import weights
 from laser_core.errors import LaserError
 from laser_core.recipes.model import BackboneWeights, LpipsNet
-from laser_core.training import weights
 
 log = logging.getLogger(__name__)
 
 BACKBONE_WEIGHTS = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
-"""Key in :func:`laser_core.training.weights.known_weights` of each net's torchvision backbone."""
+"""Key in :func:`laser_core.assembly.weights.known_weights` of each net's torchvision backbone."""
 
 MIN_IMAGE_SIZE = {"alex": 31, "vgg": 16, "squeeze": 17}
 """Smallest image side each backbone accepts (measured): below it a feature map vanishes."""

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from pydantic import ValidationError
 from torch import nn
 
+from laser_core.assembly.losses import ImageLosses, smallest_side
+from laser_core.assembly.perceptual import build_lpips
+from laser_core.assembly.probe import blame, owner, probe_images, probing
 from laser_core.errors import ContractError, LaserError, Problem, RecipeError
+from laser_core.plugin.blocks import singular
 from laser_core.plugin.checks import (
     check_bottleneck_output,
     check_built,
@@ -22,11 +26,8 @@ from laser_core.plugin.checks import (
 )
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
 from laser_core.plugin.registry import Component, Registry, default_registry
-from laser_core.recipes.blocks import singular
 from laser_core.recipes.model import Block, Recipe
-from laser_core.training.losses import ImageLosses, smallest_side
-from laser_core.training.perceptual import build_lpips
-from laser_core.training.probe import blame, owner, probe_images, probing
+from laser_core.rundir.layout import ImageShape
 
 
 def list_components(kind: str, registry: Registry | None = None) -> list[Component]:
@@ -95,17 +96,6 @@ def build_data(recipe: Recipe) -> DataSplits:
             require(len(split) > 0, f"the {name} split is empty")
             check_dataset_item(splits, split[0], name)
     return splits
-
-
-class ImageShape(Protocol):
-    """The images a model is built for: a dataset's DataSplits, or the shape a run directory
-    recorded when it trained (a BuildContext), so that a run opens without its dataset."""
-
-    @property
-    def image_channels(self) -> int: ...
-
-    @property
-    def image_size(self) -> int: ...
 
 
 def build_model(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildContext]:

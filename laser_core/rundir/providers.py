@@ -9,6 +9,7 @@ from pathlib import Path
 from laser_core.errors import LaserError
 from laser_core.plugin.registry import Provider, Registry
 from laser_core.recipes.model import Pins, Recipe, load_recipe
+from laser_core.rundir.layout import RunDir
 
 
 def load_run_recipe(
@@ -17,13 +18,13 @@ def load_run_recipe(
     """The run's recorded recipe with each block resolved to the plugin that trained it, as
     plugins.json records, whatever has been installed since; a block that ``overrides``
     renames resolves as in any recipe. An imported model's run may record no data block."""
-    pins = recorded_providers(run_dir)
-    return load_recipe(run_dir / "recipe.yaml", overrides, registry, pins, data_optional=True)
+    recipe, pins = RunDir(run_dir).recipe_yaml, recorded_providers(run_dir)
+    return load_recipe(recipe, overrides, registry, pins, data_optional=True)
 
 
 def recorded_providers(run_dir: Path) -> Pins:
     """plugins.json's component providers by block key; none for a run written without one."""
-    path = run_dir / "plugins.json"
+    path = RunDir(run_dir).plugins_json
     if not path.is_file():
         return {}
     try:

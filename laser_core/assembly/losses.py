@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from laser_core.assembly.perceptual import LPIPS
 from laser_core.recipes.model import LossConfig, ReconKind
-from laser_core.training.perceptual import LPIPS
 
 
 def reconstruction_loss(

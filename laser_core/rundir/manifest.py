@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from laser_core.errors import LaserError
-from laser_core.runs.layout import atomic_write_text
-from laser_core.training.weights import sha256
-
-MANIFEST = "manifest.json"
+from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
 
 
 class DamagedFile(LaserError):
@@ -28,12 +25,12 @@ class DamagedFile(LaserError):
 
 def exists(folder: Path) -> bool:
     """False for folders written before LASER kept manifests: their files are unverified."""
-    return (folder / MANIFEST).is_file()
+    return (folder / RunDir.MANIFEST).is_file()
 
 
 def listed(folder: Path) -> dict[str, dict[str, Any]]:
     """The manifest's entries, {relative path: {sha256, bytes}}; {} without a manifest."""
-    path = folder / MANIFEST
+    path = folder / RunDir.MANIFEST
     if not path.is_file():
         return {}
     try:
@@ -63,7 +60,7 @@ def seal_all(folder: Path) -> None:
     files = {
         p.relative_to(folder).as_posix(): describe(p)
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
+        if p.is_file() and p.name != RunDir.MANIFEST
     }
     _write(folder, files)
 
@@ -90,7 +87,7 @@ def verify(folder: Path, names: Iterable[str] | None = None) -> bool:
         return False
     files = listed(folder)
     for name in files if names is None else [n for n in names if n in files]:
-        _check(folder / name, files[name], folder / MANIFEST)
+        _check(folder / name, files[name], folder / RunDir.MANIFEST)
     return True
 
 
@@ -117,4 +114,6 @@ def _entries_sum(files: dict[str, Any]) -> str:
 
 def _write(folder: Path, files: dict[str, dict[str, Any]]) -> None:
     document = {"files": files, "sha256": _entries_sum(files)}
-    atomic_write_text(folder / MANIFEST, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(
+        folder / RunDir.MANIFEST, json.dumps(document, indent=2, sort_keys=True) + "\n"
+    )

@@ -18,7 +18,8 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from laser_core.errors import LaserError
-from laser_core.runs import manifest
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class TrainerState:
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
-    return run_dir / "checkpoints"
+    return RunDir(run_dir).checkpoints
 
 
 def path_for(run_dir: Path, step: int) -> Path:
@@ -108,7 +109,7 @@ def load(accelerator: Accelerator, run_dir: Path) -> TrainerState:
             if damaged:
                 log.warning(f"resuming from {path}, the newest intact checkpoint")
         return state
-    recipe = run_dir / "recipe.yaml"
+    recipe = RunDir(run_dir).recipe_yaml
     start_over = f"start the run over with `laser run {recipe} --run-dir {run_dir}`"
     if damaged:
         reasons = "".join(f"\n  {reason}" for reason in damaged)
@@ -124,7 +125,7 @@ def _restore(accelerator: Accelerator, path: Path) -> TrainerState:
     counts as damaged; a verified one that fails is a real incompatibility and is raised."""
     verified = manifest.verify(path)
     if not verified and accelerator.is_main_process:
-        log.warning(f"{path} has no {manifest.MANIFEST} (an older LASER wrote it): unverified")
+        log.warning(f"{path} has no {RunDir.MANIFEST} (an older LASER wrote it): unverified")
     try:
         accelerator.load_state(str(path))
         return TrainerState(**json.loads((path / TRAINER_STATE).read_text()))

@@ -31,7 +31,7 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    from laser_core.downstream.commands import parse_dataset
+    from laser_core.cli.downstream import parse_dataset
 
     dataset = parse_dataset(args.data)
     if args.library == "taming":

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from laser_core.assembly.build import build_component
 from laser_core.errors import LaserError
 from laser_core.recipes.model import Recipe
-from laser_core.runs import manifest
-from laser_core.runs.layout import read_final_metrics, write_final_metrics
-from laser_core.training.build import build_component
+from laser_core.rundir import manifest
+from laser_core.rundir.layout import RunDir
 
 PREFIX = "task/"
 
@@ -23,12 +23,11 @@ def run_task(recipe: Recipe, run_dir: Path) -> dict[str, float]:
     if recipe.task is None:
         raise LaserError(f"{recipe.source} has no task block; add one, e.g. `task.name=classify`")
     results = build_component("tasks", recipe.task).run(run_dir)
-    metrics = read_final_metrics(run_dir)
+    files = RunDir(run_dir)
+    metrics = files.read_final_metrics()
     kept = {key: value for key, value in metrics.items() if not key.startswith(PREFIX)}
-    write_final_metrics(
-        run_dir, {**kept, **{PREFIX + key: value for key, value in results.items()}}
-    )
-    manifest.reseal(run_dir, ["metrics.json"])
+    files.write_final_metrics({**kept, **{PREFIX + key: value for key, value in results.items()}})
+    manifest.reseal(run_dir, [RunDir.METRICS])
     return results
 
 

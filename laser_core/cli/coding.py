@@ -52,12 +52,12 @@ def add_commands(command: AddCommand) -> None:
 
 def _priors(args: argparse.Namespace) -> None:
     from laser_core.coding.files import count_priors
-    from laser_core.coding.priors import PRIORS_FILE
+    from laser_core.rundir.layout import RunDir
 
     priors = count_priors(args.run_dir, args.bits, args.max_images)
     values = f", values quantized to {priors.quantizer.bits} bits" if priors.quantizer else ""
     print(
-        f"wrote {args.run_dir / PRIORS_FILE}: {priors.depth} depth slot(s) counted on "
+        f"wrote {RunDir(args.run_dir).priors_safetensors}: {priors.depth} depth slot(s) counted on "
         f"{priors.images} training images{values}"
     )
 

@@ -13,21 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from laser_core.errors import LaserError
 from laser_core.plugin.contracts import BuildContext
 from laser_core.recipes.model import Recipe
-from laser_core.runs import manifest
-from laser_core.runs.layout import atomic_write_text
-from laser_core.runs.providers import load_run_recipe
-from laser_core.training import checkpoint
-from laser_core.training.build import ImageShape
+from laser_core.rundir import checkpoint, manifest
+from laser_core.rundir.layout import ImageShape, RunDir
+from laser_core.rundir.providers import load_run_recipe
 
 log = logging.getLogger(__name__)
 
-RUN_INFO = "run.json"
-FINAL = ("metrics.json", "model.safetensors")
+FINAL = (RunDir.METRICS, RunDir.WEIGHTS)
 """What a finished run adds; a resume removes them until it finishes again."""
 
 RESUMABLE = (
@@ -53,8 +48,9 @@ RESUMABLE = (
 def check_new(run_dir: Path) -> None:
     """Refuse a ``run_dir`` that is a file or that holds a run to continue."""
     _not_a_file(run_dir)
-    holds_run = checkpoint.complete_checkpoints(run_dir) or (run_dir / "model.safetensors").exists()
-    if (run_dir / "recipe.yaml").exists() and holds_run:
+    files = RunDir(run_dir)
+    holds_run = checkpoint.complete_checkpoints(run_dir) or files.model_safetensors.exists()
+    if files.recipe_yaml.exists() and holds_run:
         raise LaserError(
             f"{run_dir} already holds a run; continue it with `laser run --resume {run_dir}` "
             "(overrides such as train.steps=N allowed), or choose another --run-dir"
@@ -64,29 +60,30 @@ def check_new(run_dir: Path) -> None:
 def start_over(run_dir: Path) -> None:
     """Clear what a run killed before its first checkpoint left in ``run_dir``, so that the
     new run's metrics.jsonl does not continue the old one's."""
-    if not (run_dir / "recipe.yaml").exists():
+    files = RunDir(run_dir)
+    if not files.recipe_yaml.exists():
         return
     log.warning(f"{run_dir} holds a run stopped before its first checkpoint; starting it over")
-    for name in ("metrics.jsonl", "metrics.json", manifest.MANIFEST, RUN_INFO):
-        (run_dir / name).unlink(missing_ok=True)
-    for name in ("reconstructions", "checkpoints"):
-        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for path in (files.metrics_jsonl, files.metrics_json, files.manifest_json, files.run_json):
+        path.unlink(missing_ok=True)
+    for folder in (files.reconstructions, files.checkpoints):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_resumable(run_dir: Path) -> bool:
     """Refuse what is not a run directory or whose recipe fails its sum, before the recipe is
     parsed. False when the directory is too old to have a manifest (unverified)."""
     _not_a_file(run_dir)
-    if not (run_dir / "recipe.yaml").is_file():
-        raise LaserError(f"{run_dir} is not a run directory: recipe.yaml is missing")
-    return manifest.verify(run_dir, ["recipe.yaml", "plugins.json"])
+    if not RunDir(run_dir).recipe_yaml.is_file():
+        raise LaserError(f"{run_dir} is not a run directory: {RunDir.RECIPE} is missing")
+    return manifest.verify(run_dir, [RunDir.RECIPE, RunDir.PLUGINS])
 
 
 def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
     """What ``recipe`` changes against the recipe ``run_dir`` recorded, as {key: [old, new]};
     refuses any change outside RESUMABLE, naming them all."""
     if not check_resumable(run_dir):
-        log.warning(f"{run_dir} has no {manifest.MANIFEST} (an older LASER wrote it): unverified")
+        log.warning(f"{run_dir} has no {RunDir.MANIFEST} (an older LASER wrote it): unverified")
     before = _flat(load_run_recipe(run_dir).resolved())
     after = _flat(recipe.resolved())
     changes = {
@@ -102,7 +99,7 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
         raise LaserError(
             f"cannot resume {run_dir} with these changes, which alter the model's shapes, its "
             f"data or its objective:{listed}\nA resume may change only {', '.join(RESUMABLE)}. "
-            f"Start a new run instead: `laser run {run_dir / 'recipe.yaml'} --run-dir NEW_DIR "
+            f"Start a new run instead: `laser run {RunDir(run_dir).recipe_yaml} --run-dir NEW_DIR "
             "KEY=VALUE ...`"
         )
     return changes
@@ -111,7 +108,7 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
 def start_record(run_dir: Path, images: ImageShape) -> None:
     """Begin run.json with the image shape the model is built for; the caller seals it with
     the run's other files."""
-    _write_info(run_dir, {"images": _shape(images), "resumes": []})
+    RunDir(run_dir).write_run_info({"images": _shape(images), "resumes": []})
 
 
 def record(
@@ -127,20 +124,19 @@ def record(
     info.setdefault("images", _shape(images))
     when = time.strftime("%Y-%m-%dT%H:%M:%S")
     info["resumes"].append({"step": step, "time": when, "changed": changes})
-    _write_info(run_dir, info)
-    manifest.seal(run_dir, [RUN_INFO])
+    files = RunDir(run_dir)
+    files.write_run_info(info)
+    manifest.seal(run_dir, [RunDir.RUN_INFO])
     if changes:
-        path = run_dir / "recipe.yaml"
-        first = path.read_text().partition("\n")[0]
-        header = first + "\n" if first.startswith("#") else ""
-        atomic_write_text(path, header + yaml.safe_dump(recipe.resolved(), sort_keys=False))
-        manifest.seal(run_dir, ["recipe.yaml"])
+        first = files.recipe_yaml.read_text().partition("\n")[0]
+        files.write_recipe(recipe, first + "\n" if first.startswith("#") else "")
+        manifest.seal(run_dir, [RunDir.RECIPE])
 
 
 def read_info(run_dir: Path) -> dict[str, Any]:
     """run.json: {"images": {channels, size}, "resumes": [{step, time, changed}, ...]}; a run
     begun before LASER recorded its image shape has no "images"."""
-    path = run_dir / RUN_INFO
+    path = RunDir(run_dir).run_json
     if not path.is_file():
         return {"resumes": []}
     try:
@@ -174,10 +170,6 @@ def recorded_images(run_dir: Path) -> BuildContext | None:
 
 def _shape(images: ImageShape) -> dict[str, int]:
     return {"channels": images.image_channels, "size": images.image_size}
-
-
-def _write_info(run_dir: Path, info: dict[str, Any]) -> None:
-    atomic_write_text(run_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
 
 
 def _not_a_file(run_dir: Path) -> None:

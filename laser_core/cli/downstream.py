@@ -54,8 +54,8 @@ def parse_dataset(block: str | None) -> dict | None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from laser_core.downstream.tasks import format_table
     from laser_core.downstream.workflow import export_run
+    from laser_core.runs.tasks import format_table
 
     report = export_run(
         args.run_dir,
@@ -88,7 +88,7 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _task(args: argparse.Namespace) -> None:
-    from laser_core.downstream.tasks import format_table
     from laser_core.downstream.workflow import rerun_task
+    from laser_core.runs.tasks import format_table
 
     print(format_table(rerun_task(args.run_dir, args.overrides)))
