@@ -97,3 +97,19 @@ def run_two_processes(script: Path, *args: object) -> subprocess.CompletedProces
             f"command: {' '.join(command)}\nstderr:\n{err[-3000:]}"
         )
     return subprocess.CompletedProcess(command, launched.returncode, out, err)
+
+
+def write_image_folder(folder: Path, count: int = 8, size: int = 8, classes: int = 1) -> Path:
+    """``count`` grayscale PNGs of ``size`` pixels (noise over a gradient, each different) in
+    ``folder``, in ``classes`` subfolders when more than one: an image-folder dataset."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    gradient = np.add.outer(np.arange(size), np.arange(size)) * (200 // (2 * size))
+    for index in range(count):
+        place = folder / f"class{index % classes}" if classes > 1 else folder
+        place.mkdir(parents=True, exist_ok=True)
+        pixels = gradient + rng.integers(0, 55, size=(size, size))
+        Image.fromarray(pixels.astype(np.uint8), mode="L").save(place / f"{index}.png")
+    return folder

@@ -27,6 +27,7 @@ from laser_core.plugin.checks import (
 from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
 from laser_core.plugin.registry import Component, Registry, default_registry
 from laser_core.recipes.model import Block, Recipe
+from laser_core.rundir.layout import ImageShape
 
 
 def list_components(kind: str, registry: Registry | None = None) -> list[Component]:
@@ -83,6 +84,11 @@ class Autoencoder(nn.Module):
 
 def build_data(recipe: Recipe) -> DataSplits:
     """The dataset, with the first example of each split checked against the contract."""
+    if recipe.data is None:
+        raise LaserError(
+            f"{recipe.source} has no data block (its model was imported without one); give "
+            "a dataset, e.g. `data={name: image-folder, path: DIR}`"
+        )
     splits = build_component("datasets", recipe.data)
     with blame(recipe.data, " on its first examples"), probing():
         for name in ("train", "val"):
@@ -92,10 +98,10 @@ def build_data(recipe: Recipe) -> DataSplits:
     return splits
 
 
-def build_model(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext]:
-    """Build the three parts with what each needs of the others, and check on a probe batch
-    that they fit and keep their contracts."""
-    model, context, _ = _assemble(recipe, splits)
+def build_model(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildContext]:
+    """Build the three parts for ``images`` with what each needs of the others, and check on
+    a probe batch that they fit and keep their contracts."""
+    model, context, _ = _assemble(recipe, images)
     return model, context
 
 
@@ -103,11 +109,11 @@ Probe = tuple[torch.Tensor, torch.Tensor, BottleneckOutput]
 """Probe images, their reconstructions and the bottleneck's output."""
 
 
-def _assemble(recipe: Recipe, splits: DataSplits) -> tuple[Autoencoder, BuildContext, Probe]:
+def _assemble(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildContext, Probe]:
     context = BuildContext(
-        image_channels=splits.image_channels,
-        image_size=splits.image_size,
-        num_classes=_classes(splits),
+        image_channels=images.image_channels,
+        image_size=images.image_size,
+        num_classes=_classes(images) if isinstance(images, DataSplits) else None,
     )
     encoder = build_component("encoders", recipe.encoder, context)
     _check_downsampling(recipe, encoder.downsampling, context.image_size)
@@ -132,10 +138,14 @@ def _check_downsampling(recipe: Recipe, downsampling: int, image_size: int) -> N
         return
     message = (
         f"encoder '{recipe.encoder.name}' downsamples by {downsampling}, which does not divide "
-        f"the dataset's image size {image_size} (data at {recipe.data.where or recipe.source}); "
+        f"the dataset's image size {image_size} (data at {_data_at(recipe)}); "
         "lower its downsampling or change the image size"
     )
     raise _problem(recipe, recipe.encoder, message)
+
+
+def _data_at(recipe: Recipe) -> str:
+    return (recipe.data.where if recipe.data else "") or recipe.source
 
 
 def _problem(recipe: Recipe, block: Block, message: str) -> RecipeError:

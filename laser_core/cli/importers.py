@@ -19,9 +19,13 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     diffusers = sources.add_parser("diffusers", help="a diffusers VQModel or AutoencoderKL")
     diffusers.add_argument("folder", type=Path, help="what save_pretrained wrote")
     for source in (taming, diffusers):
-        source.add_argument("overrides", nargs="*", help="recipe overrides, e.g. data.size=128")
+        source.add_argument(
+            "overrides", nargs="*", help="recipe overrides, e.g. bottleneck.commitment_weight=0.5"
+        )
         source.add_argument("--out", type=Path, required=True, help="the run directory to write")
-        source.add_argument("--data", help="a dataset block in YAML replacing the default")
+        source.add_argument(
+            "--data", help="a dataset block in YAML to record (default: none, give one to eval)"
+        )
 
 
 def _import(args: argparse.Namespace) -> None:
@@ -33,4 +37,5 @@ def _import(args: argparse.Namespace) -> None:
         import_taming(args.checkpoint, args.config, args.out, args.overrides, dataset)
     else:
         import_diffusers(args.folder, args.out, args.overrides, dataset)
-    print(f"wrote {args.out}; try: laser eval {args.out}")
+    given = "" if dataset else " --dataset '{name: image-folder, path: DIR}'"
+    print(f"wrote {args.out}; try: laser eval {args.out}{given}")

@@ -35,6 +35,7 @@ from laser_core.plugin.contracts import BottleneckOutput
 from laser_core.rundir import manifest
 from laser_core.rundir.layout import MetricsLog, RunDir
 from laser_core.rundir.lock import lock_run_dir
+from laser_core.rundir.resume import start_record
 from laser_core.runs.load import TrainedRun
 from laser_core.training.evaluate import evaluate
 
@@ -67,9 +68,10 @@ def finetune_decoder(codec: Codec, out_dir: Path, steps: int) -> Codec:
         log.append({"step": steps, "split": "val", **final})
         for name in (RunDir.RECIPE, RunDir.PLUGINS):
             shutil.copyfile(run.run_dir / name, out_dir / name)
+        start_record(out_dir, run.context)
         out.write_weights(model.state_dict())
         out.write_final_metrics({"step": steps, **final})
-        sealed = [RunDir.RECIPE, RunDir.PLUGINS, RunDir.WEIGHTS, RunDir.METRICS]
+        sealed = [RunDir.RECIPE, RunDir.PLUGINS, RunDir.RUN_INFO, RunDir.WEIGHTS, RunDir.METRICS]
         manifest.seal(out_dir, sealed)
         tuned = TrainedRun(out_dir, run.recipe, model, run.context, run.data)
         priors = build_priors(tuned, model_identity(out_dir), quantizer.bits, codec.priors.images)

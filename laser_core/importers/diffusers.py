@@ -19,7 +19,8 @@ import torch
 from safetensors.torch import load_file
 
 from laser_core.errors import LaserError
-from laser_core.importers.run_writer import ImportedModel, default_data
+from laser_core.importers.run_writer import ImportedModel
+from laser_core.plugin.contracts import BuildContext
 
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "model.safetensors")
 ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
@@ -38,7 +39,6 @@ def read_diffusers(folder: Path) -> ImportedModel:
     if kl and not (config.get("use_quant_conv", True) and config.get("use_post_quant_conv", True)):
         raise LaserError(f"{folder}: AutoencoderKL without quant_conv is not supported")
     blocks: dict[str, Any] = {
-        "data": default_data(int(config.get("sample_size", 256))),
         "encoder": {
             "name": "laser:vqgan",
             **architecture,
@@ -67,7 +67,11 @@ def read_diffusers(folder: Path) -> ImportedModel:
             raise LaserError(f"{folder}: weight {key} has no counterpart in LASER's vqgan model")
         weights[target] = tensor.reshape(*tensor.shape, 1, 1) if _is_linear(key) else tensor
     metadata = {"class": kind, "scaling_factor": config.get("scaling_factor")}
-    return ImportedModel(folder, f"diffusers {kind}", blocks, weights, [], metadata)
+    images = BuildContext(
+        image_channels=int(config.get("in_channels", 3)),
+        image_size=int(config.get("sample_size", 256)),
+    )
+    return ImportedModel(folder, f"diffusers {kind}", blocks, weights, images, [], metadata)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

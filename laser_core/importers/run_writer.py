@@ -1,10 +1,11 @@
 """Write an imported autoencoder as a run directory that every command reads like a trained one.
 
 An importer supplies the recipe blocks of the equivalent LASER model and the source's weights
-already renamed to LASER's keys; this module builds the model from the recipe, checks that the
-weights cover it exactly, and writes recipe.yaml, plugins.json, model.safetensors,
-imported.json (where the weights came from) and an empty metrics.json (finished, nothing
-measured yet).
+already renamed to LASER's keys, and the image shape the source was built for; this module
+builds the model from the recipe for that shape, checks that the weights cover it exactly, and
+writes recipe.yaml, plugins.json, run.json, model.safetensors, imported.json (where the
+weights came from) and an empty metrics.json (finished, nothing measured yet). The recipe has no data block unless the user gives one: each command that
+reads images is given its dataset.
 """
 
 from __future__ import annotations
@@ -20,36 +21,40 @@ import torch
 import yaml
 from accelerate import Accelerator
 
-from laser_core.assembly.build import build_data, build_model
+from laser_core.assembly.build import build_model
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, load_recipe
 from laser_core.rundir import manifest
 from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
+from laser_core.rundir.resume import start_record
 
-SEALED = (RunDir.RECIPE, RunDir.PLUGINS, RunDir.WEIGHTS, RunDir.IMPORTED, RunDir.METRICS)
+SEALED = (
+    RunDir.RECIPE,
+    RunDir.PLUGINS,
+    RunDir.RUN_INFO,
+    RunDir.WEIGHTS,
+    RunDir.IMPORTED,
+    RunDir.METRICS,
+)
 """The files of an imported run directory that its manifest covers."""
 
 
 @dataclass
 class ImportedModel:
-    """What an importer found: recipe blocks, LASER-keyed weights, and notes for the record:
-    ``notes`` say where the LASER model behaves differently from the source, and go into
-    recipe.yaml's header and imported.json."""
+    """What an importer found: recipe blocks, LASER-keyed weights, the image shape the source
+    was built for, and notes for the record: ``notes`` say where the LASER model behaves
+    differently from the source, and go into recipe.yaml's header and imported.json."""
 
     source: Path
     library: str
     blocks: dict[str, Any]
     weights: dict[str, torch.Tensor]
+    images: BuildContext
     ignored: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-def default_data(resolution: int) -> dict[str, Any]:
-    """The documented default data block of an imported run: crops of the photographs that
-    ship with scikit-image at the model's resolution; ``--data`` or an override replaces it."""
-    return {"name": "photo-patches", "size": resolution, "train_patches": 256, "val_patches": 64}
 
 
 def write_imported_run(
@@ -63,8 +68,8 @@ def write_imported_run(
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"{imported.source.stem}.yaml"
         source.write_text(yaml.safe_dump(imported.blocks, sort_keys=False))
-        recipe = load_recipe(source, overrides)
-    model, _ = build_model(recipe, build_data(recipe))
+        recipe = load_recipe(source, overrides, data_optional=True)
+    model, _ = build_model(recipe, imported.images)
     _check_coverage(imported, model)
     state = model.state_dict()
     state.update(imported.weights)
@@ -72,7 +77,9 @@ def write_imported_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     header = (
         f"# imported from {imported.library} weights {imported.source} by `laser import`;\n"
-        "# see imported.json. The data block is a default: replace it with --data or an override.\n"
+        "# see imported.json. "
+        + ("" if recipe.data else "No dataset: give one to each command that reads images.")
+        + "\n"
         + "".join(
             textwrap.fill(note, 96, initial_indent="# ", subsequent_indent="#   ") + "\n"
             for note in imported.notes
@@ -81,6 +88,7 @@ def write_imported_run(
     files = RunDir(run_dir)
     files.write_recipe(recipe, header)
     files.write_plugin_versions(recipe, default_registry(), Accelerator(cpu=True))
+    start_record(run_dir, imported.images)
     files.write_weights(model.state_dict())
     record = {
         "library": imported.library,

@@ -21,7 +21,8 @@ import yaml
 
 from laser_core.errors import LaserError
 from laser_core.importers.checkpoint_reader import read_state_dict
-from laser_core.importers.run_writer import ImportedModel, default_data
+from laser_core.importers.run_writer import ImportedModel
+from laser_core.plugin.contracts import BuildContext
 
 VQ_TARGET = "taming.models.vqgan.VQModel"
 GUMBEL_TARGET = "taming.models.vqgan.GumbelVQ"
@@ -64,15 +65,18 @@ def read_taming(checkpoint: Path, config: Path) -> ImportedModel:
     else:
         bottleneck, notes = _vq_bottleneck(params), []
     blocks = {
-        "data": default_data(int(ddconfig.get("resolution", 256))),
         "encoder": {"name": "laser:vqgan", **architecture, "latent_dim": params["embed_dim"]},
         "bottleneck": bottleneck,
         "decoder": {"name": "laser:vqgan", **architecture},
     }
     weights, ignored = _rename(read_state_dict(checkpoint), checkpoint, QUANTIZE_KEYS[target])
     metadata = {"class": target.rsplit(".", 1)[1]}
+    images = BuildContext(
+        image_channels=int(ddconfig.get("in_channels", 3)),
+        image_size=int(ddconfig.get("resolution", 256)),
+    )
     return ImportedModel(
-        checkpoint, "taming-transformers", blocks, weights, ignored, metadata, notes
+        checkpoint, "taming-transformers", blocks, weights, images, ignored, metadata, notes
     )
 
 

@@ -25,8 +25,8 @@ def import_taming(
     dataset: dict[str, Any] | None = None,
 ) -> Recipe:
     """A taming-transformers VQModel or GumbelVQ (Lightning .ckpt and its training YAML) as
-    run ``out``; ``dataset`` replaces the default data block, e.g.
-    ``{"name": "image-folder", ...}``."""
+    run ``out``; ``dataset``, e.g. ``{"name": "image-folder", ...}``, is recorded as its data
+    block (by default it has none, and each command that reads images is given one)."""
     return _write(read_taming(Path(checkpoint), Path(config)), Path(out), _with(dataset, overrides))
 
 

@@ -168,7 +168,8 @@ class Recipe:
 
     source: str
     seed: int
-    data: Block
+    data: Block | None
+    """None only in a run directory whose model was imported without a dataset."""
     encoder: Block
     bottleneck: Block
     decoder: Block
@@ -212,15 +213,23 @@ def load_recipe(
     overrides: list[str] | tuple[str, ...] = (),
     registry: Registry | None = None,
     pinned: Pins | None = None,
+    data_optional: bool = False,
 ) -> Recipe:
     """Load, merge ``extends``, apply overrides, validate. Raises RecipeError listing every
     problem with its file:line. ``pinned`` resolves blocks that still name the recorded
-    component to the recorded provider (a run directory's plugins.json)."""
+    component to the recorded provider (a run directory's plugins.json); ``data_optional``
+    accepts a recipe without a data block (a run directory's, whose model was imported)."""
     source = apply_overrides(load_file(Path(path)), list(overrides))
-    return validate(source, str(path), registry or default_registry(), pinned or {})
+    return validate(source, str(path), registry or default_registry(), pinned, data_optional)
 
 
-def validate(source: Sourced, name: str, registry: Registry, pinned: Pins | None = None) -> Recipe:
+def validate(
+    source: Sourced,
+    name: str,
+    registry: Registry,
+    pinned: Pins | None = None,
+    data_optional: bool = False,
+) -> Recipe:
     problems: list[Problem] = []
     own = {k: v for k, v in source.data.items() if k not in BLOCK_KEYS}
     try:
@@ -229,7 +238,12 @@ def validate(source: Sourced, name: str, registry: Registry, pinned: Pins | None
         problems += _problems(error, (), source, RecipeSettings)
         settings = None
     pinned = pinned or {}
-    blocks = {spec.key: _blocks_of(spec, source, registry, problems, pinned) for spec in BLOCKS}
+    blocks = {
+        spec.key: None
+        if spec.key == "data" and data_optional and source.data.get("data") is None
+        else _blocks_of(spec, source, registry, problems, pinned)
+        for spec in BLOCKS
+    }
     if problems or settings is None:
         raise RecipeError(problems)
     return Recipe(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import yaml
@@ -36,9 +36,11 @@ class RunDir:
     metrics.json         the final validation metrics, flat {name: value}, with val_examples
                          (how many examples they cover) and the task's task/... numbers
     model.safetensors    the final weights
-    manifest.json        sha256 sum and size of recipe.yaml, plugins.json, metrics.json,
-                         model.safetensors and imported.json, written last; see manifest.py
-    run.json             a record of each resume, see resume.py
+    manifest.json        sha256 sum and size of recipe.yaml, plugins.json, run.json,
+                         metrics.json, model.safetensors and imported.json, written last; see
+                         manifest.py
+    run.json             the image shape the model was built for, so that it rebuilds without
+                         its dataset, and a record of each resume; see resume.py
     checkpoints/         step-NNNNNNN/: resumable Accelerate states, each with its own
                          manifest.json; see checkpoint.py
     reconstructions/     step-NNNNNNN.png: a grid per validation, originals above
@@ -118,6 +120,10 @@ class RunDir:
         }
         atomic_write_text(self.plugins_json, json.dumps(info, indent=2) + "\n")
 
+    def write_run_info(self, info: dict[str, Any]) -> None:
+        """run.json, as resume.py builds it; the caller seals it."""
+        atomic_write_text(self.run_json, json.dumps(info, indent=2) + "\n")
+
     def write_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """model.safetensors from a model's state dict, as contiguous CPU tensors."""
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
@@ -137,6 +143,18 @@ class RunDir:
 
     def write_final_metrics(self, metrics: dict[str, float]) -> None:
         atomic_write_text(self.metrics_json, json.dumps(metrics, indent=2) + "\n")
+
+
+class ImageShape(Protocol):
+    """The images a model is built for: a dataset's DataSplits, or the shape a run directory
+    recorded in run.json when it trained (a BuildContext), so that a run opens without its
+    dataset."""
+
+    @property
+    def image_channels(self) -> int: ...
+
+    @property
+    def image_size(self) -> int: ...
 
 
 def default_run_dir(recipe: Recipe) -> Path:

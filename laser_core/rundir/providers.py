@@ -17,9 +17,9 @@ def load_run_recipe(
 ) -> Recipe:
     """The run's recorded recipe with each block resolved to the plugin that trained it, as
     plugins.json records, whatever has been installed since; a block that ``overrides``
-    renames resolves as in any recipe."""
-    recipe = RunDir(run_dir).recipe_yaml
-    return load_recipe(recipe, overrides, registry, recorded_providers(run_dir))
+    renames resolves as in any recipe. An imported model's run may record no data block."""
+    recipe, pins = RunDir(run_dir).recipe_yaml, recorded_providers(run_dir)
+    return load_recipe(recipe, overrides, registry, pins, data_optional=True)
 
 
 def recorded_providers(run_dir: Path) -> Pins:

@@ -1,5 +1,8 @@
 """Starting and resuming a run in its directory: which recipe changes a resume accepts, what
-it records, and how a run killed before its first checkpoint starts over."""
+it records, and how a run killed before its first checkpoint starts over.
+
+run.json records the image shape the model was built for, {"channels", "size"}, so that the
+run directory rebuilds its model without its dataset, and each resume."""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import BuildContext
 from laser_core.recipes.model import Recipe
 from laser_core.rundir import checkpoint, manifest
-from laser_core.rundir.layout import RunDir, atomic_write_text
+from laser_core.rundir.layout import ImageShape, RunDir
 from laser_core.rundir.providers import load_run_recipe
 
 log = logging.getLogger(__name__)
@@ -101,17 +105,28 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
     return changes
 
 
-def record(run_dir: Path, recipe: Recipe, step: int, changes: dict[str, list[Any]]) -> None:
-    """Note the resume in run.json, write the changed recipe, and withdraw the final files,
-    so that `laser eval` refuses the run until it finishes again."""
+def start_record(run_dir: Path, images: ImageShape) -> None:
+    """Begin run.json with the image shape the model is built for; the caller seals it with
+    the run's other files."""
+    RunDir(run_dir).write_run_info({"images": _shape(images), "resumes": []})
+
+
+def record(
+    run_dir: Path, recipe: Recipe, step: int, changes: dict[str, list[Any]], images: ImageShape
+) -> None:
+    """Note the resume in run.json (and the image shape, for a run begun before LASER
+    recorded it), write the changed recipe, and withdraw the final files, so that `laser eval`
+    refuses the run until it finishes again."""
     manifest.unseal(run_dir, FINAL)
     for name in FINAL:
         (run_dir / name).unlink(missing_ok=True)
     info = read_info(run_dir)
+    info.setdefault("images", _shape(images))
     when = time.strftime("%Y-%m-%dT%H:%M:%S")
     info["resumes"].append({"step": step, "time": when, "changed": changes})
     files = RunDir(run_dir)
-    atomic_write_text(files.run_json, json.dumps(info, indent=2) + "\n")
+    files.write_run_info(info)
+    manifest.seal(run_dir, [RunDir.RUN_INFO])
     if changes:
         first = files.recipe_yaml.read_text().partition("\n")[0]
         files.write_recipe(recipe, first + "\n" if first.startswith("#") else "")
@@ -119,17 +134,42 @@ def record(run_dir: Path, recipe: Recipe, step: int, changes: dict[str, list[Any
 
 
 def read_info(run_dir: Path) -> dict[str, Any]:
-    """run.json: {"resumes": [{step, time, changed}, ...]}, one entry per resume."""
+    """run.json: {"images": {channels, size}, "resumes": [{step, time, changed}, ...]}; a run
+    begun before LASER recorded its image shape has no "images"."""
     path = RunDir(run_dir).run_json
     if not path.is_file():
         return {"resumes": []}
     try:
         info = json.loads(path.read_bytes())
-        if isinstance(info, dict) and isinstance(info.get("resumes"), list):
-            return info
     except ValueError:
-        pass
-    raise LaserError(f"{path} is damaged (not the JSON LASER writes); delete it to resume")
+        info = None
+    if not _is_info(info):
+        raise LaserError(f"{path} is damaged (not the JSON LASER writes); delete it to resume")
+    return info
+
+
+def _is_info(info: Any) -> bool:
+    if not isinstance(info, dict) or not isinstance(info.get("resumes"), list):
+        return False
+    images = info.get("images")
+    return images is None or (
+        isinstance(images, dict)
+        and set(images) == {"channels", "size"}
+        and all(type(n) is int and n > 0 for n in images.values())
+    )
+
+
+def recorded_images(run_dir: Path) -> BuildContext | None:
+    """The image shape the run's model was built for; None for a run written before LASER
+    recorded it, whose shape only its dataset tells."""
+    images = read_info(run_dir).get("images")
+    if images is None:
+        return None
+    return BuildContext(image_channels=images["channels"], image_size=images["size"])
+
+
+def _shape(images: ImageShape) -> dict[str, int]:
+    return {"channels": images.image_channels, "size": images.image_size}
 
 
 def _not_a_file(run_dir: Path) -> None:

@@ -145,7 +145,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             )
         _restore_hyperparameters(optimizer, scheduler, config)
         if accelerator.is_main_process:
-            resuming.record(run_dir, recipe, state.step, changes)
+            resuming.record(run_dir, recipe, state.step, changes, splits)
             rundir.MetricsLog(run_dir).truncate_after(state.step)
     else:
         state = checkpoint.TrainerState()
@@ -155,7 +155,8 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             files = rundir.RunDir(run_dir)
             files.write_recipe(recipe)
             files.write_plugin_versions(recipe, default_registry(), accelerator)
-            manifest.seal(run_dir, [files.RECIPE, files.PLUGINS])
+            resuming.start_record(run_dir, splits)
+            manifest.seal(run_dir, [files.RECIPE, files.PLUGINS, files.RUN_INFO])
     accelerator.wait_for_everyone()
     trackers.start(accelerator, recipe, run_dir)
 

@@ -24,7 +24,10 @@ pytestmark = pytest.mark.slow
 
 # eval_every divides steps: the final validation is due in the loop and after it
 OVERRIDES = ["train.steps=4", "train.checkpoint_every=2", "train.eval_every=2"]
-RUN_FILES = ("recipe.yaml", "plugins.json", "metrics.json", "model.safetensors", "manifest.json")
+RUN_FILES = (
+    *("recipe.yaml", "plugins.json", "run.json", "metrics.json", "model.safetensors"),
+    "manifest.json",
+)
 CHECKPOINT_FILES = (
     *("model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl"),
     *("trainer.json", "manifest.json"),
@@ -195,7 +198,8 @@ def test_a_damaged_metrics_log_is_refused_by_line_or_loses_only_what_was_cut(
 @pytest.mark.parametrize("how", ["flip", "truncate"])
 def test_a_damaged_resume_record_is_refused_by_name(run_dir, capsys, how):
     recipe = load_recipe(run_dir / "recipe.yaml", ["train.steps=6"])
-    resume.record(run_dir, recipe, 4, {"train.steps": [4, 6]})  # run.json, as a resume writes it
+    shape = resume.recorded_images(run_dir)
+    resume.record(run_dir, recipe, 4, {"train.steps": [4, 6]}, shape)  # run.json, as resumed
     damage(run_dir / RunDir.RUN_INFO, how)
     code, err = laser(capsys, "run", "--resume", run_dir)
     assert code == 1 and f"{run_dir / RunDir.RUN_INFO} is damaged" in err, err
@@ -238,7 +242,8 @@ def test_resume_applies_and_records_allowed_changes(run_dir, capsys):
 
 def test_eval_refuses_a_run_that_is_training_again(run_dir, capsys):
     recipe = load_recipe(run_dir / "recipe.yaml", ["train.steps=6"])
-    resume.record(run_dir, recipe, 4, {"train.steps": [4, 6]})  # what a resume does first
+    shape = resume.recorded_images(run_dir)
+    resume.record(run_dir, recipe, 4, {"train.steps": [4, 6]}, shape)  # what a resume does first
     code, err = laser(capsys, "eval", run_dir)
     assert code == 1 and "not a finished run" in err and f"--resume {run_dir}" in err, err
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from laser_core import LaserError, load_run
+from laser_core import LaserError, dataset_overrides, load_run
 from laser_core.campaigns.status import is_finished
 from laser_core.cli import main
 from laser_core.downstream.export.store import open_export
@@ -72,7 +72,8 @@ def test_diffusers_autoencoder_kl_maps_its_posterior_onto_gaussian(tmp_path):
     assert (_reconstruct(tmp_path / "run") - expected).abs().max() < 1e-4
     record = json.loads((tmp_path / "run" / "imported.json").read_text())
     assert record["scaling_factor"] == 0.5 and record["class"] == "AutoencoderKL"
-    # The default data block is replaced as on the command line.
+    # No dataset is invented: the run records one only when given one.
+    assert "data" not in yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())
     again = tmp_path / "other-data"
     argv = ["import", "diffusers", str(tmp_path / "kl"), "--out", str(again), "--data"]
     assert main([*argv, "{name: photo-patches, size: 32, train_patches: 16}"]) == 0
@@ -238,8 +239,7 @@ def test_taming_gumbel_checkpoint_maps_onto_gumbel_and_decodes_its_argmax_codes(
     modules = _gumbel_checkpoint(tmp_path)
     run_dir = tmp_path / "run"
     argv = ["import", "taming", str(tmp_path / "last.ckpt"), "--config"]
-    small = ["data.train_patches=4", "data.val_patches=4"]
-    assert main([*argv, str(tmp_path / "config.yaml"), *small, "--out", str(run_dir)]) == 0
+    assert main([*argv, str(tmp_path / "config.yaml"), "--out", str(run_dir)]) == 0
     expected, expected_codes = _gumbel_reference(modules, _images())
     run = load_run(run_dir)
     with torch.no_grad():
@@ -257,13 +257,19 @@ def test_taming_gumbel_checkpoint_maps_onto_gumbel_and_decodes_its_argmax_codes(
     assert any("taming draws Gumbel noise in eval" in note for note in record["notes"])
     assert "# Eval and encode differ" in (run_dir / "recipe.yaml").read_text()
 
-    # eval and export read the imported run; exported codes are the noise-free argmax.
+    # eval and export read the imported run on the dataset they are given, and say so when
+    # given none; exported codes are the noise-free argmax.
     capsys.readouterr()
-    assert main(["eval", str(run_dir)]) == 0
+    assert main(["eval", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "records no dataset" in err and "3-channel images of 32 pixels" in err, err
+    block = "{name: photo-patches, size: 32, train_patches: 4, val_patches: 4}"
+    assert main(["eval", str(run_dir), "--dataset", block]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"]["mse"] > 0
-    assert main(["export", str(run_dir), "--out", str(tmp_path / "export")]) == 0
+    assert main(["export", str(run_dir), "--data", block, "--out", str(tmp_path / "export")]) == 0
     exported = open_export(tmp_path / "export").load(("indices",))["indices"]
-    images = torch.stack([run.data.val[i]["image"] for i in range(len(run.data.val))])
+    val = load_run(run_dir, dataset_overrides(yaml.safe_load(block))).data.val
+    images = torch.stack([val[i]["image"] for i in range(len(val))])
     assert torch.equal(exported[..., 0].long(), _gumbel_reference(modules, images)[1])
 
 
