@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from laser_core.errors import RecipeError
+from laser_core.recipes.model import load_recipe
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 
@@ -23,6 +26,13 @@ decoder: {name: conv, channels: [16, 8]}
 metrics: [mse, psnr]
 train: {steps: 6, lr: 0.005, log_every: 1, eval_batches: 1}
 """
+
+
+def problems_of(path: Path, overrides: tuple[str, ...] = ()) -> str:
+    """The message of the RecipeError that loading the recipe at ``path`` must raise."""
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path, overrides)
+    return str(caught.value)
 
 
 def shipped_recipes() -> list[Path]:

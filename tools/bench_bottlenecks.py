@@ -596,14 +596,26 @@ def machine(device: torch.device) -> str:
     return "\n".join(lines)
 
 
+def comma_list(text: str) -> list[str]:
+    """An option value such as ``a,b,c`` as its items."""
+    return text.split(",")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--configs",
-        type=lambda s: s.split(","),
-        default=ISSUE_CONFIGS,
-        help="comma-separated NxMxKxs for the omp section (default: the four issue-5 configs)",
-    )
+    config_options = {
+        "--configs": (
+            ISSUE_CONFIGS,
+            "NxMxKxs for the omp section (default: the four issue-5 configs)",
+        ),
+        "--vq-configs": (VQ_CONFIGS, "NxDxK for the vq section (default: the issue-5 configs)"),
+        "--fsq-configs": (FSQ_CONFIGS, "NxDxLEVELS for the fsq section, levels joined by '-'"),
+        "--lfq-configs": (LFQ_CONFIGS, "NxDxDIMS for the lfq section"),
+    }
+    for option, (default, shapes) in config_options.items():
+        parser.add_argument(
+            option, type=comma_list, default=default, help=f"comma-separated {shapes}"
+        )
     parser.add_argument(
         "--n-scale",
         type=float,
@@ -625,31 +637,13 @@ def main() -> None:
         help="the eager baseline codes only this many signals (default: all)",
     )
     parser.add_argument(
-        "--vq-configs",
-        type=lambda s: s.split(","),
-        default=VQ_CONFIGS,
-        help="comma-separated NxDxK for the vq section (default: the issue-5 configs)",
-    )
-    parser.add_argument(
         "--vq-update",
         choices=["ema", "gradient"],
         default="ema",
         help="how every VQ peer learns its codebook: EMA statistics or the codebook loss",
     )
-    parser.add_argument(
-        "--fsq-configs",
-        type=lambda s: s.split(","),
-        default=FSQ_CONFIGS,
-        help="comma-separated NxDxLEVELS for the fsq section, levels joined by '-'",
-    )
-    parser.add_argument(
-        "--lfq-configs",
-        type=lambda s: s.split(","),
-        default=LFQ_CONFIGS,
-        help="comma-separated NxDxDIMS for the lfq section",
-    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sections", type=lambda s: s.split(","), default=list(SECTIONS))
+    parser.add_argument("--sections", type=comma_list, default=list(SECTIONS))
     args = parser.parse_args()
     device = torch.device(args.device)
     print(machine(device), flush=True)

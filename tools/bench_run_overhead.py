@@ -28,7 +28,7 @@ from itertools import islice
 from pathlib import Path
 
 import yaml
-from doc_section import write_section
+from doc_section import publish
 from machine import describe, load
 
 from laser_core.cli.main import THREAD_ENV
@@ -172,10 +172,7 @@ def main() -> None:
             f"{args.repeats} runs of each, alternating, on {before}; at the end: {load()}.",
         ]
     )
-    print(text)
-    if args.write_docs:
-        write_section(DOC, START, END, text)
-        print(f"wrote {DOC}")
+    publish(DOC, START, END, text, args.write_docs)
 
 
 if __name__ == "__main__":

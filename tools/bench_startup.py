@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from doc_section import write_section
+from doc_section import publish
 from machine import describe, load
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,10 +97,7 @@ def main() -> None:
             f"{args.repeats} runs of each, round-robin, on {before}; at the end: {load()}.",
         ]
     )
-    print(text)
-    if args.write_docs:
-        write_section(DOC, START, END, text)
-        print(f"wrote {DOC}")
+    publish(DOC, START, END, text, args.write_docs)
 
 
 if __name__ == "__main__":

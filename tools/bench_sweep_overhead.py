@@ -22,15 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-RECIPE = """
-seed: 0
-data: {name: photo-patches, size: 16, train_patches: 64, val_patches: 16, batch_size: 8}
-encoder: {name: conv, channels: [8, 16], downsamplings: 1, latent_dim: 4}
-bottleneck: {name: vq, codebook_size: 16}
-decoder: {name: conv, channels: [16, 8]}
-metrics: [mse, psnr]
-train: {steps: 6, lr: 0.005, log_every: 1, eval_batches: 1}
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.helpers import TINY_RECIPE  # the tests' toy recipe: seconds on a CPU
 
 
 def laser(*argv: str) -> float:
@@ -48,7 +42,7 @@ def main() -> None:
     overheads, own = [], []
     with tempfile.TemporaryDirectory() as folder:
         recipe = Path(folder) / "tiny.yaml"
-        recipe.write_text(RECIPE)
+        recipe.write_text(TINY_RECIPE)
         for repeat in range(args.repeats):
             runs = [
                 laser("run", str(recipe), f"seed={s}", "--run-dir", f"{folder}/r{repeat}-{s}")

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from doc_section import write_section
+from doc_section import publish
 from machine import LoadSampler, describe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,10 +65,7 @@ def main() -> None:
         median = statistics.median(seconds for seconds, _ in measured)
         rows.append(f"| {name} | {median:.0f} s | {each} |")
     text = "\n".join([*rows, "", f"{args.repeats} runs of each, alternating, on {before}."])
-    print(text)
-    if args.write_docs:
-        write_section(DOC, START, END, text)
-        print(f"wrote {DOC}")
+    publish(DOC, START, END, text, args.write_docs)
 
 
 if __name__ == "__main__":

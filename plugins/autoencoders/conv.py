@@ -17,10 +17,15 @@ from laser_core import (
 )
 
 
-class ConvEncoderConfig(ComponentConfig):
+class EncoderStackConfig(ComponentConfig):
+    """The ResNet encoder stack, as the ``conv`` and ``hierarchical`` encoders configure it."""
+
     channels: list[PositiveInt] = Field([64, 128], min_length=1, description="width per resolution")
     downsamplings: NonNegativeInt = Field(2, description="each halves height and width")
     blocks: PositiveInt = Field(1, description="residual blocks per resolution")
+
+
+class ConvEncoderConfig(EncoderStackConfig):
     latent_dim: PositiveInt = Field(64)
 
 
@@ -46,18 +51,23 @@ class ConvEncoder(nn.Module):
         return self.net(images)
 
 
-class ConvDecoderConfig(ComponentConfig):
+class DecoderStackConfig(ComponentConfig):
+    """The ResNet decoder stack, as the ``conv`` and ``hierarchical`` decoders configure it."""
+
     channels: list[PositiveInt] = Field([128, 64], min_length=1, description="width per resolution")
+    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
+
+
+class ConvDecoderConfig(DecoderStackConfig):
     upsamplings: NonNegativeInt | None = Field(
         None, description="each doubles height and width; null mirrors the encoder"
     )
-    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
 
 
 class ConvDecoder(nn.Module):
     """Latents (B, latent_dim, h, w) -> images (B, C, h * 2**upsamplings, ...)."""
 
-    def __init__(self, config: ConvDecoderConfig, latent_dim: int, image_channels: int, ups: int):
+    def __init__(self, config: DecoderStackConfig, latent_dim: int, image_channels: int, ups: int):
         super().__init__()
         widths = stage_channels(config.channels, ups + 1)
         layers: list[nn.Module] = [nn.Conv2d(latent_dim, widths[0], 3, padding=1)]

@@ -24,9 +24,7 @@ from torch.nn import functional as F
 
 from laser_core import (
     BuildContext,
-    ComponentConfig,
     LaserError,
-    NonNegativeInt,
     PositiveInt,
     Register,
     ResBlock,
@@ -35,13 +33,18 @@ from laser_core import (
     is_power_of_two,
 )
 
-from .conv import ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig
+from .conv import (
+    ConvDecoder,
+    ConvEncoder,
+    ConvEncoderConfig,
+    DecoderStackConfig,
+    EncoderStackConfig,
+)
 
 
-class HierarchicalEncoderConfig(ComponentConfig):
-    channels: list[PositiveInt] = Field([64, 128], min_length=1, description="width per resolution")
-    downsamplings: NonNegativeInt = Field(2, description="bottom latents at H / 2**downsamplings")
-    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
+class HierarchicalEncoderConfig(EncoderStackConfig):
+    """The stack's downsamplings place the bottom latents at H / 2**downsamplings."""
+
     bottom_dim: PositiveInt = Field(32, description="channels of the bottom latent")
     top_dim: PositiveInt = Field(
         64, ge=4, multiple_of=4, description="channels of the top latent (one level coarser)"
@@ -88,9 +91,8 @@ class HierarchicalEncoder(nn.Module):
         return torch.cat([self.bottom(features), top], dim=1)
 
 
-class HierarchicalDecoderConfig(ComponentConfig):
-    channels: list[PositiveInt] = Field([128, 64], min_length=1, description="width per resolution")
-    blocks: PositiveInt = Field(1, description="residual blocks per resolution")
+class HierarchicalDecoderConfig(DecoderStackConfig):
+    """The stack decodes the latents and the top path's features together."""
 
 
 class HierarchicalDecoder(nn.Module):
@@ -115,7 +117,7 @@ class HierarchicalDecoder(nn.Module):
             nn.Conv2d(width, width, 3, padding=1),
         )
         self.bottom = ConvDecoder(
-            ConvDecoderConfig(channels=config.channels, blocks=config.blocks),
+            config,
             context.latent_dim + width,
             context.image_channels,
             context.downsampling.bit_length() - 1,

@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 
+from laser_core.assembly.build import build_component
 from laser_core.errors import RecipeError
 from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import Provider, Registry
@@ -131,9 +132,13 @@ def test_vq_forward_and_gradients_equal_a_brute_force_reference(update, autocast
         torch.testing.assert_close(bottleneck.codebook.weight.grad, weight.grad)
 
 
-def test_straight_through_passes_the_decoder_gradient_to_the_encoder_unchanged():
+@pytest.mark.parametrize(
+    "block", [{"name": "vq", "codebook_size": 16}, {"name": "rq", "levels": 3, "codebook_size": 8}]
+)
+def test_straight_through_passes_the_decoder_gradient_to_the_encoder_unchanged(block):
+    """vq, and rq, which sums one vq codebook's codes per level."""
     torch.manual_seed(0)
-    bottleneck = build(codebook_size=16).train()
+    bottleneck = build_component("bottlenecks", block, BuildContext(latent_dim=8)).train()
     z = torch.randn(2, 8, 4, 4, requires_grad=True)
     upstream = torch.randn(2, 8, 4, 4)
     (bottleneck(z).quantized * upstream).sum().backward()

@@ -120,12 +120,20 @@ def _entry_point_modules() -> set[str]:
     return {ep.value for ep in metadata.entry_points(group="laser") if ep.value in MODULES}
 
 
+def _imports_by(package: str) -> list[tuple[str, str]]:
+    """(module, what it imports) for every module of ``package``."""
+    return [
+        (module, target)
+        for module in MODULES
+        if module.startswith(package)
+        for target in _imports(module)
+    ]
+
+
 def test_built_in_plugins_import_only_the_public_api():
     offending = [
         f"{module} imports {target}"
-        for module in MODULES
-        if module.startswith("laser_plugins")
-        for target in _imports(module)
+        for module, target in _imports_by("laser_plugins")
         if target.startswith("laser_core") and target not in PUBLIC
     ]
     assert not offending, "\n".join(offending)
@@ -151,9 +159,7 @@ def test_built_in_plugins_share_only_helpers_of_their_own_package():
 def test_the_core_never_imports_a_built_in_plugin():
     offending = [
         f"{module} imports {target}"
-        for module in MODULES
-        if module.startswith("laser_core")
-        for target in _imports(module)
+        for module, target in _imports_by("laser_core")
         if target.startswith("laser_plugins")
     ]
     assert not offending, "\n".join(offending)
@@ -182,17 +188,21 @@ def test_the_architecture_doc_draws_this_stack():
     assert drawn[::-1] == list(STACK)
 
 
-def test_the_stack_rule_names_a_lazy_upward_import_by_file_and_line(tmp_path):
-    MODULES["laser_core.ops.rogue"] = tmp_path / "rogue.py"
-    (tmp_path / "rogue.py").write_text(
+def _add_rogue_module(monkeypatch, tmp_path: Path, module: str, source: str) -> None:
+    """Make ``module`` a file in ``tmp_path`` holding ``source``, for this test only."""
+    (tmp_path / "rogue.py").write_text(source)
+    monkeypatch.setitem(MODULES, module, tmp_path / "rogue.py")
+
+
+def test_the_stack_rule_names_a_lazy_upward_import_by_file_and_line(monkeypatch, tmp_path):
+    _add_rogue_module(
+        monkeypatch,
+        tmp_path,
+        "laser_core.ops.rogue",
         "from laser_core.nn.codes import Codes\n\n\ndef f():\n"
-        "    from laser_core.training import train\n"
+        "    from laser_core.training import train\n",
     )
-    try:
-        offending = _stack_violations(["laser_core.ops.rogue"])
-    finally:
-        del MODULES["laser_core.ops.rogue"]
-    assert offending == [
+    assert _stack_violations(["laser_core.ops.rogue"]) == [
         f"{tmp_path / 'rogue.py'}:5 imports laser_core.training.train: ops may not import "
         "training, a higher layer of the stack"
     ]
@@ -204,20 +214,19 @@ def test_no_import_cycles():
     assert not cycles, cycles
 
 
-def test_the_rules_catch_a_plugin_importing_another_plugin(tmp_path):
+def test_the_rules_catch_a_plugin_importing_another_plugin(monkeypatch, tmp_path):
     """The checks above read real import statements, relative and lazy ones included."""
-    MODULES["laser_plugins.bottlenecks.rogue"] = tmp_path / "rogue.py"
-    (tmp_path / "rogue.py").write_text(
+    _add_rogue_module(
+        monkeypatch,
+        tmp_path,
+        "laser_plugins.bottlenecks.rogue",
         "def f():\n    from laser_plugins.bottlenecks.codebooks.vq import build\n"
-        "    from laser_core.training import train\n"
+        "    from laser_core.training import train\n",
     )
-    try:
-        assert _imports("laser_plugins.bottlenecks.rogue") == {
-            "laser_plugins.bottlenecks.codebooks.vq",
-            "laser_core.training.train",
-        }
-    finally:
-        del MODULES["laser_plugins.bottlenecks.rogue"]
+    assert _imports("laser_plugins.bottlenecks.rogue") == {
+        "laser_plugins.bottlenecks.codebooks.vq",
+        "laser_core.training.train",
+    }
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:

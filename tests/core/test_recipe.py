@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from laser_core.errors import RecipeError
 from laser_core.recipes.model import load_recipe
-from tests.helpers import RECIPES, TINY_RECIPE, shipped_recipes
-
-
-def problems_of(path: Path, overrides: tuple[str, ...] = ()) -> str:
-    with pytest.raises(RecipeError) as caught:
-        load_recipe(path, overrides)
-    return str(caught.value)
+from tests.helpers import RECIPES, TINY_RECIPE, problems_of, shipped_recipes
 
 
 def test_valid_recipe_fills_defaults(write_recipe):

@@ -10,21 +10,17 @@ import pytest
 
 from laser_core import evaluate_run, load_recipe, run_recipe
 from laser_core.cli import main
+from tests.downstream.conftest import DIGITS_RECIPE
 from tests.helpers import logged
 
 pytestmark = pytest.mark.slow
 
 # digits: 359 val images, so one batch of 64 is what training validates on
-RECIPE = """
-seed: 0
-data: {name: digits, size: 8, batch_size: 64}
-encoder: {name: conv, channels: [8, 16], downsamplings: 1, latent_dim: 4}
-bottleneck: {name: vq, codebook_size: 32}
-decoder: {name: conv, channels: [16, 8]}
-metrics: [mse, psnr]
-train: {steps: 4, lr: 0.005, log_every: 2, eval_batches: 1}
-task: {name: classify, epochs: 1, batch_size: 128, inputs: [pixels, codes]}
-"""
+RECIPE = (
+    DIGITS_RECIPE.replace("metrics: [mse]", "metrics: [mse, psnr]")
+    .replace("steps: 10, lr: 0.005, log_every: 5", "steps: 4, lr: 0.005, log_every: 2")
+    .replace("epochs: 5, batch_size: 128", "epochs: 1, batch_size: 128, inputs: [pixels, codes]")
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,12 @@ error, never a traceback, a hang or a silently different recipe."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from laser_core.errors import RecipeError
 from laser_core.recipes.model import load_recipe
-from tests.helpers import TINY_RECIPE
-
-
-def problems_of(path: Path, overrides: tuple[str, ...] = ()) -> str:
-    with pytest.raises(RecipeError) as caught:
-        load_recipe(path, overrides)
-    return str(caught.value)
+from tests.helpers import TINY_RECIPE, problems_of
 
 
 def test_a_duplicate_key_is_an_error_at_the_second_one(write_recipe):
