@@ -12,17 +12,18 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
-from accelerate import Accelerator
-from safetensors.torch import save_file
 
 from laser_core.errors import LaserError, writing
 from laser_core.plugin.registry import Registry
 from laser_core.recipes.model import Recipe
 from laser_core.rundir.lock import LOCK_FILE
+
+if TYPE_CHECKING:  # accelerate takes a tenth of a second to import; laser validate needs none
+    from accelerate import Accelerator
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class RunDir:
 
     def write_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """model.safetensors from a model's state dict, as contiguous CPU tensors."""
+        from safetensors.torch import save_file
+
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         atomic_write(self.model_safetensors, lambda p: save_file(tensors, str(p)))
 
