@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
+from safetensors.torch import save_file
 
 from laser_core.errors import LaserError, writing
 from laser_core.plugin.registry import Registry
@@ -115,8 +116,6 @@ class RunDir:
 
     def write_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """model.safetensors from a model's state dict, as contiguous CPU tensors."""
-        from safetensors.torch import save_file
-
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         atomic_write(self.model_safetensors, lambda p: save_file(tensors, str(p)))
 
