@@ -26,44 +26,34 @@ PhotoName = Literal[
 blank), cat (chelsea again), the grayscale and synthetic images, and those skimage fetches."""
 
 
-def _skimage_photo(name: str) -> Callable[[], np.ndarray]:
+def _packaged_photo(package: str, file_name: str) -> Callable[[], np.ndarray]:
+    """A loader of ``file_name``, relative to the installed ``package``, as RGB uint8.
+
+    The files are read with Pillow, as skimage.data and sklearn.datasets read them (the same
+    pixels), without importing either package: skimage.data imports skimage.io, and with it
+    imageio and scipy, and scikit-learn takes seconds; that was most of ``laser validate``'s
+    time beyond importing torch. find_spec locates a package without importing it."""
+
     def load() -> np.ndarray:
-        import skimage.data  # files inside the wheel; only its own fetches need the network
-
-        return getattr(skimage.data, name)()
-
-    return load
-
-
-def _motorcycle() -> np.ndarray:
-    import skimage.data
-
-    return skimage.data.stereo_motorcycle()[0]  # the left view; the right one repeats it
-
-
-def _sklearn_photo(file_name: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        # sklearn.datasets.load_sample_image reads these same files, but importing scikit-learn
-        # takes seconds; find_spec locates the installed package without importing it.
-        spec = importlib.util.find_spec("sklearn")
-        assert spec is not None and spec.submodule_search_locations, "scikit-learn is missing"
-        folder = Path(spec.submodule_search_locations[0]) / "datasets" / "images"
-        with Image.open(folder / file_name) as image:
-            return np.asarray(image.convert("RGB"))
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations, f"{package} is missing"
+        with Image.open(Path(spec.submodule_search_locations[0]) / file_name) as image:
+            return np.array(image.convert("RGB"))
 
     return load
 
 
 SAMPLE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
-    "astronaut": _skimage_photo("astronaut"),
-    "chelsea": _skimage_photo("chelsea"),
-    "coffee": _skimage_photo("coffee"),
-    "hubble_deep_field": _skimage_photo("hubble_deep_field"),
-    "immunohistochemistry": _skimage_photo("immunohistochemistry"),
-    "motorcycle": _motorcycle,
-    "rocket": _skimage_photo("rocket"),
-    "china": _sklearn_photo("china.jpg"),
-    "flower": _sklearn_photo("flower.jpg"),
+    "astronaut": _packaged_photo("skimage", "data/astronaut.png"),
+    "chelsea": _packaged_photo("skimage", "data/chelsea.png"),
+    "coffee": _packaged_photo("skimage", "data/coffee.png"),
+    "hubble_deep_field": _packaged_photo("skimage", "data/hubble_deep_field.jpg"),
+    "immunohistochemistry": _packaged_photo("skimage", "data/ihc.png"),
+    # the left view of skimage.data.stereo_motorcycle(); the right one repeats it
+    "motorcycle": _packaged_photo("skimage", "data/motorcycle_left.png"),
+    "rocket": _packaged_photo("skimage", "data/rocket.jpg"),
+    "china": _packaged_photo("sklearn", "datasets/images/china.jpg"),
+    "flower": _packaged_photo("sklearn", "datasets/images/flower.jpg"),
 }
 """Loaders of (height, width, 3) uint8 photographs, by name."""
 

@@ -4,8 +4,8 @@ An importer supplies the recipe blocks of the equivalent LASER model and the sou
 already renamed to LASER's keys, and the image shape the source was built for; this module
 builds the model from the recipe for that shape, checks that the weights cover it exactly, and
 writes recipe.yaml, plugins.json, run.json, model.safetensors, imported.json (where the
-weights came from) and an empty metrics.json (finished, nothing measured yet). The recipe has no data block unless the user gives one: each command that
-reads images is given its dataset.
+weights came from) and an empty metrics.json (finished, nothing measured yet). The recipe has
+no data block unless the user gives one: each command that reads images is given its dataset.
 """
 
 from __future__ import annotations

@@ -14,12 +14,14 @@ import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from accelerate import Accelerator
+from typing import TYPE_CHECKING
 
 from laser_core.errors import LaserError, writing
 from laser_core.rundir import manifest
 from laser_core.rundir.layout import RunDir
+
+if TYPE_CHECKING:  # accelerate takes a tenth of a second to import; laser validate needs none
+    from accelerate import Accelerator
 
 log = logging.getLogger(__name__)
 

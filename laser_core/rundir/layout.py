@@ -12,17 +12,19 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import yaml
-from accelerate import Accelerator
 from safetensors.torch import save_file
 
 from laser_core.errors import LaserError, writing
 from laser_core.plugin.registry import Registry
 from laser_core.recipes.model import Recipe
 from laser_core.rundir.lock import LOCK_FILE
+
+if TYPE_CHECKING:  # accelerate takes a tenth of a second to import; laser validate needs none
+    from accelerate import Accelerator
 
 log = logging.getLogger(__name__)
 

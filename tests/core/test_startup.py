@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,26 @@ print(" ".join(name for name in sys.argv[1:] if name in sys.modules))
     )
     assert "usage: laser run" in done.stdout
     assert done.stdout.splitlines()[-1] == ""  # none of HEAVY was imported
+
+
+def test_validate_imports_neither_accelerate_nor_the_packages_the_photos_ship_in():
+    """Validating the quickstart needs torch but none of these, which took about a second of
+    ``laser validate recipes/quickstart.yaml`` beyond importing torch (tools/bench_startup.py)."""
+    code = """
+import sys
+from laser_core.cli.main import main
+main(["validate", "recipes/quickstart.yaml"])
+print(" ".join(name for name in sys.argv[1:] if name in sys.modules))
+"""
+    unneeded = ("accelerate", "skimage", "sklearn", "imageio", "scipy")
+    done = subprocess.run(
+        [sys.executable, "-c", code, *unneeded],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == ""
 
 
 def test_every_public_name_resolves_and_is_listed():
