@@ -23,6 +23,18 @@ RangeEncoder = constriction.stream.queue.RangeEncoder
 RangeDecoder = constriction.stream.queue.RangeDecoder
 
 
+def to_payload(encoder: RangeEncoder) -> bytes:
+    """What ``encoder`` wrote, as little-endian 32-bit words."""
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def payload_decoder(payload: bytes) -> RangeDecoder:
+    """A decoder of a payload ``to_payload`` wrote; a torn one is an error."""
+    if len(payload) % 4:
+        raise LaserError("the payload is not a whole number of 32-bit words")
+    return RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+
+
 class EntropyCoder:
     """The priors as constriction categoricals, built once and used for many images."""
 
@@ -42,7 +54,7 @@ class EntropyCoder:
         encoder = RangeEncoder()
         for stream, model, _ in self._streams(symbols):
             encoder.encode(stream.numpy().astype(np.int32), model)
-        return encoder.get_compressed().astype("<u4").tobytes()
+        return to_payload(encoder)
 
     def cross_entropy_bits(self, symbols: Symbols) -> float:
         """Σ -log2 p(symbol) under the priors: the rate an ideal coder would reach."""
@@ -70,9 +82,7 @@ class EntropyCoder:
 
     def decode(self, payload: bytes, positions: int) -> Symbols:
         """Symbols of ``positions`` latent positions from a payload ``encode`` wrote."""
-        if len(payload) % 4:
-            raise LaserError("the payload is not a whole number of 32-bit words")
-        decoder = RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+        decoder = payload_decoder(payload)
         depth = self.priors.depth
         has_values, has_indices = bool(self.value_models), bool(self.index_models)
         values = torch.zeros(positions, depth, dtype=torch.long) if has_values else None

@@ -10,17 +10,13 @@ or another torch build the outputs may round differently and such a file may not
 
 from __future__ import annotations
 
-import constriction
 import numpy as np
 import torch
 
+from laser_core.coding.entropy import Categorical, RangeEncoder, payload_decoder, to_payload
 from laser_core.coding.trained_priors import TrainedPrior
 from laser_core.errors import LaserError
 from laser_core.ops.frequencies import TOTAL, frequency_bits
-
-Categorical = constriction.stream.model.Categorical
-RangeEncoder = constriction.stream.queue.RangeEncoder
-RangeDecoder = constriction.stream.queue.RangeDecoder
 
 
 class PriorCoder:
@@ -41,13 +37,11 @@ class PriorCoder:
             symbols = tokens[step.where.cpu(), step.token].cpu()
             encoder.encode(symbols.numpy().astype(np.int32), self.model, _probabilities(step))
             bits += float(frequency_bits(step.frequencies, symbols).sum())
-        return encoder.get_compressed().astype("<u4").tobytes(), bits
+        return to_payload(encoder), bits
 
     def decode(self, stream: bytes, tiles: int) -> torch.Tensor:
         """Tokens long (tiles, tokens) from a stream ``encode`` wrote."""
-        if len(stream) % 4:
-            raise LaserError("the payload is not a whole number of 32-bit words")
-        decoder = RangeDecoder(np.frombuffer(stream, dtype="<u4").astype(np.uint32))
+        decoder = payload_decoder(stream)
         tokens = torch.zeros(tiles, self.trained.spec.tokens, dtype=torch.long)
         try:
             for step in self.trained.prior.coding_steps(tokens):
