@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         Discriminator,
         DiscriminatorConfig,
         Encoder,
+        EntropyCodedBottleneck,
         Metric,
         Task,
     )
@@ -117,6 +118,7 @@ __all__ = [
     "Discriminator",
     "DiscriminatorConfig",
     "Encoder",
+    "EntropyCodedBottleneck",
     "EvalResult",
     "ExportReport",
     "FiniteFloat",

@@ -1,4 +1,5 @@
-"""Built-in metrics: ``mse``, ``psnr``, ``ssim`` on images and ``codebook-usage`` on codes.
+"""Built-in metrics: ``mse``, ``psnr``, ``ssim`` on images, ``codebook-usage`` and ``bpp`` on
+codes.
 
 Image metrics see pixels in [0, 1] (from the pipeline's [-1, 1], reconstructions clamped as
 they would be when saved), so their numbers compare with the literature's.
@@ -168,6 +169,24 @@ class CodebookUsage:
         }
 
 
+class BitsPerPixel:
+    """The codes' bits per pixel under the bottleneck's own entropy model (``factorized``,
+    ``hyperprior``): the rate rate-distortion training weighs, of rounded codes in eval. A
+    file's real rate is ``laser compress``'s, a few bytes of header and padding above."""
+
+    def per_example(
+        self, images: torch.Tensor, reconstructions: torch.Tensor, output: BottleneckOutput
+    ) -> torch.Tensor:
+        if output.bits is None:
+            raise LaserError(
+                "metric 'bpp' needs a bottleneck with an entropy model (factorized, hyperprior)"
+            )
+        return output.bits.float() / images[0, 0].numel()
+
+    def summarize(self, values: torch.Tensor) -> dict[str, float]:
+        return {"bpp": values.mean().item()}
+
+
 @hookimpl
 def laser_register_metrics(register: Register) -> None:
     register("mse", lambda config, context: MSE(), summary="mean squared error on [0, 1] pixels")
@@ -182,3 +201,8 @@ def laser_register_metrics(register: Register) -> None:
         summary="structural similarity (Gaussian window, torchmetrics' borders), averaged",
     )
     register("codebook-usage", CodebookUsage)
+    register(
+        "bpp",
+        lambda config, context: BitsPerPixel(),
+        summary="bits per pixel of the codes under the bottleneck's entropy model",
+    )

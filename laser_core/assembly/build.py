@@ -122,7 +122,15 @@ def _assemble(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildCon
     context = replace(context, latent_dim=bottleneck.output_dim, code_spec=bottleneck.code_spec())
     decoder = build_component("decoders", recipe.decoder, context)
     model = Autoencoder(encoder, bottleneck, decoder)
-    return model, context, _probe(model, context, recipe)
+    probe = _probe(model, context, recipe)
+    if recipe.losses.rate and probe[2].bits is None:
+        message = (
+            f"losses.rate={recipe.losses.rate} weighs the codes' bits under the bottleneck's "
+            f"entropy model, but bottleneck '{recipe.bottleneck.name}' has none; use bottleneck "
+            "'factorized' or 'hyperprior', or set losses.rate to 0"
+        )
+        raise _problem(recipe, recipe.bottleneck, message)
+    return model, context, probe
 
 
 def _classes(splits: DataSplits) -> int | None:

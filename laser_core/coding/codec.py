@@ -124,6 +124,13 @@ class Codec:
         )
         return Codec(self.run, self.priors, trained)
 
+    @property
+    def setting(self) -> str:
+        """What ``laser rd`` names this codec's setting."""
+        quantizer = self.priors.quantizer
+        bits = f" bits={quantizer.bits}" if quantizer else ""
+        return self.run.recipe.bottleneck.name + bits
+
     @cached_property
     def symbols(self) -> SymbolSpec:
         """The tokens a prior models for one tile of this run, probed with a blank tile."""

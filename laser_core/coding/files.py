@@ -13,6 +13,7 @@ from laser_core.coding.codec import Codec
 from laser_core.coding.finetune import finetune_decoder
 from laser_core.coding.identity import model_identity
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels, write_png
+from laser_core.coding.opening import open_codec, open_codec_for
 from laser_core.coding.priors import Priors, build_priors
 from laser_core.coding.rates import Rates
 from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
@@ -54,9 +55,7 @@ def compress_files(
     """Entropy-code image files with a run into one ``.lsr`` file, written atomically: what
     ``laser compress`` does. Counts the run's priors first if it has none; ``prior`` names a
     trained prior of the run (``laser prior``) to code under instead."""
-    codec = Codec.open(Path(run_dir))
-    if prior is not None:
-        codec = codec.with_prior(prior)
+    codec = open_codec(Path(run_dir), prior)
     tensors = [from_pixels(read_pixels(Path(path), codec.channels)) for path in images]
     data, rates = codec.compress(tensors)
     output = Path(output)
@@ -73,7 +72,7 @@ def decompress_file(
     if not file.is_file():
         raise LaserError(f"{file} does not exist")
     data = file.read_bytes()
-    images = Codec.open_for(Path(run_dir), data, str(file)).decompress(data, str(file))
+    images = open_codec_for(Path(run_dir), data, str(file)).decompress(data, str(file))
     paths = (
         [output]
         if len(images) == 1

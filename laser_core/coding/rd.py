@@ -22,7 +22,9 @@ from PIL import Image
 from laser_core.assembly.build import build_component, list_components
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
+from laser_core.coding.opening import open_codec
 from laser_core.coding.trained_priors import trained_prior_names
+from laser_core.coding.whole_images import WholeImageCodec
 from laser_core.data.photos import sample_photo
 from laser_core.errors import LaserError
 from laser_core.rundir.layout import atomic_write, atomic_write_text
@@ -104,11 +106,13 @@ def pillow_rows(
 
 
 def laser_rows(
-    label: str, codec: Codec, images: list[tuple[str, np.ndarray]], distortion: Distortion
+    label: str,
+    codec: Codec | WholeImageCodec,
+    images: list[tuple[str, np.ndarray]],
+    distortion: Distortion,
 ) -> list[Row]:
     """One run's rows: each image compressed alone into a ``.lsr`` container."""
-    quantizer = codec.priors.quantizer
-    setting = codec.run.recipe.bottleneck.name + (f" bits={quantizer.bits}" if quantizer else "")
+    setting = codec.setting
     rows = []
     for name, pixels in images:
         reconstruction, rates = codec.measure(from_pixels(pixels))
@@ -147,7 +151,7 @@ def rate_distortion(
     the means over images, one row per codec and setting."""
     codecs = {}
     for label, run_dir in zip(labels(run_dirs), run_dirs, strict=True):
-        codecs[label] = Codec.open(run_dir)
+        codecs[label] = open_codec(run_dir)
         for name in trained_prior_names(run_dir):  # beside the counts: the learned rates
             codecs[f"{label} +{name}"] = codecs[label].with_prior(name)
     for label, codec in codecs.items():

@@ -42,9 +42,16 @@ class CodeSpec:
 @dataclass
 class BottleneckOutput:
     """quantized is (batch, output_dim, height, width), z's shape for most bottlenecks, and
-    passes gradients to the encoder; loss is a scalar."""
+    passes gradients to the encoder; loss is a scalar.
+
+    bits (batch,) is each image's -log2 likelihood of its codes under the bottleneck's own
+    entropy model, differentiable (noisy codes in training, rounded ones in eval), or None
+    without one. The trainer turns it into the rate term (``losses.rate`` x bits per pixel):
+    rate belongs to codes under a probability model, so any bottleneck that learns one can
+    report it."""
 
     quantized: torch.Tensor
     loss: torch.Tensor
     codes: Codes
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
+    bits: torch.Tensor | None = None

@@ -3,7 +3,13 @@ dictionary updates, probabilities as entropy-coder frequencies."""
 
 from laser_core.ops.atoms import reinitialise_atoms, replacement_directions
 from laser_core.ops.dispatch import Backend
-from laser_core.ops.frequencies import PRECISION, frequency_bits, to_frequencies
+from laser_core.ops.frequencies import (
+    PRECISION,
+    CodingTable,
+    coding_table,
+    frequency_bits,
+    to_frequencies,
+)
 from laser_core.ops.kmeans import cluster_statistics, kmeans
 from laser_core.ops.ksvd import KSVDResult, ksvd, ksvd_update
 from laser_core.ops.nearest_code import nearest_code
@@ -13,10 +19,12 @@ from laser_core.ops.online_dictionary import code_statistics, online_dictionary_
 __all__ = [
     "PRECISION",
     "Backend",
+    "CodingTable",
     "KSVDResult",
     "batch_omp",
     "cluster_statistics",
     "code_statistics",
+    "coding_table",
     "frequency_bits",
     "kmeans",
     "ksvd",

@@ -192,7 +192,7 @@ def check_decoder_output(images: Any, expected: tuple[int, ...]) -> None:
 def check_bottleneck_output(output: Any, z: torch.Tensor, spec: CodeSpec, output_dim: int) -> None:
     """forward(z): a BottleneckOutput whose quantized has z's dtype and shape but for its
     ``output_dim`` channels (z's own for most bottlenecks), a finite scalar loss, codes of the
-    spec's form, stats as a dict."""
+    spec's form, stats as a dict, and bits, when reported, finite and one per image."""
     require(
         isinstance(output, BottleneckOutput),
         f"forward() returned {_type_name(output)}, not a laser_core.BottleneckOutput",
@@ -208,6 +208,12 @@ def check_bottleneck_output(output: Any, z: torch.Tensor, spec: CodeSpec, output
     require(loss.ndim == 0, f"loss is a scalar; got shape {tuple(loss.shape)}")
     require(bool(torch.isfinite(loss)), f"loss is finite; got {loss.item()}")
     require(isinstance(output.stats, dict), "BottleneckOutput.stats is a dict of tensors")
+    if output.bits is not None:
+        bits = _check_tensor(output.bits, "BottleneckOutput.bits")
+        require(
+            tuple(bits.shape) == (z.shape[0],) and bool(torch.isfinite(bits).all()),
+            f"bits are finite, one per image (batch,) = ({z.shape[0]},); got {tuple(bits.shape)}",
+        )
     check_codes(output.codes, spec, (z.shape[0], z.shape[2], z.shape[3]))
 
 

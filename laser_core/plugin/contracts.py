@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from laser_core.nn.codes import BottleneckOutput, Codes, CodeSpec
+from laser_core.ops.frequencies import CodingTable
 from laser_core.plugin.blocks import KINDS  # noqa: F401  every kind, one per recipe block
 from laser_core.plugin.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -143,6 +144,43 @@ class Bottleneck(nn.Module):
         rows) pairs whose optimizer state the trainer must reset; rows are long indices or a
         boolean mask over the parameter's rows (a mask needs no host sync to build)."""
         return []
+
+
+class EntropyCodedBottleneck(Bottleneck):
+    """A bottleneck with its own learnt entropy model, coding whole images in stages.
+
+    Its ``forward`` reports ``bits`` (see :class:`BottleneckOutput`), so training can weigh
+    rate. For ``laser compress`` its code is a list of stages, each an integer tensor (batch,
+    channels, height, width) coded under one :class:`CodingTable` whose row for each symbol
+    depends only on the stages before it (a factorized prior: one stage, a row per channel; a
+    scale hyperprior: the side information, then the latents with a row per scale). The
+    tables are derived once, when training ends, and stored in the run directory, so that
+    decoding reads integers, never a float density.
+    """
+
+    def coding_tables(self) -> list[CodingTable]:
+        """One table per stage, from the learnt densities."""
+        raise NotImplementedError
+
+    def stage_symbols(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Each stage's integer symbols, long (batch, channels, height, width), of latents z."""
+        raise NotImplementedError
+
+    def stage_shapes(self, grid: tuple[int, int]) -> list[tuple[int, int, int]]:
+        """(channels, height, width) of each stage's symbols for one latent ``grid``."""
+        raise NotImplementedError
+
+    def stage_rows(
+        self, stage: int, decoded: list[torch.Tensor], grid: tuple[int, int]
+    ) -> torch.Tensor:
+        """The table row, long (channels, height, width), of every symbol of one image's
+        ``stage``, from the stages before it only (``decoded``, each (1, channels, height,
+        width)); ``grid`` is the image's latent grid."""
+        raise NotImplementedError
+
+    def dequantize(self, decoded: list[torch.Tensor]) -> torch.Tensor:
+        """The latent (batch, output_dim, height, width) the decoder takes, from every stage."""
+        raise NotImplementedError
 
 
 @runtime_checkable

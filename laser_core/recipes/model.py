@@ -59,6 +59,11 @@ class LossConfig(BaseModel):
     resolutions: PositiveInt = Field(
         3, description="pyramid levels of the dct and gradient losses, each half the last"
     )
+    rate: NonNegativeFloat = Field(
+        0.0,
+        description="lambda of rate-distortion training: weight of the codes' bits per pixel "
+        "under the bottleneck's entropy model (factorized, hyperprior); 0: no rate term",
+    )
 
 
 class InitFrom(BaseModel):

@@ -19,6 +19,7 @@ import yaml
 from safetensors.torch import save_file
 
 from laser_core.errors import LaserError, writing
+from laser_core.ops.frequencies import CodingTable
 from laser_core.plugin.registry import Registry
 from laser_core.recipes.model import Recipe
 from laser_core.rundir.lock import LOCK_FILE
@@ -68,6 +69,7 @@ class RunDir:
     RECONSTRUCTIONS = "reconstructions"
     TRACKERS = "trackers"
     PRIORS = "priors.safetensors"
+    CODING_TABLES = "coding_tables.safetensors"
     IMPORTED = "imported.json"
     LOCK = LOCK_FILE
     TRAINED_PRIORS = "priors"
@@ -85,6 +87,7 @@ class RunDir:
         self.reconstructions = self.path / self.RECONSTRUCTIONS
         self.trackers = self.path / self.TRACKERS
         self.priors_safetensors = self.path / self.PRIORS
+        self.coding_tables = self.path / self.CODING_TABLES
         self.imported_json = self.path / self.IMPORTED
         self.trained_priors = self.path / self.TRAINED_PRIORS
 
@@ -130,6 +133,14 @@ class RunDir:
         """model.safetensors from a model's state dict, as contiguous CPU tensors."""
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         atomic_write(self.model_safetensors, lambda p: save_file(tensors, str(p)))
+
+    def write_coding_tables(self, tables: list[CodingTable]) -> None:
+        """coding_tables.safetensors: a whole-image codec's integer tables, stage by stage."""
+        tensors = {}
+        for stage, table in enumerate(tables):
+            for name in ("frequencies", "offsets", "sizes"):
+                tensors[f"{stage}.{name}"] = getattr(table, name).to(torch.int32).contiguous()
+        atomic_write(self.coding_tables, lambda p: save_file(tensors, str(p)))
 
     def read_final_metrics(self) -> dict[str, Any]:
         """metrics.json, {} when the run has none; a damaged one is an error naming it."""

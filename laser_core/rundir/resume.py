@@ -22,7 +22,7 @@ from laser_core.rundir.providers import load_run_recipe
 
 log = logging.getLogger(__name__)
 
-FINAL = (RunDir.METRICS, RunDir.WEIGHTS)
+FINAL = (RunDir.METRICS, RunDir.WEIGHTS, RunDir.CODING_TABLES)
 """What a finished run adds; a resume removes them until it finishes again."""
 
 RESUMABLE = (
@@ -105,10 +105,21 @@ def check_resume(run_dir: Path, recipe: Recipe) -> dict[str, list[Any]]:
     return changes
 
 
-def start_record(run_dir: Path, images: ImageShape) -> None:
-    """Begin run.json with the image shape the model is built for; the caller seals it with
-    the run's other files."""
-    RunDir(run_dir).write_run_info({"images": _shape(images), "resumes": []})
+WHOLE_IMAGES, TILES = "whole images", "tiles"
+"""How ``laser compress`` codes a run's images (run.json's "coding"): in one piece, under the
+bottleneck's own entropy model (coding/whole_images.py), or in tiles of the training size
+under counted priors (coding/tiles.py); a run recorded before this key codes tiles."""
+
+
+def start_record(run_dir: Path, images: ImageShape, coding: str = TILES) -> None:
+    """Begin run.json with the image shape the model is built for and how it codes images;
+    the caller seals it with the run's other files."""
+    RunDir(run_dir).write_run_info({"images": _shape(images), "coding": coding, "resumes": []})
+
+
+def recorded_coding(run_dir: Path) -> str:
+    """WHOLE_IMAGES or TILES, as run.json records it."""
+    return read_info(run_dir).get("coding", TILES)
 
 
 def record(
@@ -152,6 +163,8 @@ def _is_info(info: Any) -> bool:
     if not isinstance(info, dict) or not isinstance(info.get("resumes"), list):
         return False
     images = info.get("images")
+    if info.get("coding", TILES) not in (WHOLE_IMAGES, TILES):
+        return False
     return images is None or (
         isinstance(images, dict)
         and set(images) == {"channels", "size"}

@@ -28,6 +28,7 @@ from laser_core.assembly.build import (
 )
 from laser_core.assembly.losses import ImageLosses
 from laser_core.errors import LaserError
+from laser_core.plugin.contracts import EntropyCodedBottleneck
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, TrainConfig
 from laser_core.rundir import checkpoint, manifest
@@ -155,7 +156,7 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
             files = rundir.RunDir(run_dir)
             files.write_recipe(recipe)
             files.write_plugin_versions(recipe, default_registry(), accelerator)
-            resuming.start_record(run_dir, splits)
+            resuming.start_record(run_dir, splits, _coding(accelerator.unwrap_model(model)))
             manifest.seal(run_dir, [files.RECIPE, files.PLUGINS, files.RUN_INFO])
     accelerator.wait_for_everyone()
     trackers.start(accelerator, recipe, run_dir)
@@ -192,7 +193,12 @@ def train(recipe: Recipe, run_dir: Path, resume: bool = False) -> TrainResult:
         checkpoint.save(accelerator, run_dir, state, config.keep_checkpoints)
     save_weights(accelerator, model, run_dir)
     if accelerator.is_main_process:
-        manifest.seal(run_dir, resuming.FINAL)  # last: the run is finished and verifiable
+        final = [rundir.RunDir.METRICS, rundir.RunDir.WEIGHTS]
+        bottleneck = accelerator.unwrap_model(model).bottleneck
+        if isinstance(bottleneck, EntropyCodedBottleneck):
+            rundir.RunDir(run_dir).write_coding_tables(bottleneck.coding_tables())
+            final.append(rundir.RunDir.CODING_TABLES)
+        manifest.seal(run_dir, final)  # last: the run is finished and verifiable
     accelerator.end_training()
     return result
 
@@ -224,6 +230,7 @@ class _Loop:
         self.run_dir = run_dir
         self.metrics_log = trackers.TrackedLog(rundir.MetricsLog(run_dir), accelerator, run_dir)
         self.image_losses, self.adversary = image_losses, adversary
+        self.rate_weight = recipe.losses.rate
         self.trained = [model] if adversary is None else [model, adversary.discriminator]
         self.latest_val: dict[str, float] = {}
         self.latest_val_step = 0
@@ -317,6 +324,11 @@ class _Loop:
                     reconstructions, sum(losses.values()), state.step
                 )
             losses["bottleneck"] = output.loss.float()
+            if output.bits is not None:
+                bpp = output.bits.float().sum() / (images.shape[0] * images[0, 0].numel())
+                logs["bpp"] = bpp.detach()
+                if self.rate_weight:
+                    losses["rate"] = self.rate_weight * bpp
             loss = sum(losses.values())
             self.divergence.observe(loss, state.step + 1)
             if loss.requires_grad:  # else nothing learns by gradient, see parameter_groups
@@ -475,6 +487,12 @@ def _deterministic() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
+
+
+def _coding(model: Autoencoder) -> str:
+    """How ``laser compress`` will code this model's images, for run.json."""
+    whole = isinstance(model.bottleneck, EntropyCodedBottleneck)
+    return resuming.WHOLE_IMAGES if whole else resuming.TILES
 
 
 def save_weights(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:

@@ -38,6 +38,11 @@ def toy_overrides(recipe: Recipe) -> list[str]:
         overrides += ["encoder.ch=32", "decoder.ch=32", "data.size=32", "data.batch_size=2"]
         overrides += ["encoder.num_res_blocks=1", "decoder.num_res_blocks=1", "train.precision=no"]
         overrides.append("bottleneck.kmeans_init=false")  # k-means++ seeds codes one by one
+    if recipe.encoder.name == "gdn-analysis":  # learned codecs: the same transforms, narrower
+        overrides += ["encoder.channels=8", "encoder.latent_dim=8", "decoder.channels=8"]
+        overrides += ["data.size=64", "data.batch_size=2"]
+    if recipe.bottleneck.name == "hyperprior":
+        overrides.append("bottleneck.hyper_channels=8")
     if recipe.losses.perceptual:
         overrides.append("losses.perceptual_backbone=random")
     if recipe.discriminator is not None:

@@ -1,0 +1,82 @@
+"""Range coding of a whole image's code, stage by stage, under a run's stored coding tables.
+
+The same coder as every other LASER stream (constriction's ``RangeEncoder``, entropy.py),
+fed integer frequencies: each stage's symbols are grouped by the table row that codes them
+(the bottleneck's ``stage_rows``, from the stages before only) and coded row after row, each
+group in raster order of (channel, height, width). A decoder repeats the grouping from what it
+has decoded, so it reads the symbols back in the order they were written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from laser_core.coding.entropy import Categorical, RangeEncoder, payload_decoder, to_payload
+from laser_core.errors import LaserError
+from laser_core.ops.frequencies import TOTAL, CodingTable, frequency_bits
+from laser_core.plugin.contracts import EntropyCodedBottleneck
+
+
+class TableCoder:
+    """Codes one image's stages with a bottleneck's row choices and the stored tables."""
+
+    def __init__(self, bottleneck: EntropyCodedBottleneck, tables: list[CodingTable]):
+        self.bottleneck, self.tables = bottleneck, tables
+        self.models = [[_model(table.row(r)) for r in range(table.rows)] for table in tables]
+
+    def clamp(self, stages: list[torch.Tensor], grid: tuple[int, int]) -> list[torch.Tensor]:
+        """The stages (each (1, channels, height, width)) as the tables can code them: every
+        symbol moved into its row's support. What the decoder will see."""
+        clamped: list[torch.Tensor] = []
+        for stage, (symbols, table) in enumerate(zip(stages, self.tables, strict=True)):
+            rows = self.bottleneck.stage_rows(stage, clamped, grid)
+            clamped.append(table.clamp(symbols.cpu()[0], rows)[None])
+        return clamped
+
+    def encode(self, stages: list[torch.Tensor], grid: tuple[int, int]) -> tuple[bytes, float]:
+        """The payload of clamped stages (see :meth:`clamp`) and the bits Σ -log2(frequency /
+        2**PRECISION) an ideal coder would spend on them."""
+        encoder, bits = RangeEncoder(), 0.0
+        for stage, table in enumerate(self.tables):
+            rows = self.bottleneck.stage_rows(stage, stages[:stage], grid)
+            symbols = stages[stage][0]
+            for row in torch.unique(rows).tolist():
+                coded = symbols[rows == row] - int(table.offsets[row])
+                encoder.encode(coded.numpy().astype(np.int32), self.models[stage][row])
+                bits += float(frequency_bits(table.row(row).expand(len(coded), -1), coded).sum())
+        return to_payload(encoder), bits
+
+    def decode(self, payload: bytes, grid: tuple[int, int]) -> list[torch.Tensor]:
+        """The stages (each (1, channels, height, width)) of a payload ``encode`` wrote."""
+        decoder = payload_decoder(payload)
+        stages: list[torch.Tensor] = []
+        shapes = self.bottleneck.stage_shapes(grid)
+        try:
+            for stage, table in enumerate(self.tables):
+                rows = self.bottleneck.stage_rows(stage, stages, grid)
+                symbols = torch.zeros(shapes[stage], dtype=torch.long)
+                for row in torch.unique(rows).tolist():
+                    where = rows == row
+                    decoded = decoder.decode(self.models[stage][row], int(where.sum()))
+                    symbols[where] = torch.from_numpy(decoded.astype(np.int64)) + int(
+                        table.offsets[row]
+                    )
+                stages.append(symbols[None])
+        except (AssertionError, ValueError, RuntimeError) as error:
+            raise LaserError(f"the payload does not decode under these tables ({error})") from None
+        return stages
+
+    def nominal_bits(self, stages: list[torch.Tensor], grid: tuple[int, int]) -> float:
+        """Bits of a fixed-length code of the stages: log2 of its row's support per symbol."""
+        total = 0.0
+        for stage, table in enumerate(self.tables):
+            rows = self.bottleneck.stage_rows(stage, stages[:stage], grid)
+            total += float(torch.log2(table.sizes[rows].double()).sum())
+        return total
+
+
+def _model(frequencies: torch.Tensor) -> Categorical:
+    """A constriction categorical of integer frequencies (alphabet,), handed over as exact
+    float64 multiples of 2**-PRECISION, as the prior coder does."""
+    return Categorical((frequencies.double() / TOTAL).numpy(), perfect=False)

@@ -1,0 +1,185 @@
+"""Learned codecs that train for rate and code whole images: `factorized` and `hyperprior`
+runs, their stored coding tables and their `.lsr` files."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from laser_core.cli.main import main
+from laser_core.coding import container
+from laser_core.coding.entropy import Categorical, payload_decoder
+from laser_core.coding.images import from_pixels, read_pixels, to_pixels
+from laser_core.coding.opening import open_codec
+from laser_core.ops.frequencies import TOTAL
+from laser_core.recipes.model import load_recipe
+from laser_core.rundir.layout import RunDir
+from laser_core.rundir.resume import WHOLE_IMAGES, recorded_coding
+from laser_core.training.train import train
+from tests.compression.photos import photo_pixels
+from tests.helpers import run_laser
+
+pytestmark = pytest.mark.slow  # trains tiny models
+
+RECIPE = """
+seed: 0
+data: {{name: photo-patches, size: 64, train_patches: 16, val_patches: 4, batch_size: 4}}
+encoder: {{name: gdn-analysis, channels: 8, latent_dim: 8}}
+bottleneck: {bottleneck}
+decoder: {{name: gdn-synthesis, channels: 8}}
+metrics: [mse, psnr, bpp]
+losses: {{recon: l2, rate: 0.01}}
+train: {{steps: 3, lr: 0.005, log_every: 3, eval_batches: 1}}
+"""
+BOTTLENECKS = {
+    "factorized": "{name: factorized}",
+    "hyperprior": "{name: hyperprior, hyper_channels: 8}",
+}
+
+
+@pytest.fixture(scope="module")
+def codec_run(tmp_path_factory):
+    """codec_run(name) -> the run directory of a tiny rate-trained model."""
+    runs = {}
+
+    def get(name: str):
+        if name not in runs:
+            folder = tmp_path_factory.mktemp(name)
+            recipe = folder / "recipe.yaml"
+            recipe.write_text(RECIPE.format(bottleneck=BOTTLENECKS[name]))
+            runs[name] = train(load_recipe(recipe), folder / "run").run_dir
+        return runs[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A real photograph's 96x128 crop and a 37x53 one, sizes no stride divides, as PNGs."""
+    folder = tmp_path_factory.mktemp("photos")
+    paths = []
+    for name, size in (("coffee", (96, 128)), ("rocket", (37, 53))):
+        paths.append(folder / f"{name}.png")
+        Image.fromarray(photo_pixels(name, *size)).save(paths[-1])
+    return paths
+
+
+def likelihood_bits(run_dir, pixels: np.ndarray) -> float:
+    """The model's own -log2 likelihood of an image's rounded codes (eval), padded as coded."""
+    codec = open_codec(run_dir)
+    image = from_pixels(pixels)
+    height, width = image.shape[1:]
+    padding = (0, -width % codec.downsampling, 0, -height % codec.downsampling)
+    padded = torch.nn.functional.pad(image[None], padding, mode="replicate")
+    with torch.no_grad():
+        return float(codec.model.bottleneck(codec.model.encoder(padded)).bits.sum())
+
+
+@pytest.mark.parametrize("name", ["factorized", "hyperprior"])
+def test_file_bytes_are_the_likelihood_bits_plus_the_header(codec_run, photos, tmp_path, name):
+    run = codec_run(name)
+    assert recorded_coding(run) == WHOLE_IMAGES
+    lsr = tmp_path / "photo.lsr"
+    assert main(["compress", str(run), str(photos[0]), "-o", str(lsr)]) == 0
+    payload = container.unpack(lsr.read_bytes(), "photo.lsr").images[0].payload
+    header = lsr.stat().st_size - len(payload)
+    bits = likelihood_bits(run, read_pixels(photos[0], 3))
+    # the hyperprior codes each latent at the next tabulated scale: up to 0.3% more
+    assert 8 * len(payload) == pytest.approx(bits, rel=0.01, abs=64)
+    assert header == 4 + 2 + 16 + 16 + 1 + 2 + 20 + 4
+
+
+@pytest.mark.parametrize("name", ["factorized", "hyperprior"])
+def test_odd_sizes_decode_to_what_compression_measured(codec_run, photos, tmp_path, name):
+    run = codec_run(name)
+    lsr, out = tmp_path / "both.lsr", tmp_path / "out.png"
+    assert main(["compress", str(run), *map(str, photos), "-o", str(lsr)]) == 0
+    assert main(["decompress", str(run), str(lsr), "-o", str(out)]) == 0
+    codec = open_codec(run)
+    for number, path in enumerate(photos):
+        decoded = np.asarray(Image.open(tmp_path / f"out-{number}.png"))
+        measured, _ = codec.measure(from_pixels(read_pixels(path, 3)))
+        assert decoded.shape == read_pixels(path, 3).shape
+        assert np.array_equal(decoded, to_pixels(measured))
+
+
+def test_another_process_decodes_the_same_pixels(codec_run, photos, tmp_path):
+    run = codec_run("hyperprior")
+    lsr = tmp_path / "photo.lsr"
+    assert main(["compress", str(run), str(photos[1]), "-o", str(lsr)]) == 0
+    assert main(["decompress", str(run), str(lsr), "-o", str(tmp_path / "here.png")]) == 0
+    there = run_laser("decompress", str(run), str(lsr), "-o", str(tmp_path / "there.png"))
+    assert there.returncode == 0, there.stderr
+    here = np.asarray(Image.open(tmp_path / "here.png"))
+    assert np.array_equal(here, np.asarray(Image.open(tmp_path / "there.png")))
+
+
+def test_constriction_alone_decodes_a_factorized_file_from_the_stored_tables(
+    codec_run, photos, tmp_path
+):
+    """An independent decoder: the container's payload, the safetensors tables and
+    constriction, channel after channel, none of LASER's coder."""
+    run = codec_run("factorized")
+    lsr = tmp_path / "photo.lsr"
+    assert main(["compress", str(run), str(photos[1]), "-o", str(lsr)]) == 0
+    image = container.unpack(lsr.read_bytes(), "photo.lsr").images[0]
+    tables = load_file(RunDir(run).coding_tables)
+    decoder = payload_decoder(image.payload)
+    channels = tables["0.sizes"].shape[0]
+    decoded = np.zeros((channels, *image.grid), dtype=np.int64)
+    for channel in range(channels):
+        size = int(tables["0.sizes"][channel])
+        frequencies = tables["0.frequencies"][channel, :size].double().numpy() / TOTAL
+        symbols = decoder.decode(Categorical(frequencies, perfect=False), decoded[0].size)
+        decoded[channel] = symbols.reshape(image.grid) + int(tables["0.offsets"][channel])
+    codec = open_codec(run)
+    expected = codec.encode(from_pixels(read_pixels(photos[1], 3))).stages[0][0]
+    assert np.array_equal(decoded, expected.numpy())
+
+
+def test_damaged_or_foreign_files_are_refused(codec_run, photos, tmp_path, capsys):
+    factorized, hyperprior = codec_run("factorized"), codec_run("hyperprior")
+    lsr = tmp_path / "photo.lsr"
+    assert main(["compress", str(factorized), str(photos[1]), "-o", str(lsr)]) == 0
+    capsys.readouterr()
+    assert main(["decompress", str(hyperprior), str(lsr), "-o", str(tmp_path / "x.png")]) == 1
+    assert "compressed by another model" in capsys.readouterr().err
+    truncated = tmp_path / "truncated.lsr"
+    truncated.write_bytes(lsr.read_bytes()[:-9])
+    assert main(["decompress", str(factorized), str(truncated), "-o", str(tmp_path / "x.png")]) == 1
+    assert "corrupted or truncated" in capsys.readouterr().err
+
+
+def test_a_run_without_its_coding_tables_says_how_to_get_them(codec_run, photos, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(codec_run("factorized"), run)
+    (run / RunDir.CODING_TABLES).unlink()
+    (run / RunDir.MANIFEST).unlink()
+    assert main(["compress", str(run), str(photos[1]), "-o", str(tmp_path / "x.lsr")]) == 1
+    err = capsys.readouterr().err
+    assert "coding_tables.safetensors" in err and "Traceback" not in err
+
+
+def test_negative_rate_is_refused_at_its_line(write_recipe, capsys):
+    path = write_recipe(RECIPE.format(bottleneck="{name: factorized}").replace("0.01", "-0.5"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:7: losses.rate: Input should be greater than or equal to 0" in err
+
+
+def test_rate_without_an_entropy_model_is_refused(write_recipe, capsys):
+    path = write_recipe(RECIPE.format(bottleneck="{name: vq, codebook_size: 16}"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:4: bottleneck: losses.rate=0.01 weighs the codes' bits" in err
+    assert "bottleneck 'vq' has none; use bottleneck 'factorized' or 'hyperprior'" in err
+
+
+def test_eval_reports_bits_per_pixel(codec_run, capsys):
+    assert main(["eval", str(codec_run("factorized"))]) == 0
+    assert "bpp" in capsys.readouterr().out
