@@ -25,24 +25,27 @@ class TableCoder:
         self.bottleneck, self.tables = bottleneck, tables
         self.models = [[_model(table.row(r)) for r in range(table.rows)] for table in tables]
 
-    def clamp(self, stages: list[torch.Tensor], grid: tuple[int, int]) -> list[torch.Tensor]:
-        """The stages (each (1, channels, height, width)) as the tables can code them: every
-        symbol moved into its row's support. What the decoder will see."""
+    def clamp(
+        self, stages: list[torch.Tensor], grid: tuple[int, int]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The stages (each (1, channels, height, width)) as the tables can code them, every
+        symbol moved into its row's support (what the decoder will see), and the rows
+        (channels, height, width) that code them."""
         clamped: list[torch.Tensor] = []
+        rows: list[torch.Tensor] = []
         for stage, (symbols, table) in enumerate(zip(stages, self.tables, strict=True)):
-            rows = self.bottleneck.stage_rows(stage, clamped, grid)
-            clamped.append(table.clamp(symbols.cpu()[0], rows)[None])
-        return clamped
+            rows.append(self.bottleneck.stage_rows(stage, clamped, grid))
+            clamped.append(table.clamp(symbols.cpu()[0], rows[-1])[None])
+        return clamped, rows
 
-    def encode(self, stages: list[torch.Tensor], grid: tuple[int, int]) -> tuple[bytes, float]:
-        """The payload of clamped stages (see :meth:`clamp`) and the bits Σ -log2(frequency /
-        2**PRECISION) an ideal coder would spend on them."""
+    def encode(self, stages: list[torch.Tensor], rows: list[torch.Tensor]) -> tuple[bytes, float]:
+        """The payload of clamped stages and their rows (see :meth:`clamp`), and the bits
+        Σ -log2(frequency / 2**PRECISION) an ideal coder would spend on them."""
         encoder, bits = RangeEncoder(), 0.0
         for stage, table in enumerate(self.tables):
-            rows = self.bottleneck.stage_rows(stage, stages[:stage], grid)
             symbols = stages[stage][0]
-            for row in torch.unique(rows).tolist():
-                coded = symbols[rows == row] - int(table.offsets[row])
+            for row in torch.unique(rows[stage]).tolist():
+                coded = symbols[rows[stage] == row] - int(table.offsets[row])
                 encoder.encode(coded.numpy().astype(np.int32), self.models[stage][row])
                 bits += float(frequency_bits(table.row(row).expand(len(coded), -1), coded).sum())
         return to_payload(encoder), bits
@@ -67,13 +70,13 @@ class TableCoder:
             raise LaserError(f"the payload does not decode under these tables ({error})") from None
         return stages
 
-    def nominal_bits(self, stages: list[torch.Tensor], grid: tuple[int, int]) -> float:
-        """Bits of a fixed-length code of the stages: log2 of its row's support per symbol."""
-        total = 0.0
-        for stage, table in enumerate(self.tables):
-            rows = self.bottleneck.stage_rows(stage, stages[:stage], grid)
-            total += float(torch.log2(table.sizes[rows].double()).sum())
-        return total
+    def nominal_bits(self, rows: list[torch.Tensor]) -> float:
+        """Bits of a fixed-length code of the stages coded by ``rows``: log2 of each symbol's
+        row's support."""
+        return sum(
+            float(torch.log2(table.sizes[r].double()).sum())
+            for table, r in zip(self.tables, rows, strict=True)
+        )
 
 
 def _model(frequencies: torch.Tensor) -> Categorical:

@@ -32,11 +32,13 @@ from laser_core.runs.load import TrainedRun, load_run
 @dataclass
 class WholeEncoded:
     """One image's code: its stages (each (1, channels, height, width), clamped to the
-    tables), its latent ``grid`` (height, width) and the image ``size`` (height, width)."""
+    tables), its latent ``grid`` (height, width), the image ``size`` (height, width) and,
+    when encoded here, the table rows that code each stage (table_coder.py)."""
 
     stages: list[torch.Tensor]
     grid: tuple[int, int]
     size: tuple[int, int]
+    rows: list[torch.Tensor] | None = None
 
 
 class WholeImageCodec:
@@ -90,8 +92,8 @@ class WholeImageCodec:
         padded = F.pad(image[None], padding, mode="replicate") if any(padding) else image[None]
         latents = self.model.encoder(padded)
         grid = self.latent_grid((height, width))
-        stages = self.coder.clamp(self.bottleneck.stage_symbols(latents), grid)
-        return WholeEncoded(stages, grid, (height, width))
+        stages, rows = self.coder.clamp(self.bottleneck.stage_symbols(latents), grid)
+        return WholeEncoded(stages, grid, (height, width), rows)
 
     @torch.no_grad()
     def reconstruct(self, encoded: WholeEncoded) -> torch.Tensor:
@@ -104,7 +106,7 @@ class WholeImageCodec:
         """The file's bytes and the cross-entropy of its codes in bits."""
         coded, bits = [], 0.0
         for image in encoded:
-            payload, image_bits = self.coder.encode(image.stages, image.grid)
+            payload, image_bits = self.coder.encode(image.stages, image.rows)
             coded.append(container.CodedImage(image.size, image.grid, payload))
             bits += image_bits
         found = container.Container(self.model_id, self.identity, self.channels, coded)
@@ -137,7 +139,7 @@ class WholeImageCodec:
     def rates(self, encoded: list[WholeEncoded], file_bytes: int, cross_entropy: float) -> Rates:
         return Rates(
             pixels=sum(e.size[0] * e.size[1] for e in encoded),
-            nominal_bits=sum(self.coder.nominal_bits(e.stages, e.grid) for e in encoded),
+            nominal_bits=sum(self.coder.nominal_bits(e.rows) for e in encoded),
             cross_entropy_bits=cross_entropy,
             actual_bits=8 * file_bytes,
         )

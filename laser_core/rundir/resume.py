@@ -23,7 +23,8 @@ from laser_core.rundir.providers import load_run_recipe
 log = logging.getLogger(__name__)
 
 FINAL = (RunDir.METRICS, RunDir.WEIGHTS, RunDir.CODING_TABLES)
-"""What a finished run adds; a resume removes them until it finishes again."""
+"""What a finished run adds (coding tables: a whole-image codec only); a resume removes them
+until it finishes again."""
 
 RESUMABLE = (
     "train.steps",

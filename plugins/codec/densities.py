@@ -20,6 +20,7 @@ from .compressai_modules import EntropyBottleneck, GaussianConditional
 __all__ = [
     "EntropyBottleneck",
     "GaussianConditional",
+    "entropy_model",
     "factorized_table",
     "gaussian_table",
     "scale_rows",
@@ -34,6 +35,20 @@ SCALE_BOUND = 0.11
 SCALES = torch.exp(torch.linspace(math.log(SCALE_BOUND), math.log(256.0), 128, dtype=torch.float64))
 """The Gaussian scales that have a coding table: 128 log-spaced from 0.11 to 256, each 6%
 above the last, so coding at the next larger scale costs under 0.3% of the rate."""
+
+
+CODER_BUFFERS = ("_offset", "_quantized_cdf", "_cdf_length", "scale_table")
+"""CompressAI's tables for its own coder, empty until its ``update()``, which LASER never
+calls: they are not saved, so the weights hold only what the densities learnt."""
+
+
+def entropy_model(model: EntropyBottleneck | GaussianConditional):
+    """``model`` with its coder buffers (CODER_BUFFERS) left out of its state dict."""
+    buffers = dict(model.named_buffers(recurse=False))
+    for name in CODER_BUFFERS:
+        if name in buffers:
+            model.register_buffer(name, buffers[name], persistent=False)
+    return model
 
 
 @torch.no_grad()

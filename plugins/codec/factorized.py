@@ -9,30 +9,28 @@ import torch
 from laser_core import (
     BottleneckOutput,
     BuildContext,
-    Codes,
-    CodeSpec,
     ComponentConfig,
-    EntropyCodedBottleneck,
     Register,
     full_precision,
     hookimpl,
 )
 from laser_core.ops import CodingTable
 
-from .densities import EntropyBottleneck, factorized_table
+from .densities import EntropyBottleneck, entropy_model, factorized_table
+from .rounded import RoundedLatents, rounded_codes
 
 
 class FactorizedConfig(ComponentConfig):
     """No options: the density's filters are Ballé et al.'s (3, 3, 3, 3)."""
 
 
-class FactorizedBottleneck(EntropyCodedBottleneck):
+class FactorizedBottleneck(RoundedLatents):
     """Latents (batch, dim, height, width) -> rounded latents, coded channel by channel."""
 
     def __init__(self, config: FactorizedConfig, context: BuildContext):
         super().__init__()
         self.dim = context.latent_dim
-        self.density = EntropyBottleneck(self.dim)
+        self.density = entropy_model(EntropyBottleneck(self.dim))
 
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         with full_precision(z):
@@ -41,20 +39,10 @@ class FactorizedBottleneck(EntropyCodedBottleneck):
         return BottleneckOutput(
             quantized=quantized.to(z.dtype),
             loss=z.new_zeros((), dtype=torch.float32),
-            codes=Codes(indices=None, values=torch.round(z.detach().float()).permute(0, 2, 3, 1)),
+            codes=rounded_codes(z),
             stats={"bits_per_latent": bits.detach().mean() / z[0].numel()},
             bits=bits,
         )
-
-    @torch.no_grad()
-    def encode(self, z: torch.Tensor) -> Codes:
-        return Codes(indices=None, values=torch.round(z.float()).permute(0, 2, 3, 1))
-
-    def decode(self, codes: Codes) -> torch.Tensor:
-        return codes.values.permute(0, 3, 1, 2)
-
-    def code_spec(self) -> CodeSpec:
-        return CodeSpec(alphabet_sizes=[], has_values=True)
 
     def coding_tables(self) -> list[CodingTable]:
         return [factorized_table(self.density)]

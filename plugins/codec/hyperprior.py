@@ -13,10 +13,7 @@ from torch.nn import functional as F
 from laser_core import (
     BottleneckOutput,
     BuildContext,
-    Codes,
-    CodeSpec,
     ComponentConfig,
-    EntropyCodedBottleneck,
     PositiveInt,
     Register,
     full_precision,
@@ -27,10 +24,12 @@ from laser_core.ops import CodingTable
 from .densities import (
     EntropyBottleneck,
     GaussianConditional,
+    entropy_model,
     factorized_table,
     gaussian_table,
     scale_rows,
 )
+from .rounded import RoundedLatents, rounded_codes
 
 HYPER_DOWNSAMPLING = 4
 
@@ -64,7 +63,7 @@ def hyper_synthesis(channels: int, dim: int) -> nn.Sequential:
     )
 
 
-class HyperpriorBottleneck(EntropyCodedBottleneck):
+class HyperpriorBottleneck(RoundedLatents):
     """Latents (batch, dim, height, width) -> rounded latents; coded in two stages, the side
     information (batch, hyper_channels, ceil(height / 4), ceil(width / 4)), then the latents.
     The hyper-encoder sees the latents' magnitudes padded with zeros to a multiple of 4, and
@@ -75,8 +74,8 @@ class HyperpriorBottleneck(EntropyCodedBottleneck):
         self.dim, self.hyper_channels = context.latent_dim, config.hyper_channels
         self.hyper_analysis = hyper_analysis(self.dim, self.hyper_channels)
         self.hyper_synthesis = hyper_synthesis(self.hyper_channels, self.dim)
-        self.side_density = EntropyBottleneck(self.hyper_channels)
-        self.latent_density = GaussianConditional(None)
+        self.side_density = entropy_model(EntropyBottleneck(self.hyper_channels))
+        self.latent_density = entropy_model(GaussianConditional(None))
 
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         with full_precision(z):
@@ -89,7 +88,7 @@ class HyperpriorBottleneck(EntropyCodedBottleneck):
         return BottleneckOutput(
             quantized=quantized.to(z.dtype),
             loss=z.new_zeros((), dtype=torch.float32),
-            codes=Codes(indices=None, values=torch.round(latents.detach()).permute(0, 2, 3, 1)),
+            codes=rounded_codes(latents),
             stats={"side_bits_share": (side_bits.sum() / (bits + side_bits).sum()).detach()},
             bits=bits + side_bits,
         )
@@ -103,16 +102,6 @@ class HyperpriorBottleneck(EntropyCodedBottleneck):
     def scales(self, side: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """Each latent's Gaussian scale (batch, dim, *grid) from the rounded side information."""
         return self.hyper_synthesis(side)[:, :, : grid[0], : grid[1]]
-
-    @torch.no_grad()
-    def encode(self, z: torch.Tensor) -> Codes:
-        return Codes(indices=None, values=torch.round(z.float()).permute(0, 2, 3, 1))
-
-    def decode(self, codes: Codes) -> torch.Tensor:
-        return codes.values.permute(0, 3, 1, 2)
-
-    def code_spec(self) -> CodeSpec:
-        return CodeSpec(alphabet_sizes=[], has_values=True)
 
     def coding_tables(self) -> list[CodingTable]:
         return [factorized_table(self.side_density), gaussian_table()]

@@ -183,3 +183,27 @@ def test_rate_without_an_entropy_model_is_refused(write_recipe, capsys):
 def test_eval_reports_bits_per_pixel(codec_run, capsys):
     assert main(["eval", str(codec_run("factorized"))]) == 0
     assert "bpp" in capsys.readouterr().out
+
+
+def test_a_resumed_codec_run_equals_the_uninterrupted_one(write_recipe, tmp_path):
+    """The uniform noise of rate training is drawn from torch's RNG, which checkpoints keep:
+    resumed from step 2 of 4, the weights and the coding tables are the same bytes."""
+    recipe = write_recipe(
+        RECIPE.format(bottleneck="{name: factorized}")
+        .replace("log_every: 3,", "log_every: 1, checkpoint_every: 2,")
+        .replace("steps: 3,", "steps: 4,")
+    )
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    assert main(["run", str(recipe), "--run-dir", str(whole)]) == 0
+    shutil.copytree(whole, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "step-0000004")
+    assert main(["run", "--resume", str(resumed)]) == 0
+    for name in (RunDir.WEIGHTS, RunDir.CODING_TABLES):
+        assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_a_trained_prior_is_refused_for_a_whole_image_run(codec_run, photos, tmp_path, capsys):
+    run = codec_run("factorized")
+    args = ["compress", str(run), str(photos[1]), "-o", str(tmp_path / "x.lsr")]
+    assert main([*args, "--prior", "transformer"]) == 1
+    assert "codes whole images under its own entropy model" in capsys.readouterr().err

@@ -1,0 +1,27 @@
+"""What the ``factorized`` and ``hyperprior`` bottlenecks share: their codes are the rounded
+latents, handed on as values (batch, height, width, dim)."""
+
+from __future__ import annotations
+
+import torch
+
+from laser_core import Codes, CodeSpec, EntropyCodedBottleneck
+
+
+def rounded_codes(z: torch.Tensor) -> Codes:
+    """The codes of latents z (batch, dim, height, width): rounded, channels last, fp32."""
+    return Codes(indices=None, values=torch.round(z.detach().float()).permute(0, 2, 3, 1))
+
+
+class RoundedLatents(EntropyCodedBottleneck):
+    """Codes are rounded latents: encode rounds, decode hands them back as latents."""
+
+    @torch.no_grad()
+    def encode(self, z: torch.Tensor) -> Codes:
+        return rounded_codes(z)
+
+    def decode(self, codes: Codes) -> torch.Tensor:
+        return codes.values.permute(0, 3, 1, 2)
+
+    def code_spec(self) -> CodeSpec:
+        return CodeSpec(alphabet_sizes=[], has_values=True)
