@@ -14,7 +14,6 @@ yet). ``--steps`` other than 500 checks the pipeline in a few minutes and must w
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import shlex
@@ -31,7 +30,7 @@ from doc_section import write_section
 
 from laser_core.coding.container import CodedImage, Container, pack
 from laser_core.coding.identity import IDENTITY_BYTES
-from laser_core.coding.rd import Row, mean_rows
+from laser_core.coding.rd import Row, mean_rows, read_rows
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "compression.md"
@@ -204,19 +203,6 @@ def wrap(words: list[str], width: int = 92) -> str:
         else:
             lines[-1] += f" {word}"
     return " \\\n".join(lines)
-
-
-def read_rows(path: Path) -> list[Row]:
-    """``laser rd``'s rd.csv, one row per codec, setting and image, numbers as floats."""
-    with path.open(newline="") as file:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
-
-
-def _number(text: str) -> str | float:
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def header_bytes() -> int:
