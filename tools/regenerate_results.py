@@ -13,8 +13,9 @@ few minutes; its numbers mean nothing and it writes where ``--out`` says.
 
 Each wall time is written with the mean load average while its run ran, and the page names the
 machine and the range of those loads. A run an interrupted regeneration left unfinished is run
-again from its start, so every wall time is a whole run; the classifiers' results are kept in
-``classifiers.json`` beside the digits run. The README and recipe headers state a recipe's
+again from its start, so every wall time is a whole run; the load samples are kept in
+``load-samples.txt`` and the classifiers' results in ``classifiers.json``, for the regeneration
+that resumes. The README and recipe headers state a recipe's
 time only as the phrase "N s on C CPU cores at load L (docs/results.md)", which this script
 rewrites from the page's row for that recipe after every change. ``--remeasure RECIPE...``
 reruns just those recipes with `laser run` and rewrites their wall times (the rows that name
@@ -77,7 +78,8 @@ def main() -> None:
     if args.remeasure:
         remeasure(args.remeasure, args.work / "remeasured", args.out)
     else:
-        with LoadSampler() as sampler:
+        args.work.mkdir(parents=True, exist_ok=True)
+        with LoadSampler(log=args.work / "load-samples.txt") as sampler:
             sweep_dirs = {name: run_sweep(name, args.work, args.toy, sampler) for name in NAMES}
             classifiers = classify(sweep_dirs["classify-digits"] / "runs" / "run", args.toy)
         for name, sweep_dir in sweep_dirs.items():
