@@ -432,7 +432,11 @@ def _base(data: dict, body: str) -> str:
 
 
 def _typo_in(data: dict, block: str) -> bytes:
+    """A typo in the first key but ``name`` of ``block``, or of the encoder when the block has
+    none (the factorized bottleneck has no options)."""
     changed = copy.deepcopy(data)
+    if not set(changed[block]) - {"name"}:
+        block = "encoder"
     key = next(k for k in changed[block] if k != "name")
     changed[block] = {(k[:-1] if k == key else k): v for k, v in changed[block].items()}
     return _bytes(changed)
