@@ -212,7 +212,6 @@ def _omp_chunk(
     table = table[: atoms + count]
     gram, initial = table[:atoms], table[atoms:]
     torch.mm(signals, dictionary, out=initial)
-    blocks = [(start, min(start + block_size, count)) for start in range(0, count, block_size)]
     bags = torch.arange(atoms, atoms + count, device=device)[:, None]  # (n, 1 + slot)
     weights = signals.new_zeros(sparsity + 1, count)
     weights[0] = 1.0
@@ -227,21 +226,28 @@ def _omp_chunk(
     on_cpu = device.type == "cpu"
     # Where each signal's |α| is largest: the column on CUDA, K + the column on the CPU.
     found = signals.new_empty(count) if on_cpu else chosen.new_empty(count)
+    found_blocks = found.split(block_size)
     marks = torch.arange(atoms, 2 * atoms, dtype=signals.dtype, device=device)
     for slot in range(sparsity):
         if slot:
             bags = torch.cat([bags, chosen[slot - 1, :, None]], 1)
-        bag_weights = weights[: slot + 1].t().contiguous()  # (n, 1 + slot)
-        offsets = torch.arange(0, block_size * (slot + 1), slot + 1, device=device)
-        for start, stop in blocks:
+        width = slot + 1
+        bag_weights = weights[:width].t().contiguous()  # (n, 1 + slot)
+        offsets = torch.arange(0, block_size * width, width, device=device)
+        for indices, block_weights, block_found in zip(
+            bags.view(-1).split(block_size * width),
+            bag_weights.view(-1).split(block_size * width),
+            found_blocks,
+            strict=True,
+        ):
             score = F.embedding_bag(
-                bags[start:stop].view(-1),
+                indices,
                 table,
-                offsets[: stop - start],
-                per_sample_weights=bag_weights[start:stop].view(-1),
+                offsets[: len(block_found)],
+                per_sample_weights=block_weights,
                 mode="sum",
             )  # α = α₀ - G γ
-            _largest(score.abs_(), found[start:stop], marks)
+            _largest(score.abs_(), block_found, marks)
         if on_cpu:
             atom = found.long() - atoms
             tied = atom >= atoms  # several columns hold the largest |α|
