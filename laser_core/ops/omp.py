@@ -37,7 +37,7 @@ from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_tr
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
 
-CPU_CHUNK_ELEMENTS = 2**22
+CPU_CHUNK_ELEMENTS = 2**21
 """Signals x atoms per chunk on the CPU: few small ops per signal, and chunks enough for a
 thread that other jobs slow down to take fewer of them."""
 
