@@ -26,6 +26,22 @@ def to_pixels(image: torch.Tensor) -> np.ndarray:
     return pixels.permute(1, 2, 0).numpy()
 
 
+def tile(images: torch.Tensor, columns: int, pad_value: float) -> torch.Tensor:
+    """Images (n, C, H, W) as one grid (C, H', W'), ``columns`` to a row, each framed by one
+    pixel of ``pad_value``: torchvision's make_grid, whose import costs a run seconds."""
+    count, channels, height, width = images.shape
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    grid = images.new_full(
+        (channels, rows * (height + 1) + 1, columns * (width + 1) + 1), pad_value
+    )
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        top, left = row * (height + 1) + 1, column * (width + 1) + 1
+        grid[:, top : top + height, left : left + width] = image
+    return grid
+
+
 def read_pixels(path: Path, channels: int) -> np.ndarray:
     """uint8 pixels (H, W, channels) of an image file, RGB or grayscale, upright and scaled
     from its bit depth (:func:`laser_core.data.images.image_pixels`)."""
