@@ -79,10 +79,10 @@ DATASETS: dict[str, tuple[Family, ...]] = {
             DIGITS,
             tuple(
                 (
-                    f"rq-l{n}",
-                    _digits(f"{{name: rq, levels: {n}, codebook_size: 64, kmeans_init: true}}"),
+                    f"rq-l2-k{k}",
+                    _digits(f"{{name: rq, levels: 2, codebook_size: {k}, kmeans_init: true}}"),
                 )
-                for n in (2, 3)
+                for k in (64, 16, 8)
             ),
         ),
         Family(
