@@ -154,7 +154,10 @@ def measure(
         "",
         f"LASER takes **{laser / pillow:.1f}x** WebP's time to encode and decode "
         f"(encode {seconds['laser encode'] / seconds['webp encode']:.1f}x, decode "
-        f"{seconds['laser decode'] / seconds['webp decode']:.1f}x).",
+        f"{seconds['laser decode'] / seconds['webp decode']:.1f}x); WebP's file is "
+        f"{100 * (len(webp) / len(lsr) - 1):+.0f}% against LASER's size"
+        + (" (the closest WebP reaches on this photograph)" if quality in (0, 100) else "")
+        + ".",
     ]
     return "\n".join(lines)
 
