@@ -34,7 +34,7 @@ from machine import LoadSampler, describe, load
 from PIL import Image
 
 from laser_core.coding.codec import Codec
-from laser_core.coding.images import from_pixels, read_pixels, to_pixels
+from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from laser_core.errors import LaserError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "compression.md"

@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 
 from laser_core.coding.codec import Codec
-from laser_core.coding.images import tile, to_pixels, write_png
 from laser_core.coding.symbols import to_codes
 from laser_core.coding.tokens import from_tokens
 from laser_core.coding.trained_priors import TrainedPrior
+from laser_core.data.images import tile, to_pixels, write_png
 from laser_core.errors import LaserError
 from laser_core.plugin.priors import SymbolSpec
 
