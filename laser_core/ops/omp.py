@@ -20,9 +20,9 @@ Unused slots. A signal stops early when its squared residual norm reaches ``tole
 no atom correlates with its residual any more (it is represented exactly, e.g. a zero signal);
 a selected atom that lies numerically in the span of the support is dropped, and a signal whose
 residual correlates most with an atom already in its support (rounding noise) stops, as in
-scikit-learn. Every such slot
-holds index 0 and value 0, so it adds nothing to ``reconstruct`` and the code keeps its fixed
-(N, sparsity) shape. Used slots never repeat an atom and hold non-zero values.
+scikit-learn. Every such slot holds index 0 and value 0, so it adds nothing to ``reconstruct``
+and the code keeps its fixed (N, sparsity) shape. Used slots never repeat an atom and hold
+non-zero values.
 """
 
 from __future__ import annotations
@@ -305,9 +305,9 @@ def _largest(score: torch.Tensor, found: torch.Tensor, marks: torch.Tensor) -> N
 
     On CUDA ``found`` (long) receives argmax. torch's CPU argmax is not vectorised and took
     half of the CPU path's time; there ``found`` (fp32) receives ``marks`` (K, ..., 2K - 1)
-    summed over the row's maxima: K + the column of a row's only maximum, at least 2K for a
-    row with ties. Two vectorised passes (a 0/1 mask of the maxima and a matrix-vector
-    product) find it, exactly: the sums are integers below 2²⁴.
+    summed over the row's maxima by two vectorised passes (a 0/1 mask of the maxima, one
+    matrix-vector product): exactly K + the column of a row's only maximum, more than 2K for
+    a row with ties.
     """
     if score.device.type != "cpu":
         torch.argmax(score, 1, out=found)
