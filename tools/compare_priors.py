@@ -89,10 +89,7 @@ DATASETS: dict[str, tuple[Family, ...]] = {
         Family(
             "FSQ",
             DIGITS,
-            (
-                ("fsq", _digits("{name: fsq, levels: [4, 4, 4], codes: index}")),
-                ("fsq-855", _digits("{name: fsq, levels: [8, 5, 5], codes: index}")),
-            ),
+            (("fsq", _digits("{name: fsq, levels: [4, 4, 4], codes: index}")),),
         ),
         *(
             Family(
