@@ -72,8 +72,8 @@ def _digits(bottleneck: str) -> tuple[str, ...]:
 
 
 PHOTO_OMP = ("bottleneck.update=online",)  # the gradient update is 20x slower, same PSNR
-# On photo patches sparsity 2 lands about 1 dB above VQ (K-SVD tried it first), so OMP tries 1
-# first.
+# On photo patches sparsity 2 lands 1.3 dB above VQ (K-SVD tried it) and 1 lands 0.8 dB above,
+# so OMP tries 1 alone.
 DATASETS: dict[str, tuple[Family, ...]] = {
     "digits": (
         Family("VQ", DIGITS, (("vq", ("~task",)),)),
@@ -123,7 +123,7 @@ DATASETS: dict[str, tuple[Family, ...]] = {
         Family(
             "OMP",
             "recipes/omp.yaml",
-            tuple((f"omp-s{s}", (*PHOTO_OMP, f"bottleneck.sparsity={s}")) for s in (1, 2)),
+            (("omp-s1", (*PHOTO_OMP, "bottleneck.sparsity=1")),),
         ),
         Family(
             "K-SVD",
