@@ -453,13 +453,13 @@ def page(results: dict[str, list[Row]], work: Path, steps: int | None, seconds: 
     blocks = []
     for dataset, rows in results.items():
         step = next((r.step for r in rows if r.step is not None), None)
-        at = f"Transformer bits at step {step} of {steps or 1500}: " if step else ""
+        at = f"Transformer bits at step {step} of {steps or 1500}" if step else ""
         unfinished = [r.family.name for r in rows if r.seconds is None]
         state = (
-            f"{', '.join(unfinished)} unfinished when this page was written, so every "
-            "transformer is compared at the last step all of them had evaluated."
+            f" ({', '.join(unfinished)} not finished when this page was written: each "
+            "transformer is compared at the last step every measured one had evaluated)."
             if unfinished
-            else "every prior finished."
+            else " (every prior finished)."
         )
         blocks.append(
             f"### {dataset}\n\n```\n{commands(rows, work / dataset, steps)}\n```\n\n"
