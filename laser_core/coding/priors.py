@@ -26,12 +26,10 @@ from laser_core.coding.identity import digest
 from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.symbols import Symbols, concatenate, to_symbols
 from laser_core.errors import LaserError
+from laser_core.ops.counts import count_probabilities, symbol_counts
 from laser_core.plugin.contracts import Codes
 from laser_core.rundir.layout import RunDir, atomic_write
 from laser_core.runs.load import TrainedRun
-
-SMOOTHING = 0.5
-"""Added to every count, so that a symbol never seen in training still has a finite cost."""
 
 
 @dataclass
@@ -52,16 +50,10 @@ class Priors:
         return max(len(self.index_counts), len(self.value_counts))
 
     def index_probabilities(self, slot: int) -> np.ndarray:
-        return _probabilities(self.index_counts[slot])
+        return count_probabilities(self.index_counts[slot]).numpy()
 
     def value_probabilities(self, slot: int) -> np.ndarray:
-        return _probabilities(self.value_counts[slot])
-
-
-def _probabilities(counts: torch.Tensor) -> np.ndarray:
-    """Smoothed relative frequencies (alphabet,) float64; the same on every machine."""
-    smoothed = counts.double().numpy() + SMOOTHING
-    return smoothed / smoothed.sum()
+        return count_probabilities(self.value_counts[slot]).numpy()
 
 
 def build_priors(
@@ -106,11 +98,10 @@ def count_symbols(
     tensors: dict[str, torch.Tensor] = {}
     if symbols.indices is not None:
         for slot, size in enumerate(alphabet_sizes):
-            counts = torch.bincount(symbols.coded_indices(slot), minlength=size)
-            tensors[f"index_counts.{slot}"] = counts
+            tensors[f"index_counts.{slot}"] = symbol_counts(symbols.coded_indices(slot), size)
     if symbols.values is not None:
         for slot in range(symbols.depth):
-            counts = torch.bincount(symbols.values[:, slot], minlength=quantizer.alphabet_size)
+            counts = symbol_counts(symbols.values[:, slot], quantizer.alphabet_size)
             tensors[f"value_counts.{slot}"] = counts
         tensors["value_steps"] = quantizer.steps
     bits = quantizer.bits if quantizer else 0

@@ -1,7 +1,8 @@
 """Numerical kernels shared by plugins: nearest-code search and batched OMP (torch and Triton),
-dictionary updates, probabilities as entropy-coder frequencies."""
+dictionary updates, counted categoricals, probabilities as entropy-coder frequencies."""
 
 from laser_core.ops.atoms import reinitialise_atoms, replacement_directions
+from laser_core.ops.counts import count_probabilities, symbol_counts
 from laser_core.ops.dispatch import Backend
 from laser_core.ops.frequencies import PRECISION, frequency_bits, to_frequencies
 from laser_core.ops.kmeans import cluster_statistics, kmeans
@@ -17,6 +18,7 @@ __all__ = [
     "batch_omp",
     "cluster_statistics",
     "code_statistics",
+    "count_probabilities",
     "frequency_bits",
     "kmeans",
     "ksvd",
@@ -26,5 +28,6 @@ __all__ = [
     "reconstruct",
     "reinitialise_atoms",
     "replacement_directions",
+    "symbol_counts",
     "to_frequencies",
 ]

@@ -1,7 +1,8 @@
 """``counts``: one categorical per field, counted on the training codes.
 
 Ignores every dependency between positions and fields: the baseline every learned prior is
-measured against, and what ``laser priors`` counts for the default codec.
+measured against. Counted and smoothed by the same rule (``laser_core.ops``) as the counts
+``laser priors`` stores for the default codec.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 import torch
 
 import laser_core
-
-SMOOTHING = 0.5
-"""Added to every count, so that a symbol never seen in training still has a finite cost."""
+from laser_core.ops import count_probabilities, symbol_counts
 
 
 class CountsConfig(laser_core.ComponentConfig):
@@ -35,12 +34,14 @@ class CountsPrior(laser_core.Prior):
         coded = self.spec.coded(tokens).reshape(per_field.shape)
         for field in range(self.spec.fields):
             symbols = per_field[..., field][coded[..., field]]
-            self.counts[field] = torch.bincount(symbols, minlength=self.spec.largest_alphabet)
+            self.counts[field] = symbol_counts(symbols, self.spec.largest_alphabet)
         return True
 
     def log_probs(self, tokens: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        smoothed = (self.counts.double() + SMOOTHING).masked_fill(~self.inside, 0.0)
-        per_field = (smoothed / smoothed.sum(-1, keepdim=True)).log().float()
+        per_field = torch.full(self.counts.shape, -torch.inf, device=tokens.device)
+        for field, inside in enumerate(self.inside):
+            probabilities = count_probabilities(self.counts[field, inside])
+            per_field[field, inside] = probabilities.log().float().to(tokens.device)
         fields = torch.arange(tokens.shape[1], device=tokens.device) % self.spec.fields
         return per_field[fields].expand(tokens.shape[0], -1, -1)
 
