@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from laser_core.cli.main import main
 from laser_core.coding import container
 from laser_core.coding.entropy import Categorical, payload_decoder
-from laser_core.coding.images import from_pixels, read_pixels, to_pixels
 from laser_core.coding.opening import open_codec
+from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from laser_core.ops.frequencies import TOTAL
 from laser_core.recipes.model import load_recipe
 from laser_core.rundir.layout import RunDir
