@@ -20,6 +20,7 @@ from laser_core.data.images import from_pixels, read_pixels, to_pixels, write_pn
 from laser_core.errors import LaserError
 from laser_core.files import atomic_write
 from laser_core.rundir.lock import lock_run_dir
+from laser_core.rundir.resume import WHOLE_IMAGES, recorded_coding
 from laser_core.runs.load import load_run
 
 
@@ -88,7 +89,13 @@ def finetune_quantized(
 ) -> Priors:
     """Fine-tune a run's decoder on its quantized code values into the new run directory
     ``output``, with priors counted like the source's, and return those: what ``laser
-    finetune-quantized`` does."""
+    finetune-quantized`` does. A run that codes whole images trained its decoder on its
+    rounded codes already, and is refused."""
+    if recorded_coding(Path(run_dir)) == WHOLE_IMAGES:
+        raise LaserError(
+            f"{run_dir} codes whole images under its own entropy model, and its decoder was "
+            "trained on its rounded codes: there is no value quantizer to fine-tune for"
+        )
     return finetune_decoder(Codec.open(Path(run_dir)), Path(output), steps).priors
 
 

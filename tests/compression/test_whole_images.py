@@ -202,8 +202,10 @@ def test_a_resumed_codec_run_equals_the_uninterrupted_one(write_recipe, tmp_path
         assert (resumed / name).read_bytes() == (whole / name).read_bytes(), name
 
 
-def test_a_trained_prior_is_refused_for_a_whole_image_run(codec_run, photos, tmp_path, capsys):
+def test_tile_options_are_refused_for_a_whole_image_run(codec_run, photos, tmp_path, capsys):
     run = codec_run("factorized")
     args = ["compress", str(run), str(photos[1]), "-o", str(tmp_path / "x.lsr")]
     assert main([*args, "--prior", "transformer"]) == 1
     assert "codes whole images under its own entropy model" in capsys.readouterr().err
+    assert main(["finetune-quantized", str(run), "-o", str(tmp_path / "tuned")]) == 1
+    assert "no value quantizer to fine-tune for" in capsys.readouterr().err
