@@ -114,7 +114,8 @@ class EntropyBottleneck(nn.Module):
     likelihood is the mass of the unit interval around it.
 
     ``quantiles`` (channels, 1, 3) track each channel's lower tail, median and upper tail
-    (fitted by ``loss()``, not by the rate); eval rounds around the medians."""
+    (fitted by ``loss()``, not by the rate). Eval rounds to the integers, the symbols LASER
+    codes; CompressAI rounds around the medians instead, for its own coder's offsets."""
 
     def __init__(
         self,
@@ -157,16 +158,12 @@ class EntropyBottleneck(nn.Module):
         the shape of ``x``."""
         per_channel = x.transpose(0, 1).contiguous()
         values = per_channel.reshape(self.channels, 1, -1)
-        values = _noisy_or_rounded(values, self.medians(), self.training)
+        values = _noisy_or_rounded(values, None, self.training)
         likelihoods = self.likelihood_lower_bound(self._likelihood(values))
         return (
             values.reshape(per_channel.shape).transpose(0, 1).contiguous(),
             likelihoods.reshape(per_channel.shape).transpose(0, 1).contiguous(),
         )
-
-    def medians(self) -> torch.Tensor:
-        """Each channel's median (channels, 1, 1), the centre of its rounding grid."""
-        return self.quantiles[:, :, 1:2]
 
     def loss(self) -> torch.Tensor:
         """The auxiliary loss: moves the quantiles to where the cumulative logits reach the

@@ -16,7 +16,7 @@ from laser_core import (
 )
 from laser_core.ops import CodingTable
 
-from .densities import EntropyBottleneck, entropy_model, factorized_table
+from .densities import EntropyBottleneck, factorized_table
 from .rounded import RoundedLatents, rounded_codes
 
 
@@ -30,7 +30,7 @@ class FactorizedBottleneck(RoundedLatents):
     def __init__(self, config: FactorizedConfig, context: BuildContext):
         super().__init__()
         self.dim = context.latent_dim
-        self.density = entropy_model(EntropyBottleneck(self.dim))
+        self.density = EntropyBottleneck(self.dim)
 
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         with full_precision(z):

@@ -22,7 +22,7 @@ from laser_core import (
     hookimpl,
 )
 
-from .compressai_modules import GDN
+from .entropy_layers import GDN
 
 STAGES = 4
 

@@ -24,7 +24,6 @@ from laser_core.ops import CodingTable
 from .densities import (
     EntropyBottleneck,
     GaussianConditional,
-    entropy_model,
     factorized_table,
     gaussian_table,
     scale_rows,
@@ -74,8 +73,8 @@ class HyperpriorBottleneck(RoundedLatents):
         self.dim, self.hyper_channels = context.latent_dim, config.hyper_channels
         self.hyper_analysis = hyper_analysis(self.dim, self.hyper_channels)
         self.hyper_synthesis = hyper_synthesis(self.hyper_channels, self.dim)
-        self.side_density = entropy_model(EntropyBottleneck(self.hyper_channels))
-        self.latent_density = entropy_model(GaussianConditional(None))
+        self.side_density = EntropyBottleneck(self.hyper_channels)
+        self.latent_density = GaussianConditional(None)
 
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         with full_precision(z):

@@ -36,14 +36,15 @@ def test_factorized_likelihoods_over_the_integers_sum_to_one():
     assert likelihoods.min() >= 1e-9
 
 
-def test_eval_rounds_around_the_medians():
+def test_eval_rounds_to_the_integers_it_codes_whatever_the_medians():
     bottleneck = perturbed_bottleneck()
     with torch.no_grad():
         bottleneck.quantiles[:, 0, 1] = torch.tensor([0.3, -0.2])
-    x = torch.tensor([[0.0, 0.79, 0.81, -1.3], [0.0, 0.29, 0.31, -1.3]]).reshape(1, 2, 2, 2)
-    values, _ = bottleneck(x)
-    expected = torch.tensor([[0.3, 0.3, 1.3, -1.7], [-0.2, -0.2, 0.8, -1.2]]).reshape(1, 2, 2, 2)
-    assert torch.allclose(values, expected, atol=1e-6)
+    x = torch.tensor([[0.0, 0.79, 0.81, -1.3], [0.0, 0.29, 0.31, -1.7]]).reshape(1, 2, 2, 2)
+    values, likelihoods = bottleneck(x)
+    expected = torch.tensor([[0.0, 1.0, 1.0, -1.0], [0.0, 0.0, 0.0, -2.0]]).reshape(1, 2, 2, 2)
+    assert torch.equal(values, expected)
+    assert torch.equal(likelihoods, bottleneck(expected)[1])
 
 
 def test_training_adds_noise_within_half_and_gradients_reach_input_and_density():
