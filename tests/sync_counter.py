@@ -80,9 +80,12 @@ COLLECTIVES = (
     "reduce_scatter_tensor",
     "barrier",
 )
-HOST_SIDE = {("torch/optim/optimizer.py", "_get_value")}
+HOST_SIDE = {
+    ("torch/optim/optimizer.py", "_get_value"),
+    ("laser_core/ops/omp.py", "_first_of_ties"),
+}
 """(file, function) whose reads are of host tensors on every device: the optimizer's step
-count lives on the CPU unless ``capturable``."""
+count lives on the CPU unless ``capturable``; Batch-OMP's ties, searched on the CPU only."""
 TRAINING_LOOP_IGNORE = (
     str(Path(__file__).resolve().parents[1] / "plugins") + "/",
     "/torch/utils/data/",  # samplers and collation

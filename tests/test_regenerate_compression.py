@@ -28,6 +28,7 @@ FILE_BPP = {
 NOMINAL_BPP = {"rd-vq": 0.5, "rd-hierarchical": 0.5, "rd-rq": 2.0, "rd-omp": 4.0}
 CODEBOOKS = {"rd-vq": 20.0, "rd-hierarchical": 20.2, "rd-rq": 20.1}
 SPARSE = {"rd-omp": 21.0, "rd-omp-4bit": 20.5, "rd-omp-4bit-qat": 21.2}
+KODAK = regenerate.kodak_curves()
 
 
 def test_the_documented_commands_are_the_ones_the_script_runs():
@@ -77,7 +78,7 @@ def rd_rows(psnr: dict[str, float], ssim: dict[str, float] | None = None) -> lis
 
 def test_every_figure_of_the_bullets_comes_from_the_rows():
     ssim = {"rd-hierarchical": 0.45, "rd-omp-4bit-qat": 0.6}
-    figures = regenerate.figures(rd_rows({**CODEBOOKS, **SPARSE}, ssim))
+    figures = regenerate.figures(rd_rows({**CODEBOOKS, **SPARSE}, ssim), KODAK)
     assert figures["images"] == "a 64x64 and b 64x64"
     assert "| vq | 256 codes | 0.490 | 0.363 | 0.500 | 20.00 | 0.500 |" in figures["table"]
     assert (
@@ -109,11 +110,40 @@ def test_every_figure_of_the_bullets_comes_from_the_rows():
 
 def test_sparse_codes_are_called_best_only_when_they_are():
     worse = {k: v - 1.0 for k, v in SPARSE.items()}
-    mixed = regenerate.figures(rd_rows({**CODEBOOKS, **worse}))["bottlenecks"]
+    mixed = regenerate.figures(rd_rows({**CODEBOOKS, **worse}), KODAK)["bottlenecks"]
     assert mixed.startswith("sparse codes (19.5 to 20.2 dB) and codebooks (20.0 to 20.2) overlap")
     worst = {k: v - 2.0 for k, v in SPARSE.items()}
-    assert regenerate.figures(rd_rows({**CODEBOOKS, **worst}))["bottlenecks"].startswith(
+    assert regenerate.figures(rd_rows({**CODEBOOKS, **worst}), KODAK)["bottlenecks"].startswith(
         "the codebooks reconstruct best (20.0 to 20.2 dB against 18.5 to 19.2)"
     )
-    losing = regenerate.figures(rd_rows({**CODEBOOKS, **worse, "rd-omp-4bit-qat": 19.0}))
+    losing = regenerate.figures(rd_rows({**CODEBOOKS, **worse, "rd-omp-4bit-qat": 19.0}), KODAK)
     assert losing["finetuning"].startswith("Quantization-aware fine-tuning loses 0.5 dB")
+
+
+def test_the_kodak_anchors_are_the_published_curves_the_issue_quotes():
+    """JPEG 24.6 / 28.9 dB at 0.25 / 0.5 bpp, WebP 28.5 / 31.3, Ballé 2017 29.1 / 31.8, the
+    hyperprior 29.9 / 33.0 (read off the curves; log-rate interpolation moves them by 0.1)."""
+    quoted = {
+        "JPEG": (24.6, 28.9),
+        "WebP": (28.5, 31.3),
+        "Ballé 2017 factorized prior": (29.1, 31.8),
+        "Ballé 2018 scale hyperprior": (29.9, 33.0),
+    }
+    points = regenerate.kodak_points(KODAK)
+    for name, (low, high) in quoted.items():
+        found = re.search(rf"{name} ([\d.]+) and ([\d.]+)", points)
+        assert abs(float(found[1]) - low) <= 0.15 and abs(float(found[2]) - high) <= 0.15, name
+
+
+def test_a_swept_curve_gets_its_deltas_in_the_table_and_single_runs_are_named_points():
+    rows = rd_rows({**CODEBOOKS, **SPARSE})
+    jpeg = [r for r in rows if r["codec"] == "jpeg"]
+    rows += [{**r, "codec": "rate-sweep", "psnr": r["psnr"] + 1.0} for r in jpeg]
+    figures = regenerate.figures(rows, KODAK)
+    (line,) = [x for x in figures["bd_table"].splitlines() if x.startswith("| rate-sweep")]
+    assert line.startswith("| rate-sweep | held-out photos | 5 | ")
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[4] == cells[6] == "+1.00"  # BD-PSNR against JPEG and WebP
+    assert "| WebP | held-out photos | 5 | +0.0% | +0.00 |" in figures["bd_table"]
+    assert "Ballé 2018 scale hyperprior | Kodak (published) | 8 |" in figures["bd_table"]
+    assert figures["single_points"].startswith("The 6 runs above are single points")

@@ -8,6 +8,7 @@ import platform
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 def cpu_name() -> str:
@@ -43,13 +44,19 @@ def describe() -> str:
 @dataclass
 class LoadSampler:
     """The 1-minute load average sampled every ``every`` seconds in a background thread, so
-    that each measurement can state the mean load while it ran."""
+    that each measurement can state the mean load while it ran. With a ``log`` file, the
+    samples are appended to it and those already there are read first: a measurement that
+    outlives one process (a resumed regeneration) keeps the loads seen before."""
 
     every: float = 5.0
+    log: Path | None = None
     samples: list[tuple[float, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> LoadSampler:
+        if self.log is not None and self.log.exists():
+            lines = self.log.read_text().splitlines()
+            self.samples += [(float(at), float(value)) for at, value in map(str.split, lines)]
         threading.Thread(target=self._sample, daemon=True).start()
         return self
 
@@ -58,7 +65,11 @@ class LoadSampler:
 
     def _sample(self) -> None:
         while True:
-            self.samples.append((time.time(), os.getloadavg()[0]))
+            sample = (time.time(), os.getloadavg()[0])
+            self.samples.append(sample)
+            if self.log is not None:
+                with self.log.open("a") as log:
+                    log.write(f"{sample[0]:.1f} {sample[1]:.2f}\n")
             if self._stop.wait(self.every):
                 return
 

@@ -14,7 +14,7 @@ yet). ``--steps`` other than 500 checks the pipeline in a few minutes and must w
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import os
 import re
 import shlex
@@ -29,9 +29,11 @@ from pathlib import Path
 import numpy as np
 from doc_section import write_section
 
+from laser_core.coding.bjontegaard import Curve, Delta, bjontegaard
 from laser_core.coding.container import CodedImage, Container, pack
 from laser_core.coding.identity import IDENTITY_BYTES
-from laser_core.coding.rd import Row, mean_rows
+from laser_core.coding.rd import ANCHORS, Row, bd_rows, mean_rows, read_rows
+from laser_core.errors import LaserError
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "compression.md"
@@ -42,6 +44,12 @@ QUICKSTART = ["recipes/quickstart.yaml", "encoder.channels=[16,32]", "decoder.ch
 HIERARCHICAL = "recipes/hierarchical.yaml"
 PILLOW = {"jpeg": "JPEG", "webp": "WebP"}
 PILLOW_QUALITIES = ("q=10", "q=50", "q=90")
+FIGURE = "compression-rd.png"
+"""The section's figure, written beside the page (``--out``)."""
+KODAK = Path(__file__).with_name("kodak_anchors.json")
+"""CompressAI's published Kodak curves, with the file and commit each was copied from."""
+KODAK_RATES = (0.25, 0.5)
+HELD_OUT, ON_KODAK = "held-out photos", "Kodak (published)"
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,21 @@ the images. PSNR in dB; bpp from the `.lsr` file's bytes. The whole regeneration
 - {finetuning}
 - These are {steps}-step CPU models trained on 32x32 patches; JPEG and WebP are decades of
   engineering{pillow_gap}. The comparison that matters here is between the bottlenecks:
-  {bottlenecks}; the hierarchical model {hierarchical}."""
+  {bottlenecks}; the hierarchical model {hierarchical}.
+
+![PSNR against bpp of every codec; dashed: published on Kodak]({figure})
+
+Bjøntegaard deltas (`laser rd`'s `bd.csv`; BD-rate in percent, negative when the codec needs
+fewer bits than the anchor; BD-PSNR in dB) on the held-out photographs, and for scale the
+curves CompressAI publishes on the 24 Kodak images (`tools/kodak_anchors.json`, copied from
+{kodak_source}). Kodak is another image set: its numbers say what published codecs reach, not
+how they would score on these photographs. {single_points}
+
+| codec | images | points | BD-rate vs JPEG | BD-PSNR vs JPEG | BD-rate vs WebP | BD-PSNR vs WebP |
+| --- | --- | ---: | ---: | ---: | ---: | ---: |
+{bd_table}
+
+- {kodak_points}"""
 
 
 def main() -> None:
@@ -113,12 +135,15 @@ def main() -> None:
     for command in commands(args.work, args.steps):
         execute(command)
     rows = read_rows(REPO / args.work / "rd-out" / "rd.csv")
+    kodak = kodak_curves()
+    plot_with_anchors(mean_rows(rows), kodak, args.out.parent / FIGURE)
     section = TEMPLATE.format(
         steps=args.steps,
         commands=shell_block(args.work, args.steps),
         minutes=f"{(time.monotonic() - started) / 60:.0f}",
         cores=len(os.sched_getaffinity(0)),
-        **figures(rows),
+        figure=FIGURE,
+        **figures(rows, kodak),
     )
     section = reflow(section)
     write_section(DOC, START, END, section, args.out)
@@ -129,7 +154,7 @@ def reflow(markdown: str, width: int = 96) -> str:
     """Prose paragraphs and bullets rewrapped to ``width``; code blocks and tables as they are."""
     blocks = []
     for block in markdown.split("\n\n"):
-        if block.startswith(("```", "|")):
+        if block.startswith(("```", "|", "![")):
             blocks.append(block)
         elif block.startswith("- "):
             items = re.split(r"\n(?=- )", block)
@@ -206,27 +231,14 @@ def wrap(words: list[str], width: int = 92) -> str:
     return " \\\n".join(lines)
 
 
-def read_rows(path: Path) -> list[Row]:
-    """``laser rd``'s rd.csv, one row per codec, setting and image, numbers as floats."""
-    with path.open(newline="") as file:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
-
-
-def _number(text: str) -> str | float:
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def header_bytes() -> int:
     """Bytes of a ``.lsr`` file holding one image, besides its payload."""
     empty = CodedImage((0, 0), (0, 0), b"")
     return len(pack(Container(bytes(IDENTITY_BYTES), bytes(IDENTITY_BYTES), 3, [empty])))
 
 
-def figures(rows: list[Row]) -> dict[str, str]:
-    """The table and the sentences of the bullets, worded from what the numbers say."""
+def figures(rows: list[Row], kodak: dict[str, Curve]) -> dict[str, str]:
+    """The tables and the sentences of the bullets, worded from what the numbers say."""
     means = mean_rows(rows)
     runs = {e.run: next(r for r in means if r["codec"] == e.run) for e in ENTRIES}
     images = [r for r in rows if r["codec"] == ENTRIES[0].run]
@@ -239,6 +251,10 @@ def figures(rows: list[Row]) -> dict[str, str]:
         "pillow_gap": pillow_gap(runs, means),
         "bottlenecks": bottlenecks(runs),
         "hierarchical": hierarchical(runs["rd-vq"], runs["rd-hierarchical"]),
+        "bd_table": bd_table(means, kodak),
+        "single_points": single_points(means),
+        "kodak_source": kodak_source(),
+        "kodak_points": kodak_points(kodak),
     }
 
 
@@ -373,6 +389,122 @@ def hierarchical(flat: Row, two_levels: Row) -> str:
         f"{changes(flat, two_levels)} over flat VQ, at {two_levels['bpp']:.3f} bpp against "
         f"{flat['bpp']:.3f}"
     )
+
+
+def kodak_curves() -> dict[str, Curve]:
+    """The published Kodak curves by codec name."""
+    curves = json.loads(KODAK.read_text())["curves"]
+    return {name: Curve(c["bpp"], c["psnr"]) for name, c in curves.items()}
+
+
+def kodak_source() -> str:
+    """Where the Kodak curves come from: CompressAI's files, each at its commit."""
+    curves = json.loads(KODAK.read_text())["curves"].values()
+    files = ", ".join(f"`{c['file'].rsplit('/', 1)[1]}` ({c['commit'][:7]})" for c in curves)
+    return f"github.com/InterDigitalInc/CompressAI, `results/image/kodak/`: {files}"
+
+
+def measured_curves(means: list[Row]) -> dict[str, Curve]:
+    """Every codec's curve of mean PSNR over bpp, by rd's codec label."""
+    curves = {}
+    for codec in dict.fromkeys(str(r["codec"]) for r in means):
+        points = sorted((r["bpp"], r["psnr"]) for r in means if r["codec"] == codec)
+        curves[codec] = Curve([bpp for bpp, _ in points], [psnr for _, psnr in points])
+    return curves
+
+
+def bd_table(means: list[Row], kodak: dict[str, Curve]) -> str:
+    """A row per curve against the JPEG and WebP of its own images: WebP and every LASER
+    curve (a sweep) on the held-out photographs, WebP and the published codecs on Kodak."""
+    measured = measured_curves(means)
+    lines = [
+        bd_line(
+            "WebP", "held-out photos", measured["webp"], delta(measured["jpeg"], measured["webp"])
+        ),
+        bd_line("WebP", "Kodak (published)", kodak["WebP"], delta(kodak["JPEG"], kodak["WebP"])),
+    ]
+    deltas = bd_rows(means)
+    for codec in dict.fromkeys(str(r["codec"]) for r in deltas if r["points"] > 1):
+        against = [
+            None if r["note"] else Delta(r["bd_rate_percent"], r["bd_psnr_db"], r["method"])
+            for anchor in ANCHORS
+            for r in deltas
+            if r["codec"] == codec and r["anchor"] == anchor
+        ]
+        lines.append(bd_line(codec, HELD_OUT, measured[codec], *against))
+    for name, curve in kodak.items():
+        if name not in PILLOW.values():
+            against = delta(kodak["JPEG"], curve), delta(kodak["WebP"], curve)
+            lines.append(bd_line(name, ON_KODAK, curve, *against))
+    return "\n".join(lines)
+
+
+def delta(anchor: Curve, curve: Curve) -> Delta | None:
+    """``curve``'s Bjøntegaard deltas against ``anchor``; None where they are not defined."""
+    try:
+        return bjontegaard(anchor, curve)
+    except LaserError:
+        return None
+
+
+def bd_line(name: str, images: str, curve: Curve, *deltas: Delta | None) -> str:
+    """A table row: against JPEG, then against WebP where given; n/a where not defined."""
+    cells = [f"{name} | {images} | {len(curve.rates)}"]
+    for found in deltas:
+        cells.append(
+            "n/a | n/a" if found is None else f"{found.bd_rate:+.1f}% | {found.bd_psnr:+.2f}"
+        )
+    cells += [" | "] * (2 - len(deltas))
+    return f"| {' | '.join(cells)} |"
+
+
+def single_points(means: list[Row]) -> str:
+    """Which LASER codecs are single runs, points without a curve and so without deltas."""
+    points = sorted({str(r["codec"]) for r in bd_rows(means) if r["points"] == 1})
+    if not points:
+        return ""
+    return (
+        f"The {len(points)} runs above are single points, not curves, and have no deltas "
+        "(a curve is a sweep of runs, e.g. over the rate weight)."
+    )
+
+
+def kodak_points(kodak: dict[str, Curve]) -> str:
+    """The published codecs' PSNR at KODAK_RATES, interpolated in log-rate."""
+    at = " and ".join(f"{rate} bpp" for rate in KODAK_RATES)
+    values = [
+        f"{name} "
+        + " and ".join(
+            f"{np.interp(np.log(rate), curve.log_rates(), curve.psnrs):.1f}" for rate in KODAK_RATES
+        )
+        for name, curve in kodak.items()
+    ]
+    return f"Published on Kodak, PSNR at {at} (interpolated in log-rate): {'; '.join(values)} dB."
+
+
+def plot_with_anchors(means: list[Row], kodak: dict[str, Curve], path: Path) -> None:
+    """PSNR against bpp: every curve and point measured here, and the Kodak curves dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for codec, curve in measured_curves(means).items():
+        style = "-" if len(curve.rates) > 1 else ""
+        axis.plot(curve.rates, curve.psnrs, marker="o", linestyle=style, label=codec)
+    for name, curve in kodak.items():
+        axis.plot(curve.rates, curve.psnrs, "--", alpha=0.6, label=f"{name} (Kodak, published)")
+    axis.set_xscale("log")
+    axis.set_xlabel("bits per pixel (log scale)")
+    axis.set_ylabel("PSNR (dB)")
+    axis.set_title("held-out photographs; dashed: published on Kodak, other images")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize="x-small", ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)
+    plt.close(figure)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

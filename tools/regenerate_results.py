@@ -12,11 +12,14 @@ every run to a few steps (and the classifiers to one epoch) so the whole pipelin
 few minutes; its numbers mean nothing and it writes where ``--out`` says.
 
 Each wall time is written with the mean load average while its run ran, and the page names the
-machine. The README and recipe headers state a recipe's time only as the phrase "N s on C CPU
-cores at load L (docs/results.md)", which this script rewrites from the page's row for that
-recipe after every change. ``--remeasure RECIPE...`` reruns just those recipes with `laser run`
-and rewrites their wall times (the rows that name the recipe alone), when a whole regeneration
-would take too long.
+machine and the range of those loads. A run an interrupted regeneration left unfinished is run
+again from its start, so every wall time is a whole run; the load samples are kept in
+``load-samples.txt`` and the classifiers' results in ``classifiers.json``, for the regeneration
+that resumes. The README and recipe headers state a recipe's
+time only as the phrase "N s on C CPU cores at load L (docs/results.md)", which this script
+rewrites from the page's row for that recipe after every change. ``--remeasure RECIPE...``
+reruns just those recipes with `laser run` and rewrites their wall times (the rows that name
+the recipe alone), when a whole regeneration would take too long.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -56,6 +60,7 @@ STATED = re.compile(r"(\d+ s) on \d+ CPU cores at load ([\d.]+) \(docs/results\.
 """How the README and recipe headers state a time: generated, see :func:`stale_times`."""
 WALL_TIME = re.compile(r"(\d+ s) at load ([\d.]+)")
 MACHINE = re.compile(r"^Wall times measured on .*$", re.MULTILINE)
+CLASSIFIERS = "classifiers.json"
 
 
 def main() -> None:
@@ -73,13 +78,14 @@ def main() -> None:
     if args.remeasure:
         remeasure(args.remeasure, args.work / "remeasured", args.out)
     else:
-        with LoadSampler() as sampler:
+        args.work.mkdir(parents=True, exist_ok=True)
+        with LoadSampler(log=args.work / "load-samples.txt") as sampler:
             sweep_dirs = {name: run_sweep(name, args.work, args.toy, sampler) for name in NAMES}
             classifiers = classify(sweep_dirs["classify-digits"] / "runs" / "run", args.toy)
         for name, sweep_dir in sweep_dirs.items():
             laser("compare", str(sweep_dir), "-o", str(args.work / "compare" / name))
         values = numbers(sweep_dirs, classifiers)
-        args.out.write_text(TEMPLATE.read_text().format_map(values))
+        args.out.write_text(with_machine(TEMPLATE.read_text().format_map(values)))
         print(f"wrote {args.out}; reports in {args.work / 'compare'}")
     if official:
         for path, text in stale_times(args.out.read_text()).items():
@@ -97,18 +103,31 @@ def run_sweep(name: str, work: Path, toy: bool, sampler: LoadSampler) -> Path:
     if toy:
         sweep_file = toy_sweep(sweep_file, work / "toy-sweeps")
     sweep_dir = work / name
+    discard_unfinished(sweep_dir)
     laser("sweep", str(sweep_file), "--sweep-dir", str(sweep_dir), "--jobs", "1")
     record_loads(sweep_dir, sampler)
     return sweep_dir
 
 
+def discard_unfinished(sweep_dir: Path) -> None:
+    """Delete the runs an interrupted regeneration left unfinished (and the classifiers'
+    results, when the digits run is one), so that `laser sweep` starts them over instead of
+    resuming them: a resumed run's wall time would be its last part only."""
+    if not (sweep_dir / "status.json").exists():
+        return
+    for run, state in status(sweep_dir).items():
+        if state["state"] != "done":
+            shutil.rmtree(sweep_dir / "runs" / run, ignore_errors=True)
+            (sweep_dir / CLASSIFIERS).unlink(missing_ok=True)
+
+
 def record_loads(sweep_dir: Path, sampler: LoadSampler) -> None:
-    """Each run's mean load average, in ``SWEEP_DIR/loads.json``: kept for the runs an earlier,
-    interrupted regeneration finished, which this one skips."""
+    """Each finished run's mean load average, in ``SWEEP_DIR/loads.json``: kept for the runs an
+    earlier, interrupted regeneration finished, which this one skips."""
     path = sweep_dir / "loads.json"
     loads = json.loads(path.read_text()) if path.exists() else {}
     for run, state in status(sweep_dir).items():
-        if run not in loads and state["started"] is not None and state["seconds"] is not None:
+        if run not in loads and state["state"] == "done":
             loads[run] = sampler.mean(state["started"], state["started"] + state["seconds"])
     path.write_text(json.dumps(loads, indent=2) + "\n")
 
@@ -116,6 +135,20 @@ def record_loads(sweep_dir: Path, sampler: LoadSampler) -> None:
 def machine() -> str:
     """What the wall times were measured on; the load is given with each."""
     return f"{cpu_name()}, {cores()} cores, Python {sys.version.split()[0]}"
+
+
+def with_machine(page: str) -> str:
+    """``page`` with its machine line naming this machine and the loads of its wall times, and
+    how to read them when the machine was shared."""
+    loads = sorted(float(m.group(2)) for m in WALL_TIME.finditer(page))
+    line = f"Wall times measured on {machine()}, at loads from {loads[0]:.1f} to {loads[-1]:.1f}."
+    if loads[-1] > cores():
+        line += (
+            f" The machine was shared with other jobs: at a load L above its {cores()} cores a"
+            f" run gets about {cores()}/L of them, so on an idle machine of this kind expect"
+            f" roughly the wall time x {cores()}/L (an estimate; these runs were not timed idle)."
+        )
+    return MACHINE.sub(line, page)
 
 
 def wall_time(seconds: float, load: float) -> str:
@@ -139,7 +172,7 @@ def remeasure(recipes: list[str], work: Path, out: Path) -> None:
             cells = row.split("|")
             cells[-2] = f" {wall_time(end - start, sampler.mean(start, end))} "
             text = text.replace(row, "|".join(cells))
-    out.write_text(MACHINE.sub(f"Wall times measured on {machine()}.", text))
+    out.write_text(with_machine(text))
 
 
 def recipe_of_row(line: str) -> str | None:
@@ -206,7 +239,12 @@ def toy_sweep(path: Path, folder: Path) -> Path:
 
 
 def classify(run_dir: Path, toy: bool) -> dict[str, dict[str, float]]:
-    """Task results of each classifier; linear last, so the run ends as `laser run` left it."""
+    """Task results of each classifier; linear last, so the run ends as `laser run` left it.
+    Kept in ``classifiers.json`` beside the run, which a rerun reads instead of training them
+    again."""
+    cache = run_dir.parent.parent / CLASSIFIERS
+    if cache.exists():
+        return json.loads(cache.read_text())
     results = {}
     for classifier in ("mlp", "cnn", "linear"):
         laser(
@@ -219,6 +257,7 @@ def classify(run_dir: Path, toy: bool) -> dict[str, dict[str, float]]:
         results[classifier] = {
             k.removeprefix("task/"): v for k, v in metrics.items() if k.startswith("task/")
         }
+    cache.write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 

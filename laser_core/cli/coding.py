@@ -46,11 +46,15 @@ def add_commands(command: AddCommand) -> None:
     sub.add_argument("--steps", type=int, default=200, help="optimizer steps (default: 200)")
 
     sub = command("rd", _rd, "rate-distortion of runs, JPEG and WebP on an image set")
-    sub.add_argument("run_dirs", nargs="*", type=Path)
+    sub.add_argument(
+        "run_dirs", nargs="*", type=Path, help="run directories (a point each), sweeps (a curve)"
+    )
     sub.add_argument(
         "--images", type=Path, help="folder of images (default: the photo-patches val photos)"
     )
-    sub.add_argument("-o", "--output", type=Path, required=True, help="folder for rd.csv, rd.png")
+    sub.add_argument(
+        "-o", "--output", type=Path, required=True, help="folder for rd.csv, bd.csv, rd.png"
+    )
 
 
 def _priors(args: argparse.Namespace) -> None:
@@ -94,7 +98,7 @@ def _finetune_quantized(args: argparse.Namespace) -> None:
 
 def _rd(args: argparse.Namespace) -> None:
     from laser_core.coding.files import compare_rd
-    from laser_core.coding.rd import METRICS
+    from laser_core.coding.rd import METRICS, bd_rows
 
     means = compare_rd(args.run_dirs, args.output, args.images)
     metrics = [k for k in METRICS if k in means[0]]
@@ -102,4 +106,16 @@ def _rd(args: argparse.Namespace) -> None:
     for row in means:
         numbers = " ".join(f"{row[m]:>8.4f}" for m in metrics)
         print(f"{row['codec']:<24} {row['setting']:<10} {row['bpp']:>8.4f} {numbers}")
-    print(f"wrote {args.output / 'rd.csv'} and {args.output / 'rd.png'}")
+    deltas = bd_rows(means)
+    if deltas:
+        print("\nBjøntegaard deltas (PSNR) against JPEG and WebP:")
+    for row in deltas:
+        against = f"{row['codec']} vs {row['anchor']}"
+        if row["note"]:
+            print(f"{against:<32} {row['note']}")
+        else:
+            print(
+                f"{against:<32} BD-rate {row['bd_rate_percent']:+8.1f}%  BD-PSNR "
+                f"{row['bd_psnr_db']:+6.2f} dB  ({row['points']} points, {row['method']})"
+            )
+    print(f"wrote {args.output / 'rd.csv'}, {args.output / 'bd.csv'} and {args.output / 'rd.png'}")

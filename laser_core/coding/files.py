@@ -98,8 +98,9 @@ def compare_rd(
     output: str | os.PathLike[str],
     images: str | os.PathLike[str] | None = None,
 ) -> list[Row]:
-    """Bits per pixel against PSNR/SSIM of runs, JPEG and WebP on the image files in
-    ``images`` (default: photo-patches' validation photographs): OUTPUT/rd.csv and rd.png and
-    the means per codec and setting; what ``laser rd`` does."""
+    """Bits per pixel against PSNR/SSIM of runs (a sweep directory: one codec's curve), JPEG
+    and WebP on the image files in ``images`` (default: photo-patches' validation
+    photographs): OUTPUT/rd.csv, bd.csv (Bjøntegaard deltas against JPEG and WebP) and rd.png,
+    and the means per codec and setting; what ``laser rd`` does."""
     pictures = default_images() if images is None else folder_images(Path(images))
     return rate_distortion([Path(run_dir) for run_dir in run_dirs], pictures, Path(output))

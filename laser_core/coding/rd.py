@@ -2,30 +2,35 @@
 
 ``laser rd RUN_DIR... [--images DIR] -o OUT`` writes ``OUT/rd.csv``, one row per codec,
 setting and image (a run's trained priors each add a codec, ``RUN +NAME``, beside the run's
-counted priors), and ``OUT/rd.png``, distortion averaged over images against bpp. Every
-image is first center-cropped to a multiple of every run's tile side (the image side it
-trained on), so that all codecs see the same pixels and none codes padding. bpp counts whole
-files: JPEG and WebP files, ``.lsr`` containers with their header and checksum.
+counted priors), ``OUT/bd.csv``, each LASER codec's Bjøntegaard deltas against JPEG and WebP
+(bjontegaard.py), and ``OUT/rd.png``, distortion averaged over images against bpp. A run
+directory is one point; a sweep directory (``laser sweep``, e.g. over the rate weight) is one
+codec whose finished runs draw its curve. Every image is first center-cropped to a multiple of
+every run's tile side (the image side it trained on), so that all codecs see the same pixels
+and none codes padding. bpp counts whole files: JPEG and WebP files, ``.lsr`` containers with
+their header and checksum.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from laser_core.assembly.build import build_component, list_components
+from laser_core.coding.bjontegaard import CUBIC_POINTS, Curve, bjontegaard
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
 from laser_core.coding.trained_priors import trained_prior_names
 from laser_core.data.photos import sample_photo
 from laser_core.errors import LaserError
-from laser_core.rundir.layout import atomic_write, atomic_write_text
+from laser_core.rundir.layout import RunDir, atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,13 @@ QUALITIES = (10, 25, 50, 75, 90)
 METRICS = ("psnr", "ssim", "lpips")
 """Distortion metrics, each used when a metric plugin of that name builds."""
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+MIN_SIDE, MAX_SIDE = 16, 16383
+"""Image sides rd measures: below 16 pixels a file is mostly header and the metrics' windows
+do not fit; 16383 is the largest side WebP can code."""
+GRAYSCALE_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+ANCHORS = ("jpeg", "webp")
+"""The codecs every LASER codec's Bjøntegaard deltas are measured against."""
+BD_COLUMNS = ("codec", "anchor", "points", "method", "bd_rate_percent", "bd_psnr_db", "note")
 
 Row = dict[str, str | float | int]
 DEFAULT_IMAGES = ("chelsea", "china")
@@ -46,18 +58,46 @@ def default_images() -> list[tuple[str, np.ndarray]]:
 
 
 def folder_images(folder: Path) -> list[tuple[str, np.ndarray]]:
-    """Every image file directly in ``folder``, as RGB, by file name."""
+    """Every image file directly in ``folder``, as RGB, by file name; files of other suffixes
+    are left out, and an image rd cannot measure is refused naming it."""
+    if not folder.is_dir():
+        raise LaserError(f"--images {folder}: no such folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise LaserError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return [(path.name, read_pixels(path, 3)) for path in files]
+    return [(path.name, _rgb_pixels(path)) for path in files]
 
 
-def center_crop(pixels: np.ndarray, multiple: int) -> np.ndarray:
+def _rgb_pixels(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+    except (OSError, UnidentifiedImageError) as error:
+        raise LaserError(f"cannot read image {path}: {error}") from None
+    if mode in GRAYSCALE_MODES:
+        raise LaserError(
+            f"{path} is a grayscale image (mode {mode}); rd compares codecs on RGB images: "
+            "convert it to RGB to measure it as one, or move it out of the folder"
+        )
+    pixels = read_pixels(path, 3)
+    height, width = pixels.shape[:2]
+    if not MIN_SIDE <= min(height, width) <= max(height, width) <= MAX_SIDE:
+        raise LaserError(
+            f"{path} is {height}x{width} pixels; rd measures images whose sides are "
+            f"{MIN_SIDE} to {MAX_SIDE} pixels (WebP's largest): crop or resize it, or move it "
+            "out of the folder"
+        )
+    return pixels
+
+
+def center_crop(name: str, pixels: np.ndarray, multiple: int) -> np.ndarray:
     """The largest centered crop of pixels (H, W, C) whose sides are multiples of ``multiple``."""
     height, width = (side - side % multiple for side in pixels.shape[:2])
     if not height or not width:
-        raise LaserError(f"an image of {pixels.shape[:2]} pixels is smaller than {multiple}")
+        raise LaserError(
+            f"image {name} is {pixels.shape[0]}x{pixels.shape[1]} pixels, smaller than the "
+            f"{multiple}-pixel tiles of the runs compared; give larger images"
+        )
     top, left = (pixels.shape[0] - height) // 2, (pixels.shape[1] - width) // 2
     return pixels[top : top + height, left : left + width]
 
@@ -104,11 +144,19 @@ def pillow_rows(
 
 
 def laser_rows(
-    label: str, codec: Codec, images: list[tuple[str, np.ndarray]], distortion: Distortion
+    label: str,
+    setting: str | None,
+    codec: Codec,
+    images: list[tuple[str, np.ndarray]],
+    distortion: Distortion,
 ) -> list[Row]:
-    """One run's rows: each image compressed alone into a ``.lsr`` container."""
-    quantizer = codec.priors.quantizer
-    setting = codec.run.recipe.bottleneck.name + (f" bits={quantizer.bits}" if quantizer else "")
+    """One run's rows: each image compressed alone into a ``.lsr`` container. ``setting``
+    names the run within its codec's curve (default: its bottleneck and bits)."""
+    if setting is None:
+        quantizer = codec.priors.quantizer
+        setting = codec.run.recipe.bottleneck.name + (
+            f" bits={quantizer.bits}" if quantizer else ""
+        )
     rows = []
     for name, pixels in images:
         reconstruction, rates = codec.measure(from_pixels(pixels))
@@ -140,34 +188,110 @@ def _row(
     }
 
 
+Point = tuple[str | None, Codec]
+"""One run of a LASER codec's curve: its setting (None: named by its bottleneck) and codec."""
+
+
 def rate_distortion(
-    run_dirs: list[Path], images: list[tuple[str, np.ndarray]], out: Path
+    paths: list[Path], images: list[tuple[str, np.ndarray]], out: Path
 ) -> list[Row]:
-    """Rows for every run and for JPEG and WebP; writes OUT/rd.csv and OUT/rd.png and returns
-    the means over images, one row per codec and setting."""
-    codecs = {}
-    for label, run_dir in zip(labels(run_dirs), run_dirs, strict=True):
-        codecs[label] = Codec.open(run_dir)
-        for name in trained_prior_names(run_dir):  # beside the counts: the learned rates
-            codecs[f"{label} +{name}"] = codecs[label].with_prior(name)
-    for label, codec in codecs.items():
-        if codec.channels != 3:
-            raise LaserError(f"run {label} codes {codec.channels}-channel images; rd compares RGB")
-    multiple = math.lcm(1, *(codec.tile for codec in codecs.values()))
-    images = [(name, center_crop(pixels, multiple)) for name, pixels in images]
+    """Rows for every run (or sweep) and for JPEG and WebP; writes OUT/rd.csv, OUT/bd.csv and
+    OUT/rd.png and returns the means over images, one row per codec and setting."""
+    codecs = open_codecs(paths)
+    for label, points in codecs.items():
+        for _, codec in points:
+            if codec.channels != 3:
+                raise LaserError(
+                    f"run {codec.run.run_dir} ({label}) codes {codec.channels}-channel images; "
+                    "rd compares RGB"
+                )
+    multiple = math.lcm(1, *(codec.tile for points in codecs.values() for _, codec in points))
+    images = [(name, center_crop(name, pixels, multiple)) for name, pixels in images]
     distortion = Distortion()
     for name, reason in distortion.skipped.items():
         log.warning("rd: %s skipped: %s", name, reason)
     rows = [
         row
-        for label, codec in codecs.items()
-        for row in laser_rows(label, codec, images, distortion)
+        for label, points in codecs.items()
+        for setting, codec in points
+        for row in laser_rows(label, setting, codec, images, distortion)
     ]
     rows += pillow_rows(images, "JPEG", distortion) + pillow_rows(images, "WebP", distortion)
     _write_csv(rows, out / "rd.csv")
     means = mean_rows(rows)
+    _write_csv(bd_rows(means), out / "bd.csv", BD_COLUMNS)
     plot(means, list(distortion.metrics), out / "rd.png")
     return means
+
+
+def open_codecs(paths: list[Path]) -> dict[str, list[Point]]:
+    """Each LASER codec's runs by label: a run directory is a codec of one point, a sweep
+    directory one whose finished runs are its points (runs still training or failed are left
+    out with a warning); a run's trained priors each add a codec, ``LABEL +NAME``."""
+    codecs: dict[str, list[Point]] = {}
+    for label, path in zip(labels(paths), paths, strict=True):
+        runs = [(None, path)] if not is_sweep(path) else sweep_runs(path)
+        if not runs:
+            raise LaserError(f"sweep {path} has no finished runs yet; rd codes finished runs")
+        for setting, run_dir in runs:
+            codec = Codec.open(run_dir)
+            codecs.setdefault(label, []).append((setting, codec))
+            for name in trained_prior_names(run_dir):  # beside the counts: the learned rates
+                codecs.setdefault(f"{label} +{name}", []).append((setting, codec.with_prior(name)))
+    return codecs
+
+
+def is_sweep(path: Path) -> bool:
+    """Whether ``path`` is a ``laser sweep`` directory: its status table and its runs."""
+    return (path / "status.json").is_file() and not RunDir(path).recipe_yaml.is_file()
+
+
+def sweep_runs(sweep_dir: Path) -> list[tuple[str, Path]]:
+    """The finished runs of a sweep, in sweep order, as (run name, run directory)."""
+    names = json.loads((sweep_dir / "status.json").read_text())["runs"]
+    finished = []
+    for name in names:
+        run_dir = sweep_dir / "runs" / name
+        if RunDir(run_dir).model_safetensors.is_file():
+            finished.append((name, run_dir))
+        else:
+            log.warning("rd: %s left out: it has not finished training", run_dir)
+    return finished
+
+
+def bd_rows(means: list[Row]) -> list[Row]:
+    """Each LASER codec's BD-rate (percent) and BD-PSNR (dB) against each of ANCHORS, from
+    the curves of PSNR averaged over images; where a delta is not defined, ``note`` says why
+    (a codec of one run is a point, not a curve). Empty without a PSNR metric."""
+    if not means or "psnr" not in means[0]:
+        return []
+
+    def curve(codec: str) -> Curve:
+        points = sorted((float(r["bpp"]), float(r["psnr"])) for r in means if r["codec"] == codec)
+        return Curve([bpp for bpp, _ in points], [psnr for _, psnr in points])
+
+    rows = []
+    for codec in dict.fromkeys(str(r["codec"]) for r in means if r["codec"] not in ANCHORS):
+        test = curve(codec)
+        for anchor in ANCHORS:
+            row: Row = dict.fromkeys(BD_COLUMNS, "")
+            row.update(codec=codec, anchor=anchor, points=len(test.rates))
+            if len(test.rates) < 2:
+                row["note"] = (
+                    "one run is a point, not a curve: give rd a sweep directory of at least 2 "
+                    f"finished runs ({CUBIC_POINTS} for the cubic fit)"
+                )
+            else:
+                try:
+                    delta = bjontegaard(curve(anchor), test)
+                except LaserError as error:
+                    row["note"] = str(error)
+                else:
+                    row.update(
+                        method=delta.method, bd_rate_percent=delta.bd_rate, bd_psnr_db=delta.bd_psnr
+                    )
+            rows.append(row)
+    return rows
 
 
 def labels(run_dirs: list[Path]) -> list[str]:
@@ -192,8 +316,21 @@ def mean_rows(rows: list[Row]) -> list[Row]:
     return means
 
 
-def _write_csv(rows: list[Row], path: Path) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+def read_rows(path: Path) -> list[Row]:
+    """An rd.csv as ``laser rd`` wrote it, numbers as floats."""
+    with path.open(newline="") as file:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
+
+
+def _number(text: str) -> str | float:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _write_csv(rows: list[Row], path: Path, columns: tuple[str, ...] | None = None) -> None:
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

@@ -12,11 +12,15 @@ by one scaled column of L⁻ᵀ per step without a triangular solve, and the cor
 α = Dᵀx − G_S γ_S are one weighted sum of rows per signal (its α₀ and the support's Gram rows).
 
 Signals are coded in chunks, which bounds memory; on the CPU each of torch's threads codes
-whole chunks with single-threaded ops, so no op waits on a barrier for a busy core.
+whole chunks with single-threaded ops, so no op waits on a barrier for a busy core. The small
+per-signal steps run over the whole chunk, few ops for many signals; the correlations (n, K),
+the one large buffer, are computed and searched in blocks that stay in the L2 cache.
 
 Unused slots. A signal stops early when its squared residual norm reaches ``tolerance`` or when
 no atom correlates with its residual any more (it is represented exactly, e.g. a zero signal);
-a selected atom that lies numerically in the span of the support is dropped. Every such slot
+a selected atom that lies numerically in the span of the support is dropped, and a signal whose
+residual correlates most with an atom already in its support (rounding noise) stops, as in
+scikit-learn. Every such slot
 holds index 0 and value 0, so it adds nothing to ``reconstruct`` and the code keeps its fixed
 (N, sparsity) shape. Used slots never repeat an atom and hold non-zero values.
 """
@@ -33,8 +37,13 @@ from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_tr
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
 
-CPU_CHUNK_ELEMENTS = 2**19
-"""Signals x atoms per chunk on the CPU: keeps the correlation buffers near the L2/L3 caches."""
+CPU_CHUNK_ELEMENTS = 2**22
+"""Signals x atoms per chunk on the CPU: few small ops per signal, and chunks enough for a
+thread that other jobs slow down to take fewer of them."""
+
+CPU_BLOCK_ELEMENTS = 2**17
+"""Signals x atoms whose correlations are computed and searched at once on the CPU: a block
+stays in the L2 cache through its passes."""
 
 GPU_CHUNK_ELEMENTS = 2**26
 """Signals x atoms per chunk elsewhere: bounds the torch path to about 1 GB of buffers."""
@@ -153,6 +162,7 @@ def _torch_batch_omp(
         chunk_size = max(1, (CPU_CHUNK_ELEMENTS if on_cpu else GPU_CHUNK_ELEMENTS) // atoms)
         if on_cpu:  # at least one chunk per thread
             chunk_size = min(chunk_size, -(-count // torch.get_num_threads()))
+    block_size = max(1, CPU_BLOCK_ELEMENTS // atoms) if on_cpu else chunk_size
     gram = dictionary.t() @ dictionary
     indices = torch.zeros(count, sparsity, dtype=torch.long, device=signals.device)
     values = torch.zeros(count, sparsity, device=signals.device)
@@ -163,7 +173,7 @@ def _torch_batch_omp(
         table[:atoms] = gram
         for rows in chunks:
             indices[rows], values[rows] = _omp_chunk(
-                signals[rows], dictionary, table, sparsity, tolerance
+                signals[rows], dictionary, table, sparsity, tolerance, block_size
             )
 
     chunks = iter([slice(start, start + chunk_size) for start in range(0, count, chunk_size)])
@@ -181,6 +191,7 @@ def _omp_chunk(
     table: torch.Tensor,
     sparsity: int,
     tolerance: float | None,
+    block_size: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch-OMP of signals (n, M); returns indices and values (n, sparsity).
 
@@ -191,45 +202,66 @@ def _omp_chunk(
 
     The per-signal state is stored signals last, (slots, n) and (slots, slots, n), so that each
     small step is one elementwise op over contiguous signals rather than many tiny matrices.
+    The correlations (n, K) are computed and searched ``block_size`` signals at a time, which
+    keeps a block in the CPU's caches through its passes.
     """
     count, atoms = signals.shape[0], table.shape[1]
     device = signals.device
     table = table[: atoms + count]
     gram, initial = table[:atoms], table[atoms:]
     torch.mm(signals, dictionary, out=initial)
-    bags = torch.zeros(sparsity + 1, count, dtype=torch.long, device=device)
-    bags[0] = torch.arange(atoms, atoms + count, device=device)
+    blocks = [(start, min(start + block_size, count)) for start in range(0, count, block_size)]
+    bags = torch.arange(atoms, atoms + count, device=device)[:, None]  # (n, 1 + slot)
     weights = signals.new_zeros(sparsity + 1, count)
     weights[0] = 1.0
-    chosen, negated_values = bags[1:], weights[1:]
+    negated_values = weights[1:]
+    chosen = torch.zeros(sparsity, count, dtype=torch.long, device=device)
     energy = signals.square().sum(1)  # ‖r‖²
     floor = energy * NEGLIGIBLE_CORRELATION**2
     active = energy > (tolerance if tolerance is not None else 0.0)
     inverse = signals.new_zeros(sparsity, sparsity, count)  # [:t, :t] = L⁻ᵀ of the first t slots
     used = torch.zeros(sparsity, count, dtype=torch.bool, device=device)
     gram_entries, gram_diagonal = gram.reshape(-1), gram.diagonal()
+    on_cpu = device.type == "cpu"
+    # Where each signal's |α| is largest: the column on CUDA, K + the column on the CPU.
+    found = signals.new_empty(count) if on_cpu else chosen.new_empty(count)
+    marks = torch.arange(atoms, 2 * atoms, dtype=signals.dtype, device=device)
     for slot in range(sparsity):
         if slot:
-            support = slice(0, slot + 1)
+            bags = torch.cat([bags, chosen[slot - 1, :, None]], 1)
+        bag_weights = weights[: slot + 1].t().contiguous()  # (n, 1 + slot)
+        offsets = torch.arange(0, block_size * (slot + 1), slot + 1, device=device)
+        for start, stop in blocks:
             score = F.embedding_bag(
-                bags[support].t(), table, per_sample_weights=weights[support].t(), mode="sum"
-            ).abs_()
-            score.scatter_(1, chosen[:slot].t(), -1.0)  # never the same atom twice
+                bags[start:stop].view(-1),
+                table,
+                offsets[: stop - start],
+                per_sample_weights=bag_weights[start:stop].view(-1),
+                mode="sum",
+            )  # α = α₀ - G γ
+            _largest(score.abs_(), found[start:stop], marks)
+        if on_cpu:
+            atom = found.long() - atoms
+            tied = atom >= atoms  # several columns hold the largest |α|
+            tied &= active
+            _first_of_ties(atom, tied, bags, bag_weights, table)
+            atom.clamp_(max=atoms - 1)  # inactive rows with ties: any atom
         else:
-            score = initial.abs()
-        atom = _largest(score)
+            atom = found
         chosen[slot] = atom
         support_inverse = inverse[:slot, :slot]
-        cross = gram_entries[chosen[:slot] * atoms + atom]  # G[support, atom]
+        cross = gram_entries.index_select(0, torch.add(chosen[:slot], atom, alpha=atoms).view(-1))
+        cross = cross.view(slot, count)  # G[atom, support]
         correlation = initial.gather(1, atom[:, None]).squeeze(1)
         correlation += torch.linalg.vecdot(cross, negated_values[:slot], dim=0)  # α₀ - G γ
         row = (support_inverse * cross[:, None]).sum(0)  # new Cholesky row L⁻¹ G[support, atom]
-        norm = gram_diagonal[atom]
+        norm = gram_diagonal.index_select(0, atom)
         pivot = norm - torch.linalg.vecdot(row, row, dim=0)  # squared new Cholesky diagonal
         significant = correlation.square() > floor
         take = pivot > DEGENERATE_PIVOT * norm
         take &= significant
         take &= active
+        take &= (chosen[:slot] != atom).all(0)  # a support atom's α is rounding noise: stop
         scale = torch.where(take, pivot.rsqrt(), 0.0)  # 1 / new Cholesky diagonal, 0 if dropped
         inverse[:slot, slot].addcmul_((support_inverse * row).sum(1), scale, value=-1.0)
         inverse[slot, slot] = scale
@@ -244,16 +276,33 @@ def _omp_chunk(
     return torch.where(used, chosen, 0).t(), torch.where(used, -negated_values, 0.0).t()
 
 
-def _largest(score: torch.Tensor) -> torch.Tensor:
-    """Column of each row's largest entry in ``score`` (n, K), the first of ties, as argmax.
+def _first_of_ties(
+    atom: torch.Tensor,
+    tied: torch.Tensor,
+    bags: torch.Tensor,
+    bag_weights: torch.Tensor,
+    table: torch.Tensor,
+) -> None:
+    """Set ``atom`` of the ``tied`` signals (rare: duplicated atoms) to argmax |α| of their
+    correlations, computed again as in ``_omp_chunk``. CPU tensors only: it reads ``tied``."""
+    if tied.any():
+        rows = tied.nonzero().squeeze(1)
+        score = F.embedding_bag(bags[rows], table, per_sample_weights=bag_weights[rows], mode="sum")
+        atom[rows] = score.abs_().argmax(1)
 
-    torch's CPU argmax is not vectorised and took half of the CPU path's time; there the
-    answer comes from vectorised passes instead (row maximum, a 0/1 mask of it, the largest of
-    the mask times K - column), which overwrite ``score``.
+
+def _largest(score: torch.Tensor, found: torch.Tensor, marks: torch.Tensor) -> None:
+    """Write into ``found`` (n,) where each row of ``score`` (n, K) is largest; overwrites
+    ``score`` on the CPU.
+
+    On CUDA ``found`` (long) receives argmax. torch's CPU argmax is not vectorised and took
+    half of the CPU path's time; there ``found`` (fp32) receives ``marks`` (K, ..., 2K - 1)
+    summed over the row's maxima: K + the column of a row's only maximum, at least 2K for a
+    row with ties. Two vectorised passes (a 0/1 mask of the maxima and a matrix-vector
+    product) find it, exactly: the sums are integers below 2²⁴.
     """
     if score.device.type != "cpu":
-        return score.argmax(1)
-    atoms = score.shape[1]
+        torch.argmax(score, 1, out=found)
+        return
     score.eq_(score.amax(1, keepdim=True))
-    score.mul_(torch.arange(atoms, 0, -1, dtype=score.dtype))
-    return atoms - score.amax(1).long()
+    torch.mv(score, marks, out=found)

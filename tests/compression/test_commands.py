@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from laser_core.cli.main import main
 from laser_core.coding import container
 from laser_core.coding.codec import Codec
 from laser_core.coding.images import from_pixels, read_pixels, to_pixels
-from laser_core.coding.rd import labels
+from laser_core.coding.rd import labels, read_rows
 from tests.compression.photos import photo_pixels
 from tests.compression.reference import model_reconstruction
 
@@ -110,3 +111,32 @@ def test_rd_compares_runs_with_jpeg_and_webp(trained_run, tmp_path, capsys):
         assert ideal <= payload <= 1.002 * ideal + 8, (payload, ideal)
     assert Image.open(out / "rd.png").format == "PNG"
     assert "jpeg" in capsys.readouterr().out
+
+
+def test_rd_draws_a_sweep_as_one_curve_with_its_bjontegaard_deltas(
+    trained_run, tmp_path, capsys, caplog
+):
+    """A sweep's finished runs are one codec's points (the unfinished one is left out) with
+    a row of Bjøntegaard deltas against JPEG and WebP each (their numbers: test_rd_bd.py); a
+    lone run is a point, for which bd.csv says why it has none."""
+    photos, sweep = tmp_path / "photos", tmp_path / "sweep"
+    write_photos(photos, size=(32, 48))
+    for name, run in (("small", "vq"), ("large", "rq")):
+        shutil.copytree(trained_run(run), sweep / "runs" / name)
+    (sweep / "runs" / "unfinished").mkdir()
+    states = {name: {"state": "done"} for name in ("small", "large")} | {
+        "unfinished": {"state": "running"}
+    }
+    (sweep / "status.json").write_text(json.dumps({"runs": states}))
+    out = tmp_path / "rd"
+    lone = trained_run("vq")
+    assert main(["rd", str(sweep), str(lone), "--images", str(photos), "-o", str(out)]) == 0
+    rows = read_rows(out / "rd.csv")
+    assert sorted({r["setting"] for r in rows if r["codec"] == "sweep"}) == ["large", "small"]
+    with open(out / "bd.csv") as stream:
+        deltas = {(r["codec"], r["anchor"]): r for r in csv.DictReader(stream)}
+    assert set(deltas) == {(c, a) for c in ("sweep", lone.name) for a in ("jpeg", "webp")}
+    assert {deltas[("sweep", a)]["points"] for a in ("jpeg", "webp")} == {"2"}
+    assert "one run is a point" in deltas[(lone.name, "jpeg")]["note"]
+    assert "sweep vs jpeg" in capsys.readouterr().out
+    assert "unfinished left out: it has not finished training" in caplog.text

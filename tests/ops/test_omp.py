@@ -89,6 +89,18 @@ def test_omp_on_orthonormal_dictionary_keeps_the_largest_coordinates(kind: str):
     torch.testing.assert_close(codes.values, coordinates.gather(1, largest), rtol=1e-5, atol=1e-6)
 
 
+def test_omp_takes_the_first_of_atoms_tied_in_correlation():
+    # Atom 8 repeats atom 2 and atom 9 is atom 5 negated: exact ties, which argmax breaks
+    # towards the first column, as scikit-learn does; the codes are the identity's.
+    identity = torch.eye(8)
+    dictionary = torch.cat([identity, identity[:, 2:3], -identity[:, 5:6]], 1)
+    signals = torch.randn(300, 8, generator=torch.Generator().manual_seed(9))
+    codes = batch_omp(signals, dictionary, sparsity=4)
+    expected = batch_omp(signals, identity, sparsity=4)
+    assert torch.equal(codes.indices, expected.indices)
+    assert torch.equal(codes.values, expected.values)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_omp_half_precision_inputs_give_fp32_codes_with_the_same_supports(dtype: torch.dtype):
     dictionary = unit_dictionary(64, 512).to(dtype)
