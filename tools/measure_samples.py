@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from doc_section import write_section
 from machine import LoadSampler, cores
+from measure_prior import timed_laser
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "priors.md"
@@ -32,15 +30,10 @@ PRIOR = "transformer-cpu"
 
 
 def laser(load: LoadSampler, *args: str) -> tuple[str, str]:
-    """Run a laser command, echoing it; returns it as the docs show it, and how long it took
-    and under what load."""
-    command = ["laser", *args]
-    print("$", shlex.join(command), flush=True)
-    start = time.time()
-    subprocess.run([sys.executable, "-m", "laser_core.cli", *args], check=True, cwd=REPO)
-    end = time.time()
-    took = f"{(end - start) / 60:.1f} min at load {load.mean(start, end):.1f}"
-    return shlex.join(command), took
+    """Run a laser command (measure_prior's); returns it as the docs show it, and how long it
+    took and under what load."""
+    shown, took = timed_laser(load, *args)
+    return shown, f"{took.wall:.1f} min (CPU {took.cpu:.1f} min) at load {took.load:.1f}"
 
 
 def main() -> None:
