@@ -82,21 +82,20 @@ def main() -> None:
         f"{label}: {100 * m[f'classifier/samples/accuracy/{label}']:.0f}%" for label in range(10)
     )
     shown = "\n".join(command for _, command, _ in steps)
+    top_k = f", top-k {int(m['samples/top_k'])}" if m["samples/top_k"] else ""
     times = "; ".join(f"{what} {took}" for what, _, took in steps)
     text = f"""Measured by `python tools/measure_samples.py{_options(args)}` ({minutes:.0f} minutes
-here, on {cores()} shared cores: {times}), which ran:
+here, on {cores()} shared cores; {times}), which ran:
 
 ```
 {shown}
 ```
 
-{int(m["samples/images"])} validation digits (16x16), tokenizer PSNR {psnr:.1f} dB; samples
-drawn at temperature {m["samples/temperature"]:g}{
-        f", top-k {int(m['samples/top_k'])}" if m["samples/top_k"] else ""
-    }, each asked for
-the class of one validation digit. FID and KID through the features of LASER's own
-classifier (val accuracy {100 * m["classifier/val/accuracy"]:.1f}% on real digits): **not
-comparable to published FIDs**, only between priors and runs of this dataset; KID x 1000.
+{int(m["samples/images"])} validation digits (16x16), tokenizer PSNR {psnr:.1f} dB; samples drawn at
+temperature {m["samples/temperature"]:g}{top_k}, each asked for the class of one validation
+digit. FID and KID (x 1000, ± its spread over subsets) through the features of LASER's own
+classifier, whose accuracy on real validation digits is {100 * m["classifier/val/accuracy"]:.1f}%:
+**not comparable to published FIDs**, only between priors and runs of this dataset.
 
 | images | FID | KID x 1000 | classified as the asked class |
 | --- | ---: | ---: | ---: |
@@ -104,7 +103,8 @@ comparable to published FIDs**, only between priors and runs of this dataset; KI
 {row("reconstructions")}
 
 - The classifier takes **{100 * m["classifier/samples/accuracy"]:.1f}%** of the
-  class-conditional samples for the class they were asked for; per class: {per_class}.
+  class-conditional samples for the class they were asked for; per class:
+  {per_class}.
 - Reconstructions are the floor a perfect prior of these codes reaches: the same decoder, the
   codes of the real digits."""
     target = args.out or DOC

@@ -3,8 +3,10 @@
 One sample per validation image (with its class, when the prior is class-conditional) is
 compared with the validation images by FID and KID, next to the FID and KID of the run's own
 reconstructions of them (decoded from their coded tokens): the floor a perfect prior of these
-codes would reach. A classifier trained on the real training images then says how often a
-class-conditional sample shows the class it was asked for.
+codes would reach. The reference is every other validation image, the samples and
+reconstructions those of the others, so that no image meets its own reconstruction. A
+classifier trained on the real training images then says how often a class-conditional
+sample shows the class it was asked for.
 
 Features (``features``): by default that classifier's pooled activations (``classifier``):
 LASER trains it itself, so nothing is downloaded, but its FID is not the FID papers report
@@ -127,7 +129,7 @@ def evaluate_samples(
     trained = open_prior(codec, prior)
     val = export_tokens(codec).val
     if features != "classifier":  # a missing weight file or a bad path fails before sampling
-        feature_metrics = _feature_metrics(features, len(val))
+        feature_metrics = _feature_metrics(features, len(val) // 2)
     real, real_labels = _images(codec.run.data.val)
     labels = val.labels if trained.prior.conditional else None
     generator = torch.Generator().manual_seed(seed)
@@ -144,15 +146,20 @@ def evaluate_samples(
     judged = features == "classifier" or labels is not None
     path, judge, record = run_classifier(codec.run) if judged else (None, None, {})
     if features == "classifier":
-        feature_metrics = _feature_metrics(str(path), len(val))
+        feature_metrics = _feature_metrics(str(path), len(val) // 2)
     name = features if features in ("classifier", "inception") else "features"
     metrics: dict[str, float] = {
         "samples/images": float(len(val)),
         "samples/temperature": temperature,
         "samples/top_k": float(top_k or 0),
     }
+    # disjoint halves: every other validation image is the reference, the samples and
+    # reconstructions of the others are compared with it (KID's cross term assumes the two
+    # sets independent, which an image and its own reconstruction are not)
+    half = len(val) // 2
+    reference = real[0::2][:half]
     for kind, images in (("samples", samples), ("reconstructions", reconstructions)):
-        for key, value in _distances(feature_metrics, real, images).items():
+        for key, value in _distances(feature_metrics, reference, images[1::2][:half]).items():
             metrics[f"{name}/{kind}/{key}"] = value
     if labels is not None:
         predicted = _predict(judge, samples)
