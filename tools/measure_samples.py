@@ -82,6 +82,16 @@ def main() -> None:
         f"{label}: {100 * m[f'classifier/samples/accuracy/{label}']:.0f}%" for label in range(10)
     )
     shown = "\n".join(command for _, command, _ in steps)
+    noisy = any(
+        m[f"classifier/{kind}/kid_std"] > abs(m[f"classifier/{kind}/kid"])
+        for kind in ("samples", "reconstructions")
+    )
+    noise = (
+        "\n- KID's spread over subsets exceeds its value at this size (halves of "
+        f"{int(m['samples/images']) // 2} images): read FID here."
+        if noisy
+        else ""
+    )
     top_k = f", top-k {int(m['samples/top_k'])}" if m["samples/top_k"] else ""
     times = "; ".join(f"{what} {took}" for what, _, took in steps)
     text = f"""Measured by `python tools/measure_samples.py{_options(args)}` ({minutes:.0f} minutes
@@ -106,7 +116,7 @@ classifier, whose accuracy on real validation digits is {100 * m["classifier/val
   class-conditional samples for the class they were asked for; per class:
   {per_class}.
 - Reconstructions are the floor a perfect prior of these codes reaches: the same decoder, the
-  codes of the real digits."""
+  codes of the real digits.{noise}"""
     target = args.out or DOC
     if args.out and not args.out.exists():
         args.out.write_text(DOC.read_text())
