@@ -37,11 +37,12 @@ from laser_core.coding.codec import Codec
 from laser_core.coding.trained_priors import PRIORS_DIR
 from laser_core.downstream.classifier import ImageClassifier, classifier_accuracy, fit_classifier
 from laser_core.errors import LaserError
+from laser_core.files import atomic_write
 from laser_core.priors.export import export_tokens
 from laser_core.priors.sample import decode_tokens
 from laser_core.priors.workflow import open_prior
 from laser_core.rundir import manifest
-from laser_core.rundir.layout import RunDir, atomic_write
+from laser_core.rundir.layout import RunDir
 from laser_core.runs.load import TrainedRun
 
 CLASSIFIER_FILE = "classifier.pt"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid
 
 from laser_core.coding.codec import Codec
-from laser_core.coding.images import to_pixels, write_png
 from laser_core.coding.symbols import to_codes
 from laser_core.coding.tokens import from_tokens
 from laser_core.coding.trained_priors import TrainedPrior
+from laser_core.data.images import tile, to_pixels, write_png
 from laser_core.errors import LaserError
 from laser_core.plugin.priors import SymbolSpec
 
@@ -64,4 +63,4 @@ def decode_tokens(codec: Codec, spec: SymbolSpec, tokens: torch.Tensor) -> torch
 def write_grid(images: torch.Tensor, path: Path) -> None:
     """A PNG grid of images (n, C, H, W) in [-1, 1], about square."""
     rows = max(1, round(images.shape[0] ** 0.5))
-    write_png(to_pixels(make_grid(images, nrow=rows, padding=1, pad_value=1.0)), path)
+    write_png(to_pixels(tile(images, columns=rows, pad_value=1.0)), path)
