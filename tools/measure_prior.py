@@ -13,13 +13,16 @@ prior's cross-entropy plus the container's headers.
 from __future__ import annotations
 
 import argparse
+import resource
 import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from doc_section import write_section
+from machine import LoadSampler, cores
 
 from laser_core.coding.container import CodedImage, Container, pack
 from laser_core.coding.files import compress_files
@@ -40,6 +43,25 @@ def laser(*args: str) -> str:
     print("$", shlex.join(command), flush=True)
     subprocess.run([sys.executable, "-m", "laser_core.cli", *args], check=True, cwd=REPO)
     return shlex.join(command)
+
+
+@dataclass
+class Timing:
+    """A command's wall time and CPU time (user + system, all its threads) in minutes, and
+    the mean load while it ran."""
+
+    wall: float
+    cpu: float
+    load: float
+
+
+def timed_laser(load: LoadSampler, *args: str) -> tuple[str, Timing]:
+    """:func:`laser`, and how long it took."""
+    start, before = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    shown = laser(*args)
+    end, after = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return shown, Timing((end - start) / 60, cpu / 60, load.mean(start, end))
 
 
 def header_bytes(images: int, size: tuple[int, int], grid: tuple[int, int]) -> int:
@@ -71,9 +93,19 @@ def main() -> None:
         short = args.work / "transformer-cpu.yaml"
         short.write_text(text.replace("steps: 1500", f"steps: {args.prior_steps}"))
         recipes["transformer-cpu"] = str(short)
+    timing = "(the transformer prior existed already in --work: not timed)"
     for name, recipe in recipes.items():
         if not (run / "priors" / name / "model.safetensors").is_file():
-            commands.append(laser("prior", str(run), recipe))
+            with LoadSampler() as load:
+                shown, took = timed_laser(load, "prior", str(run), recipe)
+            commands.append(shown)
+            if name == "transformer-cpu":
+                timing = (
+                    f"`{shown}` took {took.wall:.1f} minutes of wall time on {cores()} cores "
+                    f"at a mean load of {took.load:.1f} (other work shared them), and "
+                    f"**{took.cpu:.1f} minutes of CPU time**: on {cores()} idle cores its "
+                    f"wall time is at most that (less when its threads run in parallel)"
+                )
     counts = RunDir(run / "priors" / "counts").read_final_metrics()
     learned = RunDir(run / "priors" / "transformer-cpu").read_final_metrics()
     reduction = 1 - learned["bits_per_image"] / counts["bits_per_image"]
@@ -128,7 +160,8 @@ def main() -> None:
   {written.size} bytes: the prior's cross-entropy {written.rates.cross_entropy_bits / 8:.1f} bytes
   plus {headers} bytes of headers ({len(paths)} image entries of 20 bytes) make {ideal:.1f} bytes,
   so the range coder spends **{100 * overhead:+.2f}%** over the ideal (one stream per file: a
-  32-bit word of padding per file, not per image)."""
+  32-bit word of padding per file, not per image).
+- Training time: {timing}."""
     target = args.out or DOC
     if args.out and not args.out.exists():
         args.out.write_text(DOC.read_text())

@@ -1,5 +1,6 @@
-"""Small image classifiers LASER trains itself: the ``cnn`` of the classify task, and the
-classifier whose features and predictions judge sampled images (priors/quality.py)."""
+"""Small classifiers LASER trains itself: the ``cnn`` of the classify task (on latents of
+any size), and the image classifier whose features and predictions judge sampled images
+(priors/quality.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,29 @@ from torch import nn
 from torch.nn import functional as F
 
 
-class ConvClassifier(nn.Module):
+class FeaturesAndHead(nn.Module):
+    """A ``body`` whose output (batch, width) are the features, and a linear head on them:
+    inputs -> logits (batch, classes)."""
+
+    def __init__(self, body: nn.Module, width: int, classes: int):
+        super().__init__()
+        self.body = body
+        self.head = nn.Linear(width, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The activations (batch, width) the head reads."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ConvClassifier(FeaturesAndHead):
     """Two 3x3 convolutions of ``width`` channels, global average pooling, a linear head:
     images (batch, channels, height, width) -> logits (batch, classes)."""
 
     def __init__(self, channels: int, width: int, classes: int):
-        super().__init__()
-        self.body = nn.Sequential(
+        body = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1),
             nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1),
@@ -22,14 +39,28 @@ class ConvClassifier(nn.Module):
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
-        self.head = nn.Linear(width, classes)
+        super().__init__(body, width, classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled activations (batch, width) the head reads."""
-        return self.body(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+class ImageClassifier(FeaturesAndHead):
+    """Two 3x3 convolutions, each followed by 2x2 max pooling, pooled to a 4x4 grid that keeps
+    where strokes are (what tells a 6 from a 9), then a hidden layer of ``width`` features and
+    a linear head: images (batch, channels, height, width) -> logits (batch, classes)."""
+
+    def __init__(self, channels: int, width: int, classes: int):
+        body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(64 * 16, width),
+            nn.ReLU(),
+        )
+        super().__init__(body, width, classes)
 
 
 def fit_classifier(

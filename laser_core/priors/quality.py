@@ -3,8 +3,10 @@
 One sample per validation image (with its class, when the prior is class-conditional) is
 compared with the validation images by FID and KID, next to the FID and KID of the run's own
 reconstructions of them (decoded from their coded tokens): the floor a perfect prior of these
-codes would reach. A classifier trained on the real training images then says how often a
-class-conditional sample shows the class it was asked for.
+codes would reach. The reference is every other validation image, the samples and
+reconstructions those of the others, so that no image meets its own reconstruction. A
+classifier trained on the real training images then says how often a class-conditional
+sample shows the class it was asked for.
 
 Features (``features``): by default that classifier's pooled activations (``classifier``):
 LASER trains it itself, so nothing is downloaded, but its FID is not the FID papers report
@@ -18,6 +20,7 @@ the ``fid`` metric takes. The classifier is trained once per run, in
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,12 +29,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from laser_core.assembly.build import build_component
 from laser_core.coding.codec import Codec
 from laser_core.coding.trained_priors import PRIORS_DIR
-from laser_core.downstream.classifier import ConvClassifier, classifier_accuracy, fit_classifier
+from laser_core.downstream.classifier import ImageClassifier, classifier_accuracy, fit_classifier
 from laser_core.errors import LaserError
 from laser_core.files import atomic_write
 from laser_core.priors.export import export_tokens
@@ -44,22 +48,25 @@ from laser_core.runs.load import TrainedRun
 CLASSIFIER_FILE = "classifier.pt"
 CLASSIFIER_INFO = "classifier.json"
 """The classifier's own record inside its TorchScript file: its settings and val accuracy."""
-CLASSIFIER = {"width": 32, "epochs": 20, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4}
+CLASSIFIER = {"width": 128, "epochs": 20, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4}
 BATCH = 256
 """Images sampled, decoded or featurised at once."""
 
 
 class Judge(nn.Module):
     """A trained classifier as the ``fid`` and ``kid`` metrics take a feature extractor:
-    images (batch, C, H, W) in [-1, 1] -> features (batch, width); ``classify`` gives its
+    images (batch, C, H, W) in [-1, 1] -> features (batch, width), each scaled to length
+    sqrt(width) so that KID's kernel (x.y / width + 1)**3 sees their cosines (raw hidden
+    activations are tens long and drown the estimate in noise); ``classify`` gives the
     logits (batch, classes)."""
 
-    def __init__(self, classifier: ConvClassifier):
+    def __init__(self, classifier: ImageClassifier):
         super().__init__()
         self.classifier = classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(images)
+        features = self.classifier.features(images)
+        return F.normalize(features, dim=1) * math.sqrt(features.shape[1])
 
     @torch.jit.export
     def classify(self, images: torch.Tensor) -> torch.Tensor:
@@ -80,7 +87,7 @@ def run_classifier(run: TrainedRun, seed: int = 0) -> tuple[Path, torch.jit.Scri
         train_x, train_y = _images(run.data.train)
         val_x, val_y = _images(run.data.val)
         torch.manual_seed(seed)
-        model = ConvClassifier(train_x.shape[1], CLASSIFIER["width"], run.data.num_classes)
+        model = ImageClassifier(train_x.shape[1], CLASSIFIER["width"], run.data.num_classes)
         settings = {k: v for k, v in CLASSIFIER.items() if k != "width"}
         fit_classifier(model, train_x, train_y, seed=seed, label="classifier", **settings)
         record = CLASSIFIER | {
@@ -123,7 +130,7 @@ def evaluate_samples(
     trained = open_prior(codec, prior)
     val = export_tokens(codec).val
     if features != "classifier":  # a missing weight file or a bad path fails before sampling
-        feature_metrics = _feature_metrics(features, len(val))
+        feature_metrics = _feature_metrics(features, len(val) // 2)
     real, real_labels = _images(codec.run.data.val)
     labels = val.labels if trained.prior.conditional else None
     generator = torch.Generator().manual_seed(seed)
@@ -140,15 +147,20 @@ def evaluate_samples(
     judged = features == "classifier" or labels is not None
     path, judge, record = run_classifier(codec.run) if judged else (None, None, {})
     if features == "classifier":
-        feature_metrics = _feature_metrics(str(path), len(val))
+        feature_metrics = _feature_metrics(str(path), len(val) // 2)
     name = features if features in ("classifier", "inception") else "features"
     metrics: dict[str, float] = {
         "samples/images": float(len(val)),
         "samples/temperature": temperature,
         "samples/top_k": float(top_k or 0),
     }
+    # disjoint halves: every other validation image is the reference, the samples and
+    # reconstructions of the others are compared with it (KID's cross term assumes the two
+    # sets independent, which an image and its own reconstruction are not)
+    half = len(val) // 2
+    reference = real[0::2][:half]
     for kind, images in (("samples", samples), ("reconstructions", reconstructions)):
-        for key, value in _distances(feature_metrics, real, images).items():
+        for key, value in _distances(feature_metrics, reference, images[1::2][:half]).items():
             metrics[f"{name}/{kind}/{key}"] = value
     if labels is not None:
         predicted = _predict(judge, samples)
@@ -169,7 +181,8 @@ def evaluate_samples(
 def _feature_metrics(extractor: str, images: int) -> tuple[Any, Any]:
     """The ``fid`` and ``kid`` metrics through the feature extractor ``extractor``, for two
     sets of ``images`` images each."""
-    kid_block = {"name": "kid", "features": extractor, "subset_size": min(1000, images)}
+    subset = min(1000, max(2, images // 2))  # random halves of a small set, not all of it
+    kid_block = {"name": "kid", "features": extractor, "subset_size": subset}
     with _quiet_torchscript():
         fid = build_component("metrics", {"name": "fid", "features": extractor})
         return fid, build_component("metrics", kid_block)

@@ -9,27 +9,27 @@ import pytest
 import torch
 
 from laser_core.cli.main import main
-from laser_core.downstream.classifier import ConvClassifier
+from laser_core.downstream.classifier import ImageClassifier
 from laser_core.priors import quality
 from laser_core.rundir import manifest
 
 
 @pytest.fixture
 def quick_classifier(monkeypatch):
-    """The judging classifier trained for 3 epochs instead of 30."""
-    monkeypatch.setitem(quality.CLASSIFIER, "epochs", 3)
+    """The judging classifier trained for 1 epoch instead of 20."""
+    monkeypatch.setitem(quality.CLASSIFIER, "epochs", 1)
 
 
 def test_fid_and_kid_through_a_classifier_vanish_for_the_same_images_only(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "judge.pt"
-    torch.jit.save(torch.jit.script(quality.Judge(ConvClassifier(1, 8, 3))), str(path))
+    torch.jit.save(torch.jit.script(quality.Judge(ImageClassifier(1, 8, 3))), str(path))
     images = torch.rand(40, 1, 8, 8) * 2 - 1
     metrics = quality._feature_metrics(str(path), len(images))
     same = quality._distances(metrics, images, images)
     other = quality._distances(metrics, images, -images.abs())
-    assert same["fid"] == pytest.approx(0, abs=1e-3) and abs(same["kid"]) < 1e-4
-    assert other["fid"] > 100 * max(same["fid"], 1e-6) and other["kid"] > 10 * abs(same["kid"])
+    assert same["fid"] == pytest.approx(0, abs=1e-6)
+    assert other["fid"] > 1e-3 and other["kid"] > 10 * abs(same["kid"])
 
 
 def test_evaluate_scores_samples_against_reconstructions_into_the_priors_metrics(
