@@ -27,7 +27,10 @@ def row(name: str, psnr: float, counts_bpp: float, learned_bpp: float) -> compar
         return {"bits_per_image": 1024 * bpp, "bits_per_pixel": bpp, "bits_per_token": 16 * bpp}
 
     tried = [(run, psnr), ("other", psnr + 1.0)]
-    return compare.Row(family, run, tried, psnr, bits(counts_bpp), bits(learned_bpp), 60.0, 9.5)
+    learned = bits(learned_bpp)
+    return compare.Row(
+        family, tried, bits(counts_bpp), {600: learned}, 600, learned, seconds=60.0, load=9.5
+    )
 
 
 def test_sparse_codes_needing_more_bits_read_as_more_with_every_ratio():
@@ -56,7 +59,17 @@ def test_the_table_marks_the_chosen_size_and_states_the_prior_time_with_its_load
     lines = compare.table(rows).splitlines()
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     omp = lines[-1]
-    assert "**`omp-s2`** (24.90), `other` (25.90)" in omp
+    assert f"**`{rows[-1].run}`** (24.90), `other` (25.90)" in omp
     assert "| +0.50 | 64 |" in omp
     assert "| 1024.0 | 1.000 | -50% |" in omp
     assert omp.endswith("| 60 s at load 9.5 |")
+
+
+def test_an_unfinished_family_is_marked_and_named_in_the_answer():
+    unfinished = compare.Row(FAMILIES["K-SVD"], [("ksvd-s2", 25.8)])
+    rows = [row("VQ", 24.4, 0.5, 0.25), row("OMP", 24.5, 2.0, 1.0), unfinished]
+    last = compare.table(rows).splitlines()[-1]
+    assert last.startswith("| K-SVD | **`ksvd-s2`** (25.80) | +1.40 | not finished |")
+    text = compare.answer("photo", rows)
+    assert "(K-SVD not finished)" in text and "**4.0x to 4.0x**" in text
+    assert "not measured yet" in compare.answer("photo", [rows[0], unfinished])

@@ -19,6 +19,7 @@ Rerunning skips every run and prior that --work holds, so an interrupted compari
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shlex
 import shutil
@@ -44,6 +45,8 @@ RESULTS = REPO / "docs" / "results.md"
 START = "<!-- prior comparison: start -->"
 END = "<!-- prior comparison: end -->"
 HEADING = "## Priors over VQ, RQ, FSQ and sparse codes at matched PSNR"
+DONE = "model.safetensors"
+"""What a finished prior's folder holds."""
 TOLERANCE = 0.5
 """dB: how close a family's coded PSNR should come to the target (VQ's)."""
 TRANSFORMER = REPO / "recipes" / "priors" / "transformer-cpu.yaml"
@@ -69,6 +72,8 @@ def _digits(bottleneck: str) -> tuple[str, ...]:
 
 
 PHOTO_OMP = ("bottleneck.update=online",)  # the gradient update is 20x slower, same PSNR
+# On photo patches sparsity 2 lands 1.3 dB above VQ (K-SVD tried it) and 1 lands 0.8 dB above,
+# so OMP tries 1 alone.
 DATASETS: dict[str, tuple[Family, ...]] = {
     "digits": (
         Family("VQ", DIGITS, (("vq", ("~task",)),)),
@@ -77,19 +82,16 @@ DATASETS: dict[str, tuple[Family, ...]] = {
             DIGITS,
             tuple(
                 (
-                    f"rq-l{n}",
-                    _digits(f"{{name: rq, levels: {n}, codebook_size: 64, kmeans_init: true}}"),
+                    f"rq-l2-k{k}",
+                    _digits(f"{{name: rq, levels: 2, codebook_size: {k}, kmeans_init: true}}"),
                 )
-                for n in (2, 3)
+                for k in (64, 16, 8)
             ),
         ),
         Family(
             "FSQ",
             DIGITS,
-            (
-                ("fsq", _digits("{name: fsq, levels: [4, 4, 4], codes: index}")),
-                ("fsq-855", _digits("{name: fsq, levels: [8, 5, 5], codes: index}")),
-            ),
+            (("fsq", _digits("{name: fsq, levels: [4, 4, 4], codes: index}")),),
         ),
         *(
             Family(
@@ -97,7 +99,7 @@ DATASETS: dict[str, tuple[Family, ...]] = {
                 DIGITS,
                 tuple(
                     (f"{name}-s{s}", _digits(f"{{name: {name}, atoms: 64, sparsity: {s}{extra}}}"))
-                    for s in (2, 1, 3)
+                    for s in (2, 1)
                 ),
             )
             for label, name, extra in (
@@ -121,12 +123,12 @@ DATASETS: dict[str, tuple[Family, ...]] = {
         Family(
             "OMP",
             "recipes/omp.yaml",
-            tuple((f"omp-s{s}", (*PHOTO_OMP, f"bottleneck.sparsity={s}")) for s in (2, 1, 3)),
+            (("omp-s1", (*PHOTO_OMP, "bottleneck.sparsity=1")),),
         ),
         Family(
             "K-SVD",
             "recipes/ksvd.yaml",
-            tuple((f"ksvd-s{s}", (f"bottleneck.sparsity={s}",)) for s in (2, 1, 3)),
+            tuple((f"ksvd-s{s}", (f"bottleneck.sparsity={s}",)) for s in (2, 1)),
         ),
     ),
 }
@@ -170,12 +172,17 @@ def train_tokenizer(family: Family, candidate: tuple[str, tuple[str, ...]], work
     return run_dir
 
 
-def choose(family: Family, work: Path, target: float | None, toy: bool) -> list[tuple[str, float]]:
+def choose(
+    family: Family, work: Path, target: float | None, toy: bool, train: bool
+) -> list[tuple[str, float]]:
     """The family's candidates trained so far with their coded PSNR, the one closest to
     ``target`` first: candidates are trained in order until one lands within TOLERANCE (the
-    first one when there is no target yet; only the first with ``toy``)."""
+    first one when there is no target yet; only the first with ``toy``). Without ``train``,
+    the candidates --work holds, in order, up to the first it lacks."""
     tried = []
     for candidate in family.candidates[:1] if toy else family.candidates:
+        if not train and not (work / candidate[0] / "model.safetensors").is_file():
+            break
         run_dir = train_tokenizer(family, candidate, work, toy)
         tried.append((candidate[0], coded_psnr(run_dir)))
         if target is None or abs(tried[-1][1] - target) <= TOLERANCE:
@@ -200,8 +207,15 @@ def train_priors(run_dir: Path, transformer: Path, timings: Path, sampler: LoadS
     start = time.time()
     laser("prior", str(run_dir), str(transformer), *(["--resume"] if resume else []))
     end = time.time()
+    with (timings.parent / "prior_times.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # priors of one dataset may train in parallel
+        record_time(timings, str(run_dir), start, end, resume, sampler)
+
+
+def record_time(
+    timings: Path, key: str, start: float, end: float, resume: bool, sampler: LoadSampler
+) -> None:
     times = json.loads(timings.read_text()) if timings.is_file() else {}
-    key = str(run_dir)
     earlier = times.get(key, {"seconds": 0.0, "load": 0.0}) if resume else {"seconds": 0.0}
     seconds = earlier["seconds"] + end - start
     load = (
@@ -224,51 +238,81 @@ def prior_recipe(work: Path, steps: int | None) -> Path:
 
 @dataclass
 class Row:
-    """One family's chosen tokenizer on one dataset and what its priors measured."""
+    """One family on one dataset: the sizes tried and, once its priors are trained, what they
+    measured (None before)."""
 
     family: Family
-    run: str
     tried: list[tuple[str, float]]
-    """Every size trained, with its coded PSNR; the chosen one first."""
-    psnr: float
-    counts: dict[str, float]
-    learned: dict[str, float]
-    seconds: float
-    load: float
+    """Every size trained, with its coded PSNR; the chosen one first (none yet: empty)."""
+    counts: dict[str, float] | None = None
+    curve: dict[int, dict[str, float]] | None = None
+    """The transformer's held-out bits by training step."""
+    step: int | None = None
+    """The step compared: the last one every measured prior of the dataset has reached."""
+    learned: dict[str, float] | None = None
+    """The transformer's held-out bits at ``step``."""
+    seconds: float | None = None
+    load: float | None = None
+
+    @property
+    def run(self) -> str:
+        return self.tried[0][0]
+
+    @property
+    def psnr(self) -> float:
+        return self.tried[0][1]
 
     @property
     def tokens(self) -> int:
         return round(self.learned["bits_per_image"] / self.learned["bits_per_token"])
 
 
-def compare(dataset: str, work: Path, transformer: Path, toy: bool, sampler) -> list[Row]:
+def compare(
+    dataset: str, work: Path, transformer: Path, toy: bool, sampler, families: list[str] | None
+) -> list[Row]:
+    """A row per family of the dataset. Trains what --work lacks for ``families`` (VQ's
+    tokenizer always: it sets the target); with ``families`` None, trains nothing."""
     work.mkdir(parents=True, exist_ok=True)
     timings = work / "prior_times.json"
-    rows, target = [], None
+    rows = []
     for family in DATASETS[dataset]:
-        tried = choose(family, work, target, toy)
-        name, psnr = tried[0]
-        target = psnr if target is None else target
-        run_dir = work / name
-        train_priors(run_dir, transformer, timings, sampler)
-        time_of = json.loads(timings.read_text())[str(run_dir)]
-        rows.append(
-            Row(
-                family,
-                name,
-                tried,
-                psnr,
-                RunDir(run_dir / "priors" / "counts").read_final_metrics(),
-                RunDir(run_dir / "priors" / transformer.stem).read_final_metrics(),
-                time_of["seconds"],
-                time_of["load"],
-            )
-        )
+        target = rows[0].psnr if rows and rows[0].tried else None
+        train = families is not None and (family.name in families or not rows)
+        row = Row(family, choose(family, work, target, toy, train))
+        rows.append(row)
+        if not row.tried or (rows[0] is not row and target is None):
+            continue
+        run_dir = work / row.run
+        if families is not None and family.name in families:
+            train_priors(run_dir, transformer, timings, sampler)
+        counts = run_dir / "priors" / "counts"
+        curve = held_out_curve(run_dir / "priors" / transformer.stem)
+        if not (counts / "model.safetensors").is_file() or not curve:
+            continue
+        row.counts, row.curve = RunDir(counts).read_final_metrics(), curve
+        times = json.loads(timings.read_text()) if timings.is_file() else {}
+        if str(run_dir) in times and (run_dir / "priors" / transformer.stem / DONE).is_file():
+            row.seconds, row.load = times[str(run_dir)]["seconds"], times[str(run_dir)]["load"]
+    measured = [r for r in rows if r.curve]
+    if measured:  # compared at the last step every measured prior has reached
+        step = min(max(r.curve) for r in measured)
+        for r in measured:
+            r.step, r.learned = step, r.curve[step]
     return rows
 
 
+def held_out_curve(prior_dir: Path) -> dict[int, dict[str, float]]:
+    """A transformer prior's held-out bits by step, from its metrics.jsonl (finished or not);
+    {} before its first evaluation."""
+    path = prior_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {r["step"]: r for r in records if r["split"] == "val"}
+
+
 def table(rows: list[Row]) -> str:
-    target = rows[0].psnr
+    target = rows[0].psnr if rows[0].tried else None
     lines = [
         "| family | sizes tried (coded PSNR, dB) | vs VQ | tokens per image "
         "| counts: bits per image | counts: bits per pixel "
@@ -283,14 +327,27 @@ def table(rows: list[Row]) -> str:
             f"**`{name}`** ({psnr:.2f})" if name == r.run else f"`{name}` ({psnr:.2f})"
             for name, psnr in r.tried
         )
-        saving = 1 - r.learned["bits_per_image"] / r.counts["bits_per_image"]
-        lines.append(
-            f"| {r.family.name} | {tried} | {r.psnr - target:+.2f} | {r.tokens} "
-            f"| {r.counts['bits_per_image']:.1f} | {r.counts['bits_per_pixel']:.3f} "
-            f"| {r.learned['bits_per_image']:.1f} | {r.learned['bits_per_pixel']:.3f} "
-            f"| {-100 * saving:+.0f}% | next | next | next "
-            f"| {r.seconds:.0f} s at load {r.load:.1f} |"
-        )
+        offset = f"{r.psnr - target:+.2f}" if r.tried and target is not None else ""
+        if r.learned is None:
+            cells = ["not finished", *[""] * 9]
+        else:
+            saving = 1 - r.learned["bits_per_image"] / r.counts["bits_per_image"]
+            cells = [
+                str(r.tokens),
+                f"{r.counts['bits_per_image']:.1f}",
+                f"{r.counts['bits_per_pixel']:.3f}",
+                f"{r.learned['bits_per_image']:.1f}",
+                f"{r.learned['bits_per_pixel']:.3f}",
+                f"{-100 * saving:+.0f}%",
+                "next",
+                "next",
+                "next",
+                f"{r.seconds:.0f} s at load {r.load:.1f}"
+                if r.seconds is not None
+                else f"unfinished (step {max(r.curve)})",
+            ]
+        row = [r.family.name, tried or "none trained yet", offset, *cells]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -300,8 +357,7 @@ def commands(rows: list[Row], work: Path, steps: int | None) -> str:
     for r in rows:
         for name, _ in r.tried:
             overrides = dict(r.family.candidates)[name]
-            run_dir = shown(work / name)
-            command = ["laser", "run", r.family.recipe, *overrides, "--run-dir", run_dir]
+            command = ["laser", "run", r.family.recipe, *overrides, "--run-dir", shown(work / name)]
             lines.append(shlex.join(command))
     lines.append("# on the chosen RUN_DIR of each family (the first of the table's sizes):")
     lines.append("laser prior RUN_DIR recipes/priors/counts.yaml")
@@ -315,9 +371,11 @@ def shown(path: Path) -> str:
 
 
 def ratios(rows: list[Row], key: str) -> dict[tuple[str, str], float]:
-    """Bits per pixel of each sparse family over each one-of-K family's, under one prior."""
-    sparse = [r for r in rows if r.family.name in ("OMP", "K-SVD")]
-    dense = [r for r in rows if r.family.name not in ("OMP", "K-SVD")]
+    """Bits per pixel of each sparse family over each one-of-K family's, under one prior; the
+    families measured."""
+    done = [r for r in rows if r.learned is not None]
+    sparse = [r for r in done if r.family.name in ("OMP", "K-SVD")]
+    dense = [r for r in done if r.family.name not in ("OMP", "K-SVD")]
     return {
         (s.family.name, d.family.name): getattr(s, key)["bits_per_pixel"]
         / getattr(d, key)["bits_per_pixel"]
@@ -328,15 +386,20 @@ def ratios(rows: list[Row], key: str) -> dict[tuple[str, str], float]:
 
 def answer(dataset: str, rows: list[Row]) -> str:
     learned, counts = ratios(rows, "learned"), ratios(rows, "counts")
-    spread = max(abs(r.psnr - rows[0].psnr) for r in rows)
+    if not learned:
+        return f"- **{dataset}**: not measured yet (a sparse or a one-of-K family is unfinished)."
+    done = [r for r in rows if r.learned is not None]
+    spread = max(abs(r.psnr - rows[0].psnr) for r in done)
     low, high = min(learned.values()), max(learned.values())
     verdict = "more" if low > 1 else "fewer" if high < 1 else "between fewer and more"
     pairs = ", ".join(f"{s}/{d} {v:.2f}x" for (s, d), v in learned.items())
+    unfinished = [r.family.name for r in rows if r.learned is None]
+    missing = f" ({', '.join(unfinished)} not finished)" if unfinished else ""
     return (
-        f"- **{dataset}** (coded PSNR within {spread:.2f} dB of VQ's {rows[0].psnr:.2f} dB): "
-        f"under the transformer prior, sparse codes need **{low:.1f}x to {high:.1f}x** the "
-        f"bits per pixel of VQ, RQ and FSQ codes ({verdict} bits; {pairs}); under the counts "
-        f"prior {min(counts.values()):.1f}x to {max(counts.values()):.1f}x."
+        f"- **{dataset}** (coded PSNR within {spread:.2f} dB of VQ's {rows[0].psnr:.2f} dB)"
+        f"{missing}: under the transformer prior, sparse codes need **{low:.1f}x to "
+        f"{high:.1f}x** the bits per pixel of one-of-K codes ({verdict} bits; {pairs}); under "
+        f"the counts prior {min(counts.values()):.1f}x to {max(counts.values()):.1f}x."
     )
 
 
@@ -347,6 +410,19 @@ def main() -> None:
     parser.add_argument("--prior-steps", type=int, help="override transformer-cpu's steps")
     parser.add_argument("--toy", action="store_true", help="a few steps per run, to test this")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    names = [family.name for family in DATASETS["photo"]]
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        choices=names,
+        help="train only these (several processes may train different families of one --work "
+        "at once); writes no page",
+    )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing: write the page from what --work holds, unfinished families marked",
+    )
     args = parser.parse_args()
     if args.toy and args.out.resolve() == RESULTS.resolve():
         parser.error("--toy numbers are meaningless: give --out somewhere else")
@@ -354,12 +430,15 @@ def main() -> None:
     work = args.work or REPO / "runs" / ("compare-priors-toy" if args.toy else "compare-priors")
     work.mkdir(parents=True, exist_ok=True)
     transformer = prior_recipe(work, steps)
+    families = None if args.collect else args.families or names
     started = time.time()
     with LoadSampler() as sampler:
         results = {
-            dataset: compare(dataset, work / dataset, transformer, args.toy, sampler)
+            dataset: compare(dataset, work / dataset, transformer, args.toy, sampler, families)
             for dataset in args.datasets
         }
+    if args.families:
+        return
     text = page(results, work, steps, time.time() - started)
     if not args.out.exists():
         args.out.write_text(RESULTS.read_text())
@@ -373,8 +452,18 @@ def main() -> None:
 def page(results: dict[str, list[Row]], work: Path, steps: int | None, seconds: float) -> str:
     blocks = []
     for dataset, rows in results.items():
+        step = next((r.step for r in rows if r.step is not None), None)
+        at = f"Transformer bits at step {step} of {steps or 1500}" if step else ""
+        unfinished = [r.family.name for r in rows if r.seconds is None]
+        state = (
+            f" ({', '.join(unfinished)} not finished when this page was written: each "
+            "transformer is compared at the last step every measured one had evaluated)."
+            if unfinished
+            else " (every prior finished)."
+        )
         blocks.append(
-            f"### {dataset}\n\n```\n{commands(rows, work / dataset, steps)}\n```\n\n{table(rows)}"
+            f"### {dataset}\n\n```\n{commands(rows, work / dataset, steps)}\n```\n\n"
+            f"{at}{state}\n\n{table(rows)}"
         )
     answers = "\n".join(answer(dataset, rows) for dataset, rows in results.items())
     return f"""Generated by `python tools/compare_priors.py` ({seconds / 60:.0f} minutes of this
@@ -387,9 +476,10 @@ the priors' bits pay for. Bits are held out (the validation codes), unconditiona
 and per pixel of the image; "transformer vs counts" is the change in bits. The transformer
 prior is the same recipe for every family; its wall time is the whole `laser prior` process,
 with the mean 1-minute load average while it ran. Sample FID/KID and the accuracy of
-class-conditional samples come next (their measurement is being added).
+class-conditional samples come next (their measurement is being added). A family without
+numbers was not finished when this page was written (rerun the script: it resumes).
 
-{chr(10).join(blocks)}
+{(chr(10) * 2).join(blocks)}
 
 Are sparse codes harder to model at equal reconstruction quality? Bits per pixel of the sparse
 families over each one-of-K family's (OMP/VQ, ...):

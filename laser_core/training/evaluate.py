@@ -9,7 +9,7 @@ import torch
 from accelerate import Accelerator
 
 from laser_core.assembly.build import Autoencoder
-from laser_core.coding.images import tile, to_pixels, write_png
+from laser_core.data.images import tile, to_pixels, write_png
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from laser_core.coding.images import to_pixels
+from laser_core.data.images import to_pixels
 from laser_core.training.evaluate import save_reconstruction_grid
 
 
