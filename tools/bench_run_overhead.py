@@ -3,16 +3,16 @@
     python tools/bench_run_overhead.py [--steps 150] [--repeats 3] [--write-docs]
 
 Times `laser run recipes/quickstart.yaml train.steps=STEPS` against this script's own
-`--hand-written` loop, each a fresh process, alternating the two REPEATS times so that changes
-in the machine's load hit both alike; the ratio to the loop is the framework's overhead, in
-wall time and in CPU time (the process and its threads; on a shared machine the steadier of
-the two, since other processes' load stretches the wall time far more than the CPU time; the
-fastest run is the one they disturbed least):
-start-up (imports, recipe validation; both load the plugins), Accelerate, the run directory
-(recipe, manifest, metrics log, checkpoint, reconstruction grids). The hand-written loop builds
-the same components through the public API (`laser_core.build_component`), trains them
-with the same AdamW, warmup-cosine schedule, gradient clipping and batches, validates the same
-8 batches on the same metrics at step 0, every 100 steps and at the end, and saves the weights.
+`--hand-written` loop, each a fresh process, REPEATS rounds of the two, each first in every
+other round, so that changes in the machine's load hit both alike; the ratio to the loop is the
+framework's overhead, in wall time and in CPU time (the process and its threads; on a shared
+machine the steadier of the two, since other processes' load stretches the wall time far more
+than the CPU time; the fastest run is the one they disturbed least): start-up (imports, recipe
+validation; both load the plugins), Accelerate, the run directory (recipe, manifest, metrics
+log, checkpoint, reconstruction grids). The hand-written loop builds the same components
+through the public API (`laser_core.build_component`), trains them with the same AdamW,
+warmup-cosine schedule, gradient clipping and batches, validates the same 8 batches on the same
+metrics at step 0, every 100 steps and at the end, and saves the weights.
 ``--write-docs`` writes the table into docs/benchmarks.md.
 """
 
@@ -170,18 +170,14 @@ def main() -> None:
     times: dict[str, list[Timing]] = {"hand-written loop": [], "laser run": []}
     with tempfile.TemporaryDirectory() as folder, LoadSampler() as sampler:
         for repeat in range(args.repeats):
-            loop = [sys.executable, __file__, "--steps", str(args.steps)]
-            times["hand-written loop"].append(
-                timed([*loop, "--hand-written", f"{folder}/h{repeat}"], sampler)
-            )
-            run = [
-                "run",
-                str(RECIPE),
-                f"train.steps={args.steps}",
-                "--run-dir",
-                f"{folder}/r{repeat}",
-            ]
-            times["laser run"].append(timed([*laser(), *run], sampler))
+            loop = [sys.executable, __file__, "--steps", str(args.steps), "--hand-written"]
+            run = [*laser(), "run", str(RECIPE), f"train.steps={args.steps}", "--run-dir"]
+            argvs = {"hand-written loop": [*loop, f"{folder}/h{repeat}"]}
+            argvs["laser run"] = [*run, f"{folder}/r{repeat}"]
+            # each goes first in every other round, so that a load that rises or falls
+            # through the measurement favours neither
+            for name in sorted(argvs, reverse=repeat % 2 == 1):
+                times[name].append(timed(argvs[name], sampler))
     baseline = summary(times["hand-written loop"])
     rows = [
         f"| {args.steps} steps of the quickstart | wall, median | CPU, median | CPU, fastest "
