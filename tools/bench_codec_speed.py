@@ -103,8 +103,19 @@ def measure(
     run_dir: Path, pixels: np.ndarray, image: Path | None, threads: int, repeats: int
 ) -> str:
     """The section's text: the command, the machine, and the table of times and their ratio
-    of coding ``pixels`` (H, W, 3), read from ``image`` (None: the default photograph)."""
+    of coding ``pixels`` (H, W, 3), read from ``image`` (None: the default photograph). Torch
+    runs on ``threads`` threads meanwhile, and on as many as before afterwards."""
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _measure(run_dir, pixels, image, threads, repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure(
+    run_dir: Path, pixels: np.ndarray, image: Path | None, threads: int, repeats: int
+) -> str:
     started = time.perf_counter()
     codec = Codec.open(run_dir)
     opened = time.perf_counter() - started

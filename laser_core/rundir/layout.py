@@ -39,10 +39,12 @@ class RunDir:
                          (how many examples they cover) and the task's task/... numbers
     model.safetensors    the final weights
     manifest.json        sha256 sum and size of recipe.yaml, plugins.json, run.json,
-                         metrics.json, model.safetensors and imported.json, written last; see
-                         manifest.py
+                         metrics.json, model.safetensors, coding_tables.safetensors and
+                         imported.json, written last; see manifest.py
     run.json             the image shape the model was built for, so that it rebuilds without
                          its dataset, and a record of each resume; see resume.py
+    coding_tables.safetensors  a whole-image codec's integer coding tables, written when
+                         training ends (bottlenecks with their own entropy model only)
     checkpoints/         step-NNNNNNN/: resumable Accelerate states, each with its own
                          manifest.json; see checkpoint.py
     reconstructions/     step-NNNNNNN.png: a grid per validation, originals above

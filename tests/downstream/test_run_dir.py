@@ -19,7 +19,7 @@ def test_every_file_of_a_trained_run_is_named_by_run_dir(digits_run):
 
 
 def test_run_dir_and_the_architecture_doc_list_every_file():
-    assert len(NAMES) == 14
+    assert len(NAMES) == 15
     for name in NAMES:
         assert f"\n    {name}" in RunDir.__doc__, name
         assert name in ARCHITECTURE.read_text(), f"docs/architecture.md leaves out {name}"
