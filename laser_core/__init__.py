@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     )
     from laser_core.data.images import image_pixels
     from laser_core.data.photos import SAMPLE_PHOTOS, PhotoName, sample_photo
+    from laser_core.downstream.classifier import (
+        ConvClassifier,
+        classifier_accuracy,
+        fit_classifier,
+    )
     from laser_core.downstream.latents import Latents, encode_images
     from laser_core.downstream.workflow import ExportReport, analyze_export, export_run, rerun_task
     from laser_core.errors import (
@@ -111,6 +116,7 @@ __all__ = [
     "ComponentConfig",
     "ComponentError",
     "Compressed",
+    "ConvClassifier",
     "DataSplits",
     "DatasetConfig",
     "Decoder",
@@ -149,6 +155,7 @@ __all__ = [
     "broadcast_from_main",
     "build_component",
     "build_lpips",
+    "classifier_accuracy",
     "code_counts",
     "compare_rd",
     "compare_runs",
@@ -161,6 +168,7 @@ __all__ = [
     "evaluate_run",
     "export_run",
     "finetune_quantized",
+    "fit_classifier",
     "full_precision",
     "group_norm",
     "hookimpl",

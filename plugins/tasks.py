@@ -28,7 +28,6 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from laser_core import (
@@ -37,6 +36,7 @@ from laser_core import (
     CodeSpec,
     ComponentConfig,
     ComponentError,
+    ConvClassifier,
     LaserError,
     NonNegativeFloat,
     PositiveFloat,
@@ -44,8 +44,10 @@ from laser_core import (
     Register,
     Seed,
     TrainedRun,
+    classifier_accuracy,
     dataset_overrides,
     encode_images,
+    fit_classifier,
     hookimpl,
     load_run,
 )
@@ -105,8 +107,18 @@ class ClassifyTask:
         for name in self.config.inputs:
             model = classifier(self.config, train_x[name], spec, run.data.num_classes).to(device)
             start = time.perf_counter()
-            fit(model, train_x[name], train_y, self.config, f"classify {name}")
-            results[f"{name}/accuracy"] = accuracy(model, val_x[name], val_y)
+            fit_classifier(
+                model,
+                train_x[name],
+                train_y,
+                epochs=self.config.epochs,
+                batch_size=self.config.batch_size,
+                lr=self.config.lr,
+                weight_decay=self.config.weight_decay,
+                seed=self.config.seed,
+                label=f"classify {name}",
+            )
+            results[f"{name}/accuracy"] = classifier_accuracy(model, val_x[name], val_y)
             results[f"{name}/train_seconds"] = time.perf_counter() - start
             results[f"{name}/input_size"] = float(input_size(name, train_x[name], spec))
         return results
@@ -208,44 +220,9 @@ def classifier(config: ClassifyConfig, x: torch.Tensor, spec: CodeSpec, classes:
             nn.ReLU(),
             nn.Linear(hidden, classes),
         ),
-        "cnn": lambda: nn.Sequential(
-            nn.Conv2d(channels, hidden, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(hidden, classes),
-        ),
+        "cnn": lambda: ConvClassifier(channels, hidden, classes),
     }
     return nn.Sequential(front, heads[config.classifier]())
-
-
-def fit(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: ClassifyConfig, label: str
-) -> None:
-    """AdamW on cross-entropy, ``config.epochs`` shuffled passes over x (images, ...), with a
-    progress bar named ``label`` (a cnn on a large split takes minutes)."""
-    from tqdm.auto import tqdm  # imported here: loading every plugin must stay fast
-
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    model.train()
-    for _ in tqdm(range(config.epochs), desc=label, unit="epoch", leave=False):
-        for rows in torch.randperm(len(y), generator=generator).split(config.batch_size):
-            rows = rows.to(y.device)
-            loss = F.cross_entropy(model(x[rows]), y[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    return (model(x).argmax(1) == y).float().mean().item()
 
 
 @hookimpl

@@ -4,12 +4,15 @@
 
 Times `laser run recipes/quickstart.yaml train.steps=STEPS` against this script's own
 `--hand-written` loop, each a fresh process, alternating the two REPEATS times so that changes
-in the machine's load hit both alike; the ratio of the medians is the framework's overhead:
-start-up (imports, recipe validation, plugin discovery), Accelerate, the run directory (recipe,
-manifest, metrics log, checkpoint, reconstruction grids). The hand-written loop builds the same
-components through the public API (`laser_core.build_component`), trains them with the same
-AdamW, warmup-cosine schedule, gradient clipping and batches, validates the same 8 batches on
-the same metrics at step 0, every 100 steps and at the end, and saves the weights.
+in the machine's load hit both alike; the ratio to the loop is the framework's overhead, in
+wall time and in CPU time (the process and its threads; on a shared machine the steadier of
+the two, since other processes' load stretches the wall time far more than the CPU time; the
+fastest run is the one they disturbed least):
+start-up (imports, recipe validation; both load the plugins), Accelerate, the run directory
+(recipe, manifest, metrics log, checkpoint, reconstruction grids). The hand-written loop builds
+the same components through the public API (`laser_core.build_component`), trains them
+with the same AdamW, warmup-cosine schedule, gradient clipping and batches, validates the same
+8 batches on the same metrics at step 0, every 100 steps and at the end, and saves the weights.
 ``--write-docs`` writes the table into docs/benchmarks.md.
 """
 
@@ -18,18 +21,19 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
 import yaml
 from doc_section import publish
-from machine import describe, load
+from machine import LoadSampler, describe, load
 
 from laser_core.cli.main import THREAD_ENV
 
@@ -116,12 +120,34 @@ def hand_written(steps: int, out: Path) -> None:
     save_file(model.state_dict(), out / "model.safetensors")
 
 
-def seconds(argv: list[str]) -> float:
-    """Wall time of ``argv``, in the environment `laser` gives itself (its threads' setting)."""
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Timing:
+    """One process: its wall time, the CPU time it and its threads used (which the load of
+    other processes inflates far less than the wall time), and the mean load while it ran."""
+
+    wall: float
+    cpu: float
+    load: float
+
+
+def timed(argv: list[str], sampler: LoadSampler) -> Timing:
+    """Run ``argv`` in the environment `laser` gives itself (its threads' setting)."""
     env = {**THREAD_ENV, **os.environ}
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
     subprocess.run(argv, cwd=REPO, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.time() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Timing(wall, cpu, sampler.mean(start, time.time()))
+
+
+def summary(runs: list[Timing]) -> dict[str, float]:
+    """The columns of one side's row: median wall and CPU time, and the fastest CPU time."""
+    return {
+        "wall": statistics.median(t.wall for t in runs),
+        "cpu": statistics.median(t.cpu for t in runs),
+        "fastest cpu": min(t.cpu for t in runs),
+    }
 
 
 def laser() -> list[str]:
@@ -141,12 +167,12 @@ def main() -> None:
         hand_written(args.steps, args.hand_written)
         return
     before = describe()
-    times: dict[str, list[float]] = {"hand-written loop": [], "laser run": []}
-    with tempfile.TemporaryDirectory() as folder:
+    times: dict[str, list[Timing]] = {"hand-written loop": [], "laser run": []}
+    with tempfile.TemporaryDirectory() as folder, LoadSampler() as sampler:
         for repeat in range(args.repeats):
-            hand = [sys.executable, __file__, "--steps", str(args.steps)]
+            loop = [sys.executable, __file__, "--steps", str(args.steps)]
             times["hand-written loop"].append(
-                seconds([*hand, "--hand-written", f"{folder}/h{repeat}"])
+                timed([*loop, "--hand-written", f"{folder}/h{repeat}"], sampler)
             )
             run = [
                 "run",
@@ -155,16 +181,19 @@ def main() -> None:
                 "--run-dir",
                 f"{folder}/r{repeat}",
             ]
-            times["laser run"].append(seconds([*laser(), *run]))
-    baseline = statistics.median(times["hand-written loop"])
+            times["laser run"].append(timed([*laser(), *run], sampler))
+    baseline = summary(times["hand-written loop"])
     rows = [
-        f"| {args.steps} steps of the quickstart | median | each run | against the loop |",
-        "| --- | ---: | --- | ---: |",
+        f"| {args.steps} steps of the quickstart | wall, median | CPU, median | CPU, fastest "
+        "| each run: wall / CPU (load while it ran) |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for name, runs in times.items():
-        median = statistics.median(runs)
-        each = ", ".join(f"{t:.1f}" for t in runs)
-        rows.append(f"| {name} | {median:.1f} s | {each} s | {median / baseline:.2f}x |")
+        cells = " | ".join(
+            f"{value:.1f} s ({value / baseline[key]:.2f}x)" for key, value in summary(runs).items()
+        )
+        each = ", ".join(f"{t.wall:.1f} / {t.cpu:.1f} s ({t.load:.1f})" for t in runs)
+        rows.append(f"| {name} | {cells} | {each} |")
     text = "\n".join(
         [
             *rows,

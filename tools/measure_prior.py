@@ -24,7 +24,7 @@ from doc_section import write_section
 from laser_core.coding.container import CodedImage, Container, pack
 from laser_core.coding.files import compress_files
 from laser_core.coding.identity import IDENTITY_BYTES
-from laser_core.coding.images import to_pixels, write_png
+from laser_core.data.images import to_pixels, write_png
 from laser_core.rundir.layout import RunDir
 from laser_core.runs.load import load_run
 

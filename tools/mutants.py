@@ -91,7 +91,7 @@ MUTANTS = (
     Mutant(
         "write-in-place",
         "run files are written atomically: a crash leaves the old file or the new one",
-        "laser_core/rundir/layout.py",
+        "laser_core/files.py",
         "        write(Path(temporary))\n",
         "        write(path)\n        return\n",
         (f"{RESUME}::test_a_crash_while_rewriting_a_run_file_leaves_the_old_file_or_none",),

@@ -496,10 +496,13 @@ def plot_with_anchors(means: list[Row], kodak: dict[str, Curve], path: Path) -> 
     for name, curve in kodak.items():
         axis.plot(curve.rates, curve.psnrs, "--", alpha=0.6, label=f"{name} (Kodak, published)")
     axis.set_xscale("log")
+    ticks = [0.125, 0.25, 0.5, 1, 2, 4]
+    axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+    axis.minorticks_off()
     axis.set_xlabel("bits per pixel (log scale)")
     axis.set_ylabel("PSNR (dB)")
     axis.set_title("held-out photographs; dashed: published on Kodak, other images")
-    axis.grid(alpha=0.3, which="both")
+    axis.grid(alpha=0.3)
     axis.legend(fontsize="x-small", ncol=2)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=100)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch.hub
 
 from laser_core.errors import LaserError
-from laser_core.rundir.layout import atomic_write
+from laser_core.files import atomic_write
 from laser_core.rundir.manifest import sha256
 
 

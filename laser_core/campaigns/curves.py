@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from laser_core.campaigns.collect import RunRecord
-from laser_core.rundir.layout import atomic_write
+from laser_core.files import atomic_write
 
 
 def plot_curves(runs: list[RunRecord], folder: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from laser_core.campaigns.collect import RunRecord, collect
 from laser_core.campaigns.curves import plot_curves
 from laser_core.campaigns.table import Table, comparison
 from laser_core.errors import LaserError
-from laser_core.rundir.layout import atomic_write_text
+from laser_core.files import atomic_write_text
 
 
 @dataclass

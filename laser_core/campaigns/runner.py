@@ -65,7 +65,7 @@ def load_definition(sweep_dir: Path) -> Path:
 def _keep_definition(sweep: Sweep, sweep_dir: Path) -> None:
     """Write the definition on the first run; refuse a different sweep in the same folder,
     whose run names would mean other runs."""
-    from laser_core.rundir.layout import atomic_write_text
+    from laser_core.files import atomic_write_text
 
     path = sweep_dir / DEFINITION
     wanted = sweep.to_file()

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 from laser_core.campaigns.definition import PlannedRun
+from laser_core.files import atomic_write_text
 from laser_core.rundir import checkpoint
-from laser_core.rundir.layout import RunDir, atomic_write_text
+from laser_core.rundir.layout import RunDir
 
 State = Literal["pending", "running", "done", "failed"]
 STATES: tuple[State, ...] = ("pending", "running", "done", "failed")

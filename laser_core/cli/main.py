@@ -208,9 +208,9 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _schema(args: argparse.Namespace) -> None:
+    from laser_core.files import atomic_write_text
     from laser_core.plugin.registry import default_registry
     from laser_core.recipes.schema import recipe_schema
-    from laser_core.rundir.layout import atomic_write_text
 
     text = json.dumps(recipe_schema(default_registry()), indent=2) + "\n"
     if args.output:

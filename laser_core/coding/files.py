@@ -12,12 +12,12 @@ from laser_core.coding import DEFAULT_BITS, DEFAULT_MAX_IMAGES
 from laser_core.coding.codec import Codec
 from laser_core.coding.finetune import finetune_decoder
 from laser_core.coding.identity import model_identity
-from laser_core.coding.images import from_pixels, read_pixels, to_pixels, write_png
 from laser_core.coding.priors import Priors, build_priors
 from laser_core.coding.rates import Rates
 from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
+from laser_core.data.images import from_pixels, read_pixels, to_pixels, write_png
 from laser_core.errors import LaserError
-from laser_core.rundir.layout import atomic_write
+from laser_core.files import atomic_write
 from laser_core.rundir.lock import lock_run_dir
 from laser_core.runs.load import load_run
 

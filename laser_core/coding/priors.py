@@ -26,9 +26,10 @@ from laser_core.coding.identity import digest
 from laser_core.coding.quantize import ValueQuantizer
 from laser_core.coding.symbols import Symbols, concatenate, to_symbols
 from laser_core.errors import LaserError
+from laser_core.files import atomic_write
 from laser_core.ops.counts import count_probabilities, symbol_counts
 from laser_core.plugin.contracts import Codes
-from laser_core.rundir.layout import RunDir, atomic_write
+from laser_core.rundir.layout import RunDir
 from laser_core.runs.load import TrainedRun
 
 

@@ -26,11 +26,12 @@ from PIL import Image, UnidentifiedImageError
 from laser_core.assembly.build import build_component, list_components
 from laser_core.coding.bjontegaard import CUBIC_POINTS, Curve, bjontegaard
 from laser_core.coding.codec import Codec
-from laser_core.coding.images import from_pixels, read_pixels, to_pixels
 from laser_core.coding.trained_priors import trained_prior_names
+from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from laser_core.data.photos import sample_photo
 from laser_core.errors import LaserError
-from laser_core.rundir.layout import RunDir, atomic_write, atomic_write_text
+from laser_core.files import atomic_write, atomic_write_text
+from laser_core.rundir.layout import RunDir
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from laser_core.downstream import plots
 from laser_core.downstream.export.store import PREVIEW, SYMBOLS, Export, open_export
-from laser_core.rundir.layout import atomic_write, atomic_write_text
+from laser_core.files import atomic_write, atomic_write_text
 
 MAX_SAMPLES = 2000
 SYMBOL_BACKDROP = 5000  # latent vectors drawn behind the codebook

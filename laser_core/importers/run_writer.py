@@ -23,11 +23,12 @@ from accelerate import Accelerator
 
 from laser_core.assembly.build import build_model
 from laser_core.errors import LaserError
+from laser_core.files import atomic_write_text
 from laser_core.plugin.contracts import BuildContext
 from laser_core.plugin.registry import default_registry
 from laser_core.recipes.model import Recipe, load_recipe
 from laser_core.rundir import manifest
-from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
+from laser_core.rundir.layout import RunDir, sha256
 from laser_core.rundir.resume import start_record
 
 SEALED = (

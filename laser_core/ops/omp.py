@@ -20,9 +20,9 @@ Unused slots. A signal stops early when its squared residual norm reaches ``tole
 no atom correlates with its residual any more (it is represented exactly, e.g. a zero signal);
 a selected atom that lies numerically in the span of the support is dropped, and a signal whose
 residual correlates most with an atom already in its support (rounding noise) stops, as in
-scikit-learn. Every such slot
-holds index 0 and value 0, so it adds nothing to ``reconstruct`` and the code keeps its fixed
-(N, sparsity) shape. Used slots never repeat an atom and hold non-zero values.
+scikit-learn. Every such slot holds index 0 and value 0, so it adds nothing to ``reconstruct``
+and the code keeps its fixed (N, sparsity) shape. Used slots never repeat an atom and hold
+non-zero values.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_tr
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
 
-CPU_CHUNK_ELEMENTS = 2**22
+CPU_CHUNK_ELEMENTS = 2**21
 """Signals x atoms per chunk on the CPU: few small ops per signal, and chunks enough for a
 thread that other jobs slow down to take fewer of them."""
 
@@ -90,10 +90,10 @@ def batch_omp(
     with torch.no_grad(), torch.autocast(device_type, enabled=False), ieee_fp32():
         signals = signals.detach().float()
         dictionary = dictionary.detach().float()
-        _check_finite(signals)
         if not len(signals):
             empty = signals.new_zeros(0, sparsity)
             return Codes(empty.long(), empty)
+        _check_finite(signals)
         dim, atoms = dictionary.shape
 
         def torch_path() -> Codes:
@@ -140,11 +140,13 @@ def _check_arguments(
 
 
 def _check_finite(signals: torch.Tensor) -> None:
-    """NaN or infinite signals are an error. An asynchronous assert: it raises here on the CPU,
-    and on CUDA fails the stream later instead of making the host wait for the answer."""
+    """NaN or infinite signals (N >= 1 of them) are an error. An asynchronous assert: it raises
+    here on the CPU, and on CUDA fails the stream later instead of making the host wait for the
+    answer. The largest and smallest entry are finite exactly when all are (both propagate
+    NaN): two reductions, where isfinite would write and read a mask as large as the signals."""
     message = "batch_omp: signals contain NaN or infinite values"
     try:
-        torch._assert_async(torch.isfinite(signals).all(), message)
+        torch._assert_async(signals.amax().isfinite() & signals.amin().isfinite(), message)
     except RuntimeError:
         raise ValueError(message) from None
 
@@ -210,7 +212,6 @@ def _omp_chunk(
     table = table[: atoms + count]
     gram, initial = table[:atoms], table[atoms:]
     torch.mm(signals, dictionary, out=initial)
-    blocks = [(start, min(start + block_size, count)) for start in range(0, count, block_size)]
     bags = torch.arange(atoms, atoms + count, device=device)[:, None]  # (n, 1 + slot)
     weights = signals.new_zeros(sparsity + 1, count)
     weights[0] = 1.0
@@ -225,21 +226,28 @@ def _omp_chunk(
     on_cpu = device.type == "cpu"
     # Where each signal's |α| is largest: the column on CUDA, K + the column on the CPU.
     found = signals.new_empty(count) if on_cpu else chosen.new_empty(count)
+    found_blocks = found.split(block_size)
     marks = torch.arange(atoms, 2 * atoms, dtype=signals.dtype, device=device)
     for slot in range(sparsity):
         if slot:
             bags = torch.cat([bags, chosen[slot - 1, :, None]], 1)
-        bag_weights = weights[: slot + 1].t().contiguous()  # (n, 1 + slot)
-        offsets = torch.arange(0, block_size * (slot + 1), slot + 1, device=device)
-        for start, stop in blocks:
+        width = slot + 1
+        bag_weights = weights[:width].t().contiguous()  # (n, 1 + slot)
+        offsets = torch.arange(0, block_size * width, width, device=device)
+        for indices, block_weights, block_found in zip(
+            bags.view(-1).split(block_size * width),
+            bag_weights.view(-1).split(block_size * width),
+            found_blocks,
+            strict=True,
+        ):
             score = F.embedding_bag(
-                bags[start:stop].view(-1),
+                indices,
                 table,
-                offsets[: stop - start],
-                per_sample_weights=bag_weights[start:stop].view(-1),
+                offsets[: len(block_found)],
+                per_sample_weights=block_weights,
                 mode="sum",
             )  # α = α₀ - G γ
-            _largest(score.abs_(), found[start:stop], marks)
+            _largest(score.abs_(), block_found, marks)
         if on_cpu:
             atom = found.long() - atoms
             tied = atom >= atoms  # several columns hold the largest |α|
@@ -297,9 +305,9 @@ def _largest(score: torch.Tensor, found: torch.Tensor, marks: torch.Tensor) -> N
 
     On CUDA ``found`` (long) receives argmax. torch's CPU argmax is not vectorised and took
     half of the CPU path's time; there ``found`` (fp32) receives ``marks`` (K, ..., 2K - 1)
-    summed over the row's maxima: K + the column of a row's only maximum, at least 2K for a
-    row with ties. Two vectorised passes (a 0/1 mask of the maxima and a matrix-vector
-    product) find it, exactly: the sums are integers below 2²⁴.
+    summed over the row's maxima by two vectorised passes (a 0/1 mask of the maxima, one
+    matrix-vector product): exactly K + the column of a row's only maximum, more than 2K for
+    a row with ties.
     """
     if score.device.type != "cpu":
         torch.argmax(score, 1, out=found)

@@ -20,8 +20,8 @@ from laser_core.coding.codec import Codec
 from laser_core.coding.symbols import to_symbols
 from laser_core.coding.tokens import symbol_spec, to_tokens
 from laser_core.coding.trained_priors import PRIORS_DIR
+from laser_core.files import atomic_write
 from laser_core.plugin.priors import SymbolSpec
-from laser_core.rundir.layout import atomic_write
 
 CODES_FILE = "codes.safetensors"
 MAX_TRAIN_IMAGES = 50_000

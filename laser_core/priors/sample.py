@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid
 
 from laser_core.coding.codec import Codec
-from laser_core.coding.images import to_pixels, write_png
 from laser_core.coding.symbols import to_codes
 from laser_core.coding.tokens import from_tokens
 from laser_core.coding.trained_priors import TrainedPrior
+from laser_core.data.images import tile, to_pixels, write_png
 from laser_core.errors import LaserError
+from laser_core.plugin.priors import SymbolSpec
 
 
 @torch.no_grad()
@@ -45,9 +45,16 @@ def sample_images(
             raise LaserError(f"--class must lie in 0..{spec.num_classes - 1}, got {label}")
         labels = torch.full((n,), label, dtype=torch.long)
     generator = torch.Generator().manual_seed(seed)
-    tokens = trained.prior.sample(n, labels, temperature, top_k, generator)
+    return decode_tokens(
+        codec, spec, trained.prior.sample(n, labels, temperature, top_k, generator)
+    )
+
+
+@torch.no_grad()
+def decode_tokens(codec: Codec, spec: SymbolSpec, tokens: torch.Tensor) -> torch.Tensor:
+    """Images (n, C, H, W) in [-1, 1] that the run's decoder makes of tokens (n, tokens)."""
     symbols = from_tokens(tokens.cpu(), spec)
-    shape = (n, *spec.grid, max(spec.slots) + 1)
+    shape = (tokens.shape[0], *spec.grid, max(spec.slots) + 1)
     codes = to_codes(symbols, codec.priors.quantizer, shape)
     model = codec.model
     return model.decoder(model.bottleneck.decode(codes)).clamp(-1, 1)
@@ -56,4 +63,4 @@ def sample_images(
 def write_grid(images: torch.Tensor, path: Path) -> None:
     """A PNG grid of images (n, C, H, W) in [-1, 1], about square."""
     rows = max(1, round(images.shape[0] ** 0.5))
-    write_png(to_pixels(make_grid(images, nrow=rows, padding=1, pad_value=1.0)), path)
+    write_png(to_pixels(tile(images, columns=rows, pad_value=1.0)), path)

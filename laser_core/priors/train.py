@@ -32,12 +32,13 @@ from laser_core.coding.trained_priors import (
     prior_record,
 )
 from laser_core.errors import LaserError
+from laser_core.files import atomic_write_text
 from laser_core.plugin.priors import Prior
 from laser_core.priors.export import ExportedTokens, Tokens, export_tokens
 from laser_core.priors.recipe import LoadedPriorRecipe, PriorTrainConfig, load_prior_recipe
 from laser_core.priors.sample import sample_images, write_grid
 from laser_core.rundir import checkpoint, manifest
-from laser_core.rundir.layout import MetricsLog, RunDir, atomic_write_text
+from laser_core.rundir.layout import MetricsLog, RunDir
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from laser_core.errors import LaserError
-from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
+from laser_core.files import atomic_write_text
+from laser_core.rundir.layout import RunDir, sha256
 
 
 class DamagedFile(LaserError):

@@ -9,7 +9,7 @@ import torch
 from accelerate import Accelerator
 
 from laser_core.assembly.build import Autoencoder
-from laser_core.rundir.layout import atomic_write
+from laser_core.data.images import tile, to_pixels, write_png
 
 
 @torch.no_grad()
@@ -62,9 +62,6 @@ def save_reconstruction_grid(
 
 def save_image_rows(rows: list[torch.Tensor], path: Path, count: int = 8) -> None:
     """One row per batch of [-1, 1] images (B, C, H, W), each cut to its first ``count``."""
-    from torchvision.utils import make_grid, save_image  # 2 s to import; only for pictures
-
     count = min(count, *(row.shape[0] for row in rows))
     stacked = torch.cat([row[:count] for row in rows]).float().cpu()
-    grid = make_grid((stacked.clamp(-1, 1) + 1) / 2, nrow=count, padding=1)
-    atomic_write(path, lambda temporary: save_image(grid, temporary, format="png"))
+    write_png(to_pixels(tile(stacked, columns=count, pad_value=-1.0)), path)

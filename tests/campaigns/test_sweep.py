@@ -16,7 +16,7 @@ from laser_core.campaigns.executors import InlineExecutor
 from laser_core.campaigns.report import compare
 from laser_core.campaigns.runner import run_sweep
 from laser_core.cli.main import main
-from laser_core.rundir.layout import atomic_write_text
+from laser_core.files import atomic_write_text
 from laser_core.rundir.lock import DirectoryLock, DirectoryLocked
 from tests.helpers import TINY_RECIPE
 

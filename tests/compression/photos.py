@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from laser_core import SAMPLE_PHOTOS as PHOTOS
-from laser_core.coding.images import from_pixels
+from laser_core.data.images import from_pixels
 
 
 def photo_pixels(name: str, height: int, width: int) -> np.ndarray:

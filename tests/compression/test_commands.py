@@ -14,8 +14,8 @@ from laser_core.campaigns.collect import collect
 from laser_core.cli.main import main
 from laser_core.coding import container
 from laser_core.coding.codec import Codec
-from laser_core.coding.images import from_pixels, read_pixels, to_pixels
 from laser_core.coding.rd import labels, read_rows
+from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from tests.compression.photos import photo_pixels
 from tests.compression.reference import model_reconstruction
 

@@ -12,7 +12,7 @@ import torch
 
 from laser_core.cli.main import main
 from laser_core.coding.codec import Codec
-from laser_core.coding.images import from_pixels, read_pixels, to_pixels
+from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from laser_core.downstream.export.store import open_export
 from tests.compression.reference import model_reconstruction
 from tests.compression.test_commands import write_photos

@@ -33,6 +33,7 @@ MODULES = {**_modules(CORE, "laser_core"), **_modules(PLUGINS, "laser_plugins")}
 
 STACK: tuple[tuple[str, ...], ...] = (
     ("errors",),
+    ("files",),
     ("nn",),
     ("ops", "data"),
     ("plugin",),
@@ -47,9 +48,9 @@ STACK: tuple[tuple[str, ...], ...] = (
     ("cli",),
 )
 """The core's packages, lowest first, as docs/architecture.md draws them: a package imports
-only packages of lower layers (``laser_core`` is the public API in ``__init__.py``; ``errors``
-and ``testing`` are modules); packages of one layer are peers that do not import each other,
-but for the one-way PEER_IMPORTS."""
+only packages of lower layers (``laser_core`` is the public API in ``__init__.py``; ``errors``,
+``files`` and ``testing`` are modules); packages of one layer are peers that do not import
+each other, but for the one-way PEER_IMPORTS."""
 
 PEER_IMPORTS = {("campaigns", "coding")}
 """(importer, imported) peers: a campaign report draws rate-distortion curves with coding.rd."""

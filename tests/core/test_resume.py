@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision.utils
 from accelerate import Accelerator
+from PIL import Image
 from safetensors.torch import load_file, save_file
 from safetensors.torch import save as safetensors_bytes
-from torchvision.utils import save_image
 
 from laser_core import cli
 from laser_core.rundir import checkpoint, layout
@@ -182,6 +181,7 @@ def crash_writing(monkeypatch, name: str) -> None:
         return path.name == name or path.name.startswith(f".{name}.")
 
     write_text = Path.write_text
+    save_image = Image.Image.save
 
     def text(self, data, *args, **kwargs):
         if ours(self):
@@ -193,16 +193,16 @@ def crash_writing(monkeypatch, name: str) -> None:
             written_half(path, safetensors_bytes(arrays))
         return save_file(arrays, path, *args, **kwargs)
 
-    def image(grid, path, *args, **kwargs):
+    def image(self, path, *args, **kwargs):
         if ours(path):
             buffer = io.BytesIO()
-            save_image(grid, buffer, *args, **kwargs)
+            save_image(self, buffer, *args, **kwargs)
             written_half(path, buffer.getvalue())
-        return save_image(grid, path, *args, **kwargs)
+        return save_image(self, path, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", text)
     monkeypatch.setattr(layout, "save_file", tensors)
-    monkeypatch.setattr(torchvision.utils, "save_image", image)
+    monkeypatch.setattr(Image.Image, "save", image)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import pytest
 
 import laser_core
 from laser_core.cli.main import main
+from tests.helpers import TINY_RECIPE
 
 HEAVY = ("torch", "accelerate", "numpy", "pydantic")
 
@@ -48,6 +49,28 @@ print(" ".join(name for name in sys.argv[1:] if name in sys.modules))
     done = subprocess.run(
         [sys.executable, "-c", code, *unneeded],
         cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == ""
+
+
+@pytest.mark.slow
+def test_run_imports_no_library_for_what_the_recipe_did_not_ask_for(tmp_path):
+    """A run writes its reconstruction grids with PIL: torchvision took a second of a
+    150-step quickstart run (tools/bench_run_overhead.py), LPIPS and the trackers more."""
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    code = """
+import sys
+from laser_core.cli.main import main
+assert main(["run", sys.argv[1], "train.steps=1", "--run-dir", sys.argv[2]]) == 0
+print(" ".join(name for name in sys.argv[3:] if name in sys.modules))
+"""
+    unneeded = ("torchvision", "lpips", "tensorboard", "matplotlib", "datasets", "sklearn")
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(recipe), str(tmp_path / "run"), *unneeded],
         capture_output=True,
         text=True,
         check=True,

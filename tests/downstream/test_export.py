@@ -19,8 +19,8 @@ from laser_core.downstream.export.store import batch_path, open_export
 from laser_core.downstream.export.writer import export
 from laser_core.downstream.latents import decode_each_form, encode_images, samples_to_items
 from laser_core.errors import LaserError
+from laser_core.files import default_mode
 from laser_core.plugin.contracts import Codes
-from laser_core.rundir.layout import default_mode
 from laser_core.runs.load import load_run
 
 pytestmark = pytest.mark.slow

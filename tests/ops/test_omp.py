@@ -200,9 +200,10 @@ def test_omp_rejects_sparsity_above_signal_dimension():
         batch_omp(torch.randn(4, 8), unit_dictionary(8, 32), sparsity=9)
 
 
-def test_omp_rejects_non_finite_signals():
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_omp_rejects_non_finite_signals(value: str):
     signals = torch.randn(4, 8)
-    signals[1, 2] = float("nan")
+    signals[1, 2] = float(value)
     with pytest.raises(ValueError, match=r"^batch_omp: signals contain NaN or infinite values$"):
         batch_omp(signals, unit_dictionary(8, 32), sparsity=2)
 

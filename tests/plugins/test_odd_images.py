@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from laser_core import LaserError, build_component, image_pixels
-from laser_core.coding.images import read_pixels
+from laser_core.data.images import read_pixels
 
 GREY_16 = 30000  # of 65535: 116.7 of 255
 

@@ -23,8 +23,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from laser_core.errors import LaserError, writing
+from laser_core.files import atomic_write, default_mode
 from laser_core.plugin.contracts import ClipLayout
-from laser_core.rundir.layout import atomic_write, default_mode
 
 Format = Literal["safetensors", "npy"]
 METADATA = "metadata.json"

@@ -25,8 +25,8 @@ from laser_core.downstream.latents import (
     items_to_frames,
     samples_to_items,
 )
+from laser_core.files import atomic_write_text
 from laser_core.plugin.contracts import Codes
-from laser_core.rundir.layout import atomic_write_text
 from laser_core.runs.load import TrainedRun
 from laser_core.training.evaluate import save_image_rows
 

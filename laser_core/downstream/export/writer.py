@@ -70,8 +70,9 @@ from laser_core.downstream.latents import (
     symbol_vectors,
 )
 from laser_core.errors import LaserError
+from laser_core.files import atomic_write_text
 from laser_core.plugin.contracts import ClipLayout
-from laser_core.rundir.layout import RunDir, atomic_write_text, sha256
+from laser_core.rundir.layout import RunDir, sha256
 from laser_core.runs.load import TrainedRun
 
 Split = Literal["train", "val"]
