@@ -2,7 +2,7 @@
 and write the table into docs/results.md between its markers.
 
     python tools/compare_priors.py --prior-steps 600   # what --work lacks; 1.5 h at load 20
-    python tools/compare_priors.py --toy --out /tmp/results.md   # a few steps per run
+    python tools/compare_priors.py --toy --out /tmp/results.md   # a few steps per run, 4 min
     python tools/compare_priors.py --datasets photo --families OMP   # one family, in parallel
     python tools/compare_priors.py --collect           # the page from what --work holds
 
