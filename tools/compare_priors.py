@@ -1,8 +1,10 @@
 """Compare priors over VQ, RQ, FSQ and sparse (OMP, K-SVD) codes at matched reconstruction PSNR,
 and write the table into docs/results.md between its markers.
 
-    python tools/compare_priors.py                    # trains what --work lacks, ~1 h on 2 cores
-    python tools/compare_priors.py --toy --out /tmp/results.md   # the pipeline in a minute
+    python tools/compare_priors.py --prior-steps 600   # what --work lacks; 1.5 h at load 20
+    python tools/compare_priors.py --toy --out /tmp/results.md   # a few steps per run, 4 min
+    python tools/compare_priors.py --datasets photo --families OMP   # one family, in parallel
+    python tools/compare_priors.py --collect           # the page from what --work holds
 
 For each dataset (digits, labelled; photo patches) it trains one tokenizer per family with
 `laser run`: VQ at a recipe's sizes sets the target PSNR, and every other family tries its
@@ -47,6 +49,9 @@ END = "<!-- prior comparison: end -->"
 HEADING = "## Priors over VQ, RQ, FSQ and sparse codes at matched PSNR"
 DONE = "model.safetensors"
 """What a finished prior's folder holds."""
+SAMPLE_FID = "classifier/samples/fid"
+LABELLED = ("digits",)
+"""Datasets whose samples `laser sample --evaluate` can judge (a classifier needs labels)."""
 TOLERANCE = 0.5
 """dB: how close a family's coded PSNR should come to the target (VQ's)."""
 TRANSFORMER = REPO / "recipes" / "priors" / "transformer-cpu.yaml"
@@ -253,6 +258,20 @@ class Row:
     """The transformer's held-out bits at ``step``."""
     seconds: float | None = None
     load: float | None = None
+    quality: dict[str, float] | None = None
+    """The finished transformer's metrics.json: its samples' FID/KID and accuracy, if any."""
+
+    def sample_cells(self) -> list[str]:
+        """FID, KID and conditional accuracy of samples, the reconstructions' in parentheses."""
+        q = self.quality or {}
+        if SAMPLE_FID not in q:
+            return ["", "", ""]
+        return [
+            f"{q[SAMPLE_FID]:.2f} ({q['classifier/reconstructions/fid']:.2f})",
+            f"{q['classifier/samples/kid']:.2f} ({q['classifier/reconstructions/kid']:.2f})",
+            f"{100 * q['classifier/samples/accuracy']:.0f}% "
+            f"({100 * q['classifier/reconstructions/accuracy']:.0f}%)",
+        ]
 
     @property
     def run(self) -> str:
@@ -285,20 +304,31 @@ def compare(
         run_dir = work / row.run
         if families is not None and family.name in families:
             train_priors(run_dir, transformer, timings, sampler)
+            if dataset in LABELLED:
+                evaluate_samples(run_dir, transformer.stem)
         counts = run_dir / "priors" / "counts"
         curve = held_out_curve(run_dir / "priors" / transformer.stem)
         if not (counts / "model.safetensors").is_file() or not curve:
             continue
         row.counts, row.curve = RunDir(counts).read_final_metrics(), curve
         times = json.loads(timings.read_text()) if timings.is_file() else {}
-        if str(run_dir) in times and (run_dir / "priors" / transformer.stem / DONE).is_file():
+        learned = run_dir / "priors" / transformer.stem
+        if str(run_dir) in times and (learned / DONE).is_file():
             row.seconds, row.load = times[str(run_dir)]["seconds"], times[str(run_dir)]["load"]
+            row.quality = RunDir(learned).read_final_metrics()
     measured = [r for r in rows if r.curve]
     if measured:  # compared at the last step every measured prior has reached
         step = min(max(r.curve) for r in measured)
         for r in measured:
             r.step, r.learned = step, r.curve[step]
     return rows
+
+
+def evaluate_samples(run_dir: Path, prior: str) -> None:
+    """FID/KID and conditional accuracy of the prior's samples (`laser sample --evaluate`),
+    added to its metrics.json; skipped when they are there."""
+    if SAMPLE_FID not in RunDir(run_dir / "priors" / prior).read_final_metrics():
+        laser("sample", str(run_dir), "--prior", prior, "--evaluate")
 
 
 def held_out_curve(prior_dir: Path) -> dict[int, dict[str, float]]:
@@ -339,9 +369,7 @@ def table(rows: list[Row]) -> str:
                 f"{r.learned['bits_per_image']:.1f}",
                 f"{r.learned['bits_per_pixel']:.3f}",
                 f"{-100 * saving:+.0f}%",
-                "next",
-                "next",
-                "next",
+                *r.sample_cells(),
                 f"{r.seconds:.0f} s at load {r.load:.1f}"
                 if r.seconds is not None
                 else f"unfinished (step {max(r.curve)})",
@@ -461,13 +489,21 @@ def page(results: dict[str, list[Row]], work: Path, steps: int | None, seconds: 
             if unfinished
             else " (every prior finished)."
         )
+        judged = [r.quality for r in rows if r.quality and SAMPLE_FID in r.quality]
+        accuracies = sorted({f"{100 * q['classifier/val/accuracy']:.0f}%" for q in judged})
+        judge = (
+            f" The classifier judging samples (one per run) is right on {' to '.join(accuracies)}"
+            " of real validation digits."
+            if judged
+            else ""
+        )
         blocks.append(
             f"### {dataset}\n\n```\n{commands(rows, work / dataset, steps)}\n```\n\n"
-            f"{at}{state}\n\n{table(rows)}"
+            f"{at}{state}{judge}\n\n{table(rows)}"
         )
     answers = "\n".join(answer(dataset, rows) for dataset, rows in results.items())
-    return f"""Generated by `python tools/compare_priors.py` ({seconds / 60:.0f} minutes of this
-regeneration; runs an earlier one left in its --work were reused) on {cpu_name()}, {cores()}
+    return f"""Generated by `python tools/compare_priors.py` (resumable: it reuses the runs and
+priors its --work holds; the last pass took {seconds / 60:.0f} minutes) on {cpu_name()}, {cores()}
 cores. Each dataset's VQ tokenizer sets the target; every other family is the first of its
 candidate sizes (RQ levels, FSQ levels, OMP/K-SVD sparsity) whose coded PSNR lands within
 {TOLERANCE} dB of it, else the closest. Coded PSNR: the validation images decoded from their
@@ -475,8 +511,13 @@ codes as `laser compress` codes them (sparse coefficients quantized to 8 bits), 
 the priors' bits pay for. Bits are held out (the validation codes), unconditional, per image
 and per pixel of the image; "transformer vs counts" is the change in bits. The transformer
 prior is the same recipe for every family; its wall time is the whole `laser prior` process,
-with the mean 1-minute load average while it ran. Sample FID/KID and the accuracy of
-class-conditional samples come next (their measurement is being added). A family without
+with the mean 1-minute load average while it ran. Samples (digits only, `laser sample RUN_DIR
+--prior transformer --evaluate`): one per validation image, with its class, against the
+validation images, FID and KID on the features of a classifier LASER trains on the run's
+digits (not comparable with published FIDs); the reconstructions' in parentheses. Conditional
+accuracy: how often that classifier sees the requested class in a sample (in parentheses, in
+a reconstruction). Photo patches have no labels to train that classifier and no Inception
+weights here, so their sample columns are empty. A family without
 numbers was not finished when this page was written (rerun the script: it resumes).
 
 {(chr(10) * 2).join(blocks)}
