@@ -71,3 +71,13 @@ def test_a_resumed_regeneration_keeps_the_loads_sampled_before(tmp_path):
     log.write_text("100.0 3.00\n200.0 5.00\n")  # (time, 1-minute load) of an earlier process
     with regenerate.LoadSampler(every=60, log=log) as sampler:
         assert sampler.mean(50, 250) == 4.0
+
+
+def test_a_regenerated_page_keeps_the_prior_comparison_that_compare_priors_wrote():
+    start, end = regenerate.KEPT[0]
+    template = regenerate.TEMPLATE.read_text()
+    assert start in template and end in template
+    old = f"old\n{start}\n| VQ | 0.243 |\n{end}\nold tail\n"
+    new = f"new\n{start}\nplaceholder\n{end}\nnew tail\n"
+    assert regenerate.kept_sections(new, old) == f"new\n{start}\n| VQ | 0.243 |\n{end}\nnew tail\n"
+    assert regenerate.kept_sections(new, "a page without the section") == new

@@ -85,7 +85,10 @@ def main() -> None:
         for name, sweep_dir in sweep_dirs.items():
             laser("compare", str(sweep_dir), "-o", str(args.work / "compare" / name))
         values = numbers(sweep_dirs, classifiers)
-        args.out.write_text(with_machine(TEMPLATE.read_text().format_map(values)))
+        page = TEMPLATE.read_text().format_map(values)
+        if args.out.exists():
+            page = kept_sections(page, args.out.read_text())
+        args.out.write_text(with_machine(page))
         print(f"wrote {args.out}; reports in {args.work / 'compare'}")
     if official:
         for path, text in stale_times(args.out.read_text()).items():
@@ -135,6 +138,21 @@ def record_loads(sweep_dir: Path, sampler: LoadSampler) -> None:
 def machine() -> str:
     """What the wall times were measured on; the load is given with each."""
     return f"{cpu_name()}, {cores()} cores, Python {sys.version.split()[0]}"
+
+
+KEPT = (("<!-- prior comparison: start -->", "<!-- prior comparison: end -->"),)
+"""Sections another script writes into the page (tools/compare_priors.py), kept as they are."""
+
+
+def kept_sections(page: str, old: str) -> str:
+    """``page`` with each KEPT section as ``old`` holds it."""
+    for start, end in KEPT:
+        if start in old and end in old:
+            before, _, rest = page.partition(start)
+            _, _, after = rest.partition(end)
+            section = old[old.index(start) : old.index(end)]
+            page = before + section + end + after
+    return page
 
 
 def with_machine(page: str) -> str:
