@@ -33,7 +33,7 @@ from doc_section import publish
 from machine import LoadSampler, describe, load
 from PIL import Image
 
-from laser_core.coding.codec import Codec
+from laser_core.coding.opening import open_codec
 from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from laser_core.errors import LaserError
 
@@ -117,7 +117,7 @@ def _measure(
     run_dir: Path, pixels: np.ndarray, image: Path | None, threads: int, repeats: int
 ) -> str:
     started = time.perf_counter()
-    codec = Codec.open(run_dir)
+    codec = open_codec(run_dir)
     opened = time.perf_counter() - started
     tensor = from_pixels(pixels)
     lsr, _ = codec.compress([tensor])  # warm-up, and the rate WebP is matched to
