@@ -78,7 +78,6 @@ def main() -> None:
     parser.add_argument("--prior-steps", type=int, help="override transformer-cpu's steps")
     parser.add_argument("--out", type=Path, help="write the page here instead of docs/priors.md")
     args = parser.parse_args()
-    started = time.time()
     run = args.work / "quickstart"
     commands = []
     if not (run / "model.safetensors").is_file():
@@ -128,7 +127,6 @@ def main() -> None:
     headers = header_bytes(len(paths), (side, side), grid)
     ideal = written.rates.cross_entropy_bits / 8 + headers
     overhead = written.size / ideal - 1
-    minutes = (time.time() - started) / 60
 
     rows = [
         ("counts", counts, files[None].size),
@@ -145,7 +143,7 @@ def main() -> None:
         ]
     )
     shown = "\n".join(commands) or "(the runs existed already in --work)"
-    text = f"""Measured by `python tools/measure_prior.py` ({minutes:.0f} minutes here), which ran:
+    text = f"""Measured by `python tools/measure_prior.py`, which ran:
 
 ```
 {shown}

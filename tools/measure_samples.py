@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from doc_section import write_section
@@ -45,7 +44,6 @@ def main() -> None:
     parser.add_argument("--top-k", help="sample among the k likeliest symbols")
     parser.add_argument("--out", type=Path, help="write the page here instead of docs/priors.md")
     args = parser.parse_args()
-    started = time.time()
     run = args.work / "digits"
     steps = []
     with LoadSampler() as load:
@@ -69,7 +67,6 @@ def main() -> None:
         steps.append(("evaluation", *laser(load, *evaluate)))
     m = json.loads((run / "priors" / PRIOR / "metrics.json").read_text())
     psnr = json.loads((run / "metrics.json").read_text()).get("psnr")
-    minutes = (time.time() - started) / 60
 
     def row(kind: str) -> str:
         kid, spread = (1000 * m[f"classifier/{kind}/{key}"] for key in ("kid", "kid_std"))
@@ -94,8 +91,8 @@ def main() -> None:
     )
     top_k = f", top-k {int(m['samples/top_k'])}" if m["samples/top_k"] else ""
     times = "; ".join(f"{what} {took}" for what, _, took in steps)
-    text = f"""Measured by `python tools/measure_samples.py{_options(args)}` ({minutes:.0f} minutes
-here, on {cores()} shared cores; {times}), which ran:
+    text = f"""Measured by `python tools/measure_samples.py{_options(args)}` (on {cores()} shared
+cores; {times}), which ran:
 
 ```
 {shown}

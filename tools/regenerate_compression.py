@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +85,7 @@ downsamplings, latent dim 16, {steps} steps on 32x32 photo patches, seed 0), eac
 bottleneck; the OMP run's codes again at 4-bit coefficients, before and after
 `laser finetune-quantized`; and the hierarchical recipe at {steps} steps. Then `laser rd` on
 the held-out photographs ({images} after cropping to whole tiles). Each number is the mean over
-the images. PSNR in dB; bpp from the `.lsr` file's bytes. The whole regeneration took
-{minutes} minutes on the machine that last ran it ({cores} CPU cores).
+the images. PSNR in dB; bpp from the `.lsr` file's bytes.
 
 ```bash
 {commands}
@@ -131,7 +128,6 @@ def main() -> None:
     existing = [e.run for e in ENTRIES if (REPO / args.work / e.run).exists()]
     if existing:
         parser.error(f"{args.work} already holds {', '.join(existing)}: remove them or use --work")
-    started = time.monotonic()
     for command in commands(args.work, args.steps):
         execute(command)
     rows = read_rows(REPO / args.work / "rd-out" / "rd.csv")
@@ -140,8 +136,6 @@ def main() -> None:
     section = TEMPLATE.format(
         steps=args.steps,
         commands=shell_block(args.work, args.steps),
-        minutes=f"{(time.monotonic() - started) / 60:.0f}",
-        cores=len(os.sched_getaffinity(0)),
         figure=FIGURE,
         **figures(rows, kodak),
     )
