@@ -18,6 +18,7 @@ import torch
 from laser_core.coding import container
 from laser_core.coding.entropy import EntropyCoder
 from laser_core.coding.identity import model_identity
+from laser_core.coding.image_codec import ImageCodec, check_model
 from laser_core.coding.prior_coder import PriorCoder
 from laser_core.coding.priors import Priors, build_priors, load_priors
 from laser_core.coding.rates import Rates, codebook_bytes, nominal_bits
@@ -55,7 +56,7 @@ CHUNK_PIXELS = 2**20
 """Tiles go through the model in chunks of about this many pixels, bounding its memory."""
 
 
-class Codec:
+class Codec(ImageCodec):
     """Compresses and decompresses images with one run's model and priors; ``tile`` is the
     side of the images the run trained on. With a trained prior (``with_prior``), files hold
     one stream coded under it (container version 2) instead of per-image payloads coded under
@@ -88,7 +89,7 @@ class Codec:
         under a trained prior finds it among the run's trained priors by its identity."""
         written = container.unpack(data, source)
         model_id = model_identity(run_dir)
-        _check_model(written.model_id, model_id, run_dir, source)
+        check_model(written.model_id, model_id, run_dir, source)
         codec = cls(load_run(run_dir), load_priors(run_dir, model_id))
         if written.stream is None:
             return codec
@@ -169,12 +170,6 @@ class Codec:
         ]
         return from_tiles(torch.cat(tiles), encoded.size).clamp(-1, 1)
 
-    def compress(self, images: list[torch.Tensor]) -> tuple[bytes, Rates]:
-        """A ``.lsr`` file holding ``images``, each (C, H, W) in [-1, 1], and its rates."""
-        encoded = [self.encode(image) for image in images]
-        data, bits = self.pack(encoded)
-        return data, self.rates(encoded, len(data), bits)
-
     def pack(self, encoded: list[Encoded]) -> tuple[bytes, float]:
         """The file's bytes and the cross-entropy of its codes in bits."""
         if self.prior_coder is None:
@@ -214,7 +209,7 @@ class Codec:
     def _check_written_by_us(self, found: container.Container, source: str) -> None:
         run_dir = self.run.run_dir
         priors = RunDir(run_dir).priors_safetensors
-        _check_model(found.model_id, self.priors.model_id, run_dir, source)
+        check_model(found.model_id, self.priors.model_id, run_dir, source)
         expected = self.priors.identity if self.trained is None else self.trained.identity
         if (found.stream is None) != (self.trained is None):
             under = "the counted priors" if found.stream is None else "a trained prior"
@@ -240,12 +235,6 @@ class Codec:
             actual_bits=8 * file_bytes,
         )
 
-    def measure(self, image: torch.Tensor) -> tuple[torch.Tensor, Rates]:
-        """The reconstruction (C, H, W) of one image compressed alone, and its rates."""
-        encoded = self.encode(image)
-        data, bits = self.pack([encoded])
-        return self.reconstruct(encoded), self.rates([encoded], len(data), bits)
-
     @cached_property
     def codebook_bytes(self) -> int:
         """Bytes of the codebook or dictionary that decoding reads, probed with a blank image
@@ -253,12 +242,3 @@ class Codec:
         encoded = self.encode(torch.zeros(self.channels, self.tile, self.tile))
         codes = to_codes(encoded.symbols, self.priors.quantizer, encoded.shape(self.tile))
         return codebook_bytes(self.model.bottleneck, codes)
-
-
-def _check_model(written: bytes, model_id: bytes, run_dir: Path, source: str) -> None:
-    if written != model_id:
-        raise LaserError(
-            f"{source} was compressed by another model ({written.hex()[:12]}) than the one in "
-            f"{run_dir} ({model_id.hex()[:12]}); decompress it with the run directory that "
-            "compressed it"
-        )

@@ -20,6 +20,7 @@ from safetensors.torch import load
 
 from laser_core.coding import container
 from laser_core.coding.identity import digest, model_identity
+from laser_core.coding.image_codec import ImageCodec, check_model
 from laser_core.coding.rates import Rates
 from laser_core.coding.table_coder import TableCoder
 from laser_core.errors import LaserError
@@ -41,7 +42,7 @@ class WholeEncoded:
     rows: list[torch.Tensor] | None = None
 
 
-class WholeImageCodec:
+class WholeImageCodec(ImageCodec):
     """Compresses and decompresses whole images with one run's model and coding tables."""
 
     tile = 1
@@ -112,12 +113,6 @@ class WholeImageCodec:
         found = container.Container(self.model_id, self.identity, self.channels, coded)
         return container.pack(found), bits
 
-    def compress(self, images: list[torch.Tensor]) -> tuple[bytes, Rates]:
-        """A ``.lsr`` file holding ``images``, each (C, H, W) in [-1, 1], and its rates."""
-        encoded = [self.encode(image) for image in images]
-        data, bits = self.pack(encoded)
-        return data, self.rates(encoded, len(data), bits)
-
     def decompress(self, data: bytes, source: str) -> list[torch.Tensor]:
         """The images (C, H, W) in [-1, 1] of a ``.lsr`` file's bytes; ``source`` names it."""
         found = container.unpack(data, source)
@@ -130,12 +125,6 @@ class WholeImageCodec:
             images.append(self.reconstruct(WholeEncoded(stages, image.grid, image.size)))
         return images
 
-    def measure(self, image: torch.Tensor) -> tuple[torch.Tensor, Rates]:
-        """The reconstruction (C, H, W) of one image compressed alone, and its rates."""
-        encoded = self.encode(image)
-        data, bits = self.pack([encoded])
-        return self.reconstruct(encoded), self.rates([encoded], len(data), bits)
-
     def rates(self, encoded: list[WholeEncoded], file_bytes: int, cross_entropy: float) -> Rates:
         return Rates(
             pixels=sum(e.size[0] * e.size[1] for e in encoded),
@@ -146,12 +135,7 @@ class WholeImageCodec:
 
     def _check_written_by_us(self, found: container.Container, source: str) -> None:
         run_dir = self.run.run_dir
-        if found.model_id != self.model_id:
-            raise LaserError(
-                f"{source} was compressed by another model ({found.model_id.hex()[:12]}) than "
-                f"the one in {run_dir} ({self.model_id.hex()[:12]}); decompress it with the run "
-                "directory that compressed it"
-            )
+        check_model(found.model_id, self.model_id, run_dir, source)
         if found.stream is not None or found.priors_id != self.identity:
             raise LaserError(
                 f"{source} was not coded under {RunDir(run_dir).coding_tables}; decompress it "
