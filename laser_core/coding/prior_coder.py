@@ -16,7 +16,7 @@ import torch
 from laser_core.coding.entropy import Categorical, RangeEncoder, payload_decoder, to_payload
 from laser_core.coding.trained_priors import TrainedPrior
 from laser_core.errors import LaserError
-from laser_core.ops.frequencies import TOTAL, frequency_bits
+from laser_core.ops.frequencies import exact_probabilities, frequency_bits
 
 
 class PriorCoder:
@@ -35,7 +35,8 @@ class PriorCoder:
             if not step.frequencies.shape[0]:
                 continue
             symbols = tokens[step.where.cpu(), step.token].cpu()
-            encoder.encode(symbols.numpy().astype(np.int32), self.model, _probabilities(step))
+            probabilities = exact_probabilities(step.frequencies)
+            encoder.encode(symbols.numpy().astype(np.int32), self.model, probabilities)
             bits += float(frequency_bits(step.frequencies, symbols).sum())
         return to_payload(encoder), bits
 
@@ -47,13 +48,8 @@ class PriorCoder:
             for step in self.trained.prior.coding_steps(tokens):
                 if not step.frequencies.shape[0]:
                     continue
-                decoded = decoder.decode(self.model, _probabilities(step))
+                decoded = decoder.decode(self.model, exact_probabilities(step.frequencies))
                 tokens[step.where.cpu(), step.token] = torch.from_numpy(decoded.astype(np.int64))
         except (AssertionError, ValueError, RuntimeError) as error:
             raise LaserError(f"the payload does not decode under this prior ({error})") from None
         return tokens
-
-
-def _probabilities(step) -> np.ndarray:
-    """The step's frequencies as float64 probabilities, exact: each is an integer over 2**24."""
-    return (step.frequencies.double() / TOTAL).numpy()

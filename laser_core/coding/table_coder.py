@@ -14,7 +14,7 @@ import torch
 
 from laser_core.coding.entropy import Categorical, RangeEncoder, payload_decoder, to_payload
 from laser_core.errors import LaserError
-from laser_core.ops.frequencies import TOTAL, CodingTable, frequency_bits
+from laser_core.ops.frequencies import CodingTable, exact_probabilities, frequency_bits
 from laser_core.plugin.contracts import EntropyCodedBottleneck
 
 
@@ -82,4 +82,4 @@ class TableCoder:
 def _model(frequencies: torch.Tensor) -> Categorical:
     """A constriction categorical of integer frequencies (alphabet,), handed over as exact
     float64 multiples of 2**-PRECISION, as the prior coder does."""
-    return Categorical((frequencies.double() / TOTAL).numpy(), perfect=False)
+    return Categorical(exact_probabilities(frequencies), perfect=False)

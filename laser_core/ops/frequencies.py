@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 PRECISION = 24
@@ -24,6 +25,12 @@ def to_frequencies(log_probs: torch.Tensor) -> torch.Tensor:
     remainder = TOTAL - frequencies.sum(-1, keepdim=True)
     likeliest = probabilities.argmax(-1, keepdim=True)
     return frequencies.scatter_add(-1, likeliest, remainder)
+
+
+def exact_probabilities(frequencies: torch.Tensor) -> np.ndarray:
+    """Integer frequencies (..., alphabet) as float64 probabilities, each exactly an integer
+    over 2**PRECISION: what the range coder is handed, so its decisions stay integer ones."""
+    return (frequencies.double() / TOTAL).numpy()
 
 
 def frequency_bits(frequencies: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
