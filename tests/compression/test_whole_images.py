@@ -1,5 +1,5 @@
-"""Learned codecs that train for rate and code whole images: `factorized` and `hyperprior`
-runs, their stored coding tables and their `.lsr` files."""
+"""Learned codecs that train for rate and code whole images: `factorized`, `hyperprior` and
+`sparse-rate` runs, their stored coding tables and their `.lsr` files."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ train: {{steps: 3, lr: 0.005, log_every: 3, eval_batches: 1}}
 BOTTLENECKS = {
     "factorized": "{name: factorized}",
     "hyperprior": "{name: hyperprior, hyper_channels: 8}",
+    "sparse-rate": "{name: sparse-rate, atoms: 16, sparsity: 3}",
 }
 
 
@@ -80,7 +81,7 @@ def likelihood_bits(run_dir, pixels: np.ndarray) -> float:
         return float(codec.model.bottleneck(codec.model.encoder(padded)).bits.sum())
 
 
-@pytest.mark.parametrize("name", ["factorized", "hyperprior"])
+@pytest.mark.parametrize("name", ["factorized", "hyperprior", "sparse-rate"])
 def test_file_bytes_are_the_likelihood_bits_plus_the_header(codec_run, photos, tmp_path, name):
     run = codec_run(name)
     assert recorded_coding(run) == WHOLE_IMAGES
@@ -94,7 +95,7 @@ def test_file_bytes_are_the_likelihood_bits_plus_the_header(codec_run, photos, t
     assert header == 4 + 2 + 16 + 16 + 1 + 2 + 20 + 4
 
 
-@pytest.mark.parametrize("name", ["factorized", "hyperprior"])
+@pytest.mark.parametrize("name", ["factorized", "hyperprior", "sparse-rate"])
 def test_odd_sizes_decode_to_what_compression_measured(codec_run, photos, tmp_path, name):
     run = codec_run(name)
     lsr, out = tmp_path / "both.lsr", tmp_path / "out.png"
@@ -153,6 +154,20 @@ def test_damaged_or_foreign_files_are_refused(codec_run, photos, tmp_path, capsy
     truncated.write_bytes(lsr.read_bytes()[:-9])
     assert main(["decompress", str(factorized), str(truncated), "-o", str(tmp_path / "x.png")]) == 1
     assert "corrupted or truncated" in capsys.readouterr().err
+
+
+def test_a_sparse_file_with_a_changed_byte_is_refused(codec_run, photos, tmp_path, capsys):
+    run = codec_run("sparse-rate")
+    lsr = tmp_path / "photo.lsr"
+    assert main(["compress", str(run), str(photos[0]), "-o", str(lsr)]) == 0
+    data = bytearray(lsr.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    damaged = tmp_path / "damaged.lsr"
+    damaged.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["decompress", str(run), str(damaged), "-o", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert "corrupted or truncated" in err and "Traceback" not in err
 
 
 def test_a_run_without_its_coding_tables_says_how_to_get_them(codec_run, photos, tmp_path, capsys):
