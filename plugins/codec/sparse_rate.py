@@ -10,8 +10,9 @@ term pushes coefficients under half a step and positions code fewer atoms.
 What is coded, per position, in ``sparsity + 1`` stages:
 
 - the ids of the kept atoms in increasing order, slot by slot, then STOP (id ``atoms``) if
-  fewer than ``sparsity`` are kept. Slot 0 has one learnt categorical; slot k > 0 has one per
-  id of slot k - 1, the context, which learns that ids only grow. After STOP every slot is
+  fewer than ``sparsity`` are kept. Slot 0 has one categorical; slot k > 0 has one per id of
+  slot k - 1, the context, which learns that ids only grow. They are learnt by counting the
+  training codes with decay (all processes' counts summed). After STOP every slot is
   STOP for free (a row of certainty).
 - the quantized coefficients, each under its atom's learnt non-parametric density
   (``EntropyBottleneck``, one channel per atom). A kept coefficient is never zero, so the
@@ -44,6 +45,7 @@ from laser_core import (
     NonNegativeFloat,
     PositiveInt,
     Register,
+    all_reduce_sum,
     full_precision,
     hookimpl,
 )
@@ -51,6 +53,12 @@ from laser_core.ops import PRECISION, CodingTable, batch_omp, to_frequencies
 
 from .densities import EntropyBottleneck, factorized_table
 
+ID_COUNT_DECAY = 0.995
+"""The atom ids' categoricals are their training counts, decayed by this per optimizer step
+(a memory of about 200 steps): a gradient on logits at a small lr would take thousands of
+steps to move a distribution over hundreds of symbols."""
+ID_COUNT_PRIOR = 0.1
+"""Added to every count, so every id keeps a probability."""
 INITIAL_STEP = 0.1
 """The coefficients' quantization step before it learns: fine enough that the first latents,
 of order one, keep some atoms."""
@@ -81,10 +89,13 @@ class SparseRateBottleneck(EntropyCodedBottleneck):
             )
         self.dictionary = nn.Parameter(F.normalize(torch.randn(self.atoms, self.dim), dim=1))
         self.log_step = nn.Parameter(torch.tensor(math.log(INITIAL_STEP)))
-        stop = self.atoms
-        self.first_id_logits = nn.Parameter(torch.zeros(stop + 1))
-        self.next_id_logits = nn.Parameter(torch.zeros(self.sparsity - 1, self.atoms, stop + 1))
+        symbols = self.atoms + 1  # the atoms and STOP
+        self.register_buffer("first_id_counts", torch.zeros(symbols))
+        self.register_buffer("next_id_counts", torch.zeros(self.sparsity - 1, self.atoms, symbols))
         self.coefficient_density = EntropyBottleneck(self.atoms)
+        # This process's id counts since the last optimizer step; a plain attribute, so DDP's
+        # buffer broadcast leaves it alone.
+        self._pending_counts: list[torch.Tensor] = []
 
     @property
     def step(self) -> torch.Tensor:
@@ -102,6 +113,8 @@ class SparseRateBottleneck(EntropyCodedBottleneck):
             signals = torch.einsum("nk,nkd->nd", coefficients, atoms)
             quantized = self._latents(signals, z.shape)
             bits = self._bits(code).reshape(z.shape[0], -1).sum(1)
+            if self.training:
+                self._pending_counts.append(self._id_counts(code))
             loss = self.config.commitment_weight * F.mse_loss(z.float(), quantized.detach())
         kept = code.kept.sum(1).float()
         return BottleneckOutput(
@@ -123,10 +136,11 @@ class SparseRateBottleneck(EntropyCodedBottleneck):
         kept = code.kept.float()
         weight = kept * (1 + _ramp(code.scaled) - _ramp(code.scaled).detach())
         symbols = torch.where(code.kept, code.ids, self.atoms)
-        log_probs = [self.first_id_logits.log_softmax(-1)[symbols[:, 0]]]
+        first, following = self._id_log_probs()
+        log_probs = [first[symbols[:, 0]]]
         for slot in range(1, self.sparsity):
             previous = symbols[:, slot - 1].clamp_max(self.atoms - 1)
-            table = self.next_id_logits[slot - 1].log_softmax(-1)[previous]
+            table = following[slot - 1][previous]
             coded = kept[:, slot - 1]  # after STOP a slot is certain
             log_probs.append(table.gather(1, symbols[:, slot : slot + 1])[:, 0] * coded)
         id_bits = -torch.stack(log_probs, 1) / math.log(2)
@@ -144,6 +158,47 @@ class SparseRateBottleneck(EntropyCodedBottleneck):
                 torch.nonzero(code.kept, as_tuple=True), -torch.log2(chosen)
             )
         return (id_bits + coefficient_bits * weight).sum(1)
+
+    # -- the id model ------------------------------------------------------------------------
+
+    def _id_log_probs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Natural-log probabilities of slot 0's ids (atoms + 1,) and of slot k's given slot
+        k - 1's id (sparsity - 1, atoms, atoms + 1), from the decayed counts."""
+        return tuple(
+            (counts + ID_COUNT_PRIOR).log() - (counts + ID_COUNT_PRIOR).sum(-1, keepdim=True).log()
+            for counts in (self.first_id_counts, self.next_id_counts)
+        )
+
+    @torch.no_grad()
+    def _id_counts(self, code: SparseCode) -> torch.Tensor:
+        """This batch's counts of slot 0's symbols and of every coded (context, symbol) pair
+        of the later slots, flattened and concatenated as the two count buffers are."""
+        symbols = torch.where(code.kept, code.ids, self.atoms)
+        alphabet = self.atoms + 1
+        slots = torch.arange(1, self.sparsity, device=symbols.device)
+        pairs = ((slots - 1) * self.atoms + symbols[:, :-1].clamp_max(self.atoms - 1)) * alphabet
+        pairs = (pairs + symbols[:, 1:])[code.kept[:, :-1]]  # after STOP nothing is coded
+        return torch.cat(
+            [
+                torch.bincount(symbols[:, 0], minlength=alphabet),
+                torch.bincount(pairs, minlength=self.next_id_counts.numel()),
+            ]
+        ).float()
+
+    def after_optimizer_step(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """Decay the id counts and add this step's, summed over processes, so that every
+        process holds the same id model."""
+        pending, self._pending_counts = self._pending_counts, []
+        if pending:
+            with torch.no_grad():
+                counts = all_reduce_sum(torch.stack(pending).sum(0))
+                first = counts[: self.first_id_counts.numel()]
+                following = counts[self.first_id_counts.numel() :]
+                self.first_id_counts.mul_(ID_COUNT_DECAY).add_(first)
+                self.next_id_counts.mul_(ID_COUNT_DECAY).add_(
+                    following.view_as(self.next_id_counts)
+                )
+        return []
 
     # -- the code ---------------------------------------------------------------------------
 
@@ -200,12 +255,11 @@ class SparseRateBottleneck(EntropyCodedBottleneck):
 
     @torch.no_grad()
     def coding_tables(self) -> list[CodingTable]:
-        stop = self.atoms
-        first = to_frequencies(self.first_id_logits.log_softmax(-1)[None])
-        tables = [_table(first, 0)]
+        first, following = self._id_log_probs()
+        tables = [_table(to_frequencies(first[None]), 0)]
         for slot in range(1, self.sparsity):
-            rows = to_frequencies(self.next_id_logits[slot - 1].log_softmax(-1))
-            tables.append(_with_certain_row(_table(rows, 0), stop))
+            rows = to_frequencies(following[slot - 1])
+            tables.append(_with_certain_row(_table(rows, 0), self.atoms))
         return [*tables, _with_certain_row(factorized_table(self.coefficient_density), 0)]
 
     @torch.no_grad()

@@ -82,17 +82,15 @@ def test_a_zero_latent_costs_only_its_stop_symbol():
     _, coded_bits = coder.encode(stages, rows)
     # the later slots and the coefficients are certain: 1e-5 bits for all 20 x 3 of them
     assert coded_bits == pytest.approx(20 * stop_bits, abs=1e-4)
-    with torch.no_grad():  # a trained model learns that flat regions stop at once
-        bottleneck.first_id_logits[ATOMS] = 12.0
+    bottleneck.first_id_counts[ATOMS] = 1e5  # trained, it learns that flat regions stop at once
     assert bottleneck(z).bits.item() < 20 * 1e-3
 
 
 def test_eval_bits_are_what_the_range_coder_spends():
     torch.manual_seed(0)
     bottleneck = build(step=0.2)
-    with torch.no_grad():
-        bottleneck.next_id_logits.normal_()
-        bottleneck.first_id_logits.normal_()
+    bottleneck.next_id_counts.uniform_(0, 20)
+    bottleneck.first_id_counts.uniform_(0, 20)
     z = torch.randn(1, DIM, 6, 7)
     coder = TableCoder(bottleneck, bottleneck.coding_tables())
     stages, rows = coder.clamp(bottleneck.stage_symbols(z), (6, 7))
@@ -111,10 +109,28 @@ def test_the_rate_reaches_latents_dictionary_step_and_models():
         ("latents", z.grad),
         ("dictionary", bottleneck.dictionary.grad),
         ("step", bottleneck.log_step.grad),
-        ("first ids", bottleneck.first_id_logits.grad),
         ("densities", bottleneck.coefficient_density.biases[0].grad),
     ]:
         assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_the_id_model_counts_the_coded_ids_with_decay():
+    bottleneck = build().train()
+    z = latents([[1.3, 0.0, 0.0, -0.9], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])
+    bottleneck(z)
+    bottleneck(z)  # two micro-batches before one optimizer step
+    bottleneck.after_optimizer_step()
+    stop = ATOMS
+    first = {0: 2.0, 2: 2.0, stop: 2.0}  # atoms 0 and 3 / nothing / atom 2
+    assert bottleneck.first_id_counts.tolist() == [first.get(i, 0.0) for i in range(ATOMS + 1)]
+    # slot 1 is coded where slot 0 kept an atom: 3 after 0, STOP after 2
+    assert torch.nonzero(bottleneck.next_id_counts[0]).tolist() == [[0, 3], [2, stop]]
+    bottleneck.after_optimizer_step()  # nothing pending: nothing decays
+    bottleneck.eval()(z)
+    bottleneck.train().after_optimizer_step()  # eval never counts
+    bottleneck(z)
+    bottleneck.after_optimizer_step()
+    assert bottleneck.first_id_counts[0].item() == pytest.approx(2 * 0.995 + 1)
 
 
 def test_more_atoms_than_the_latent_has_dimensions_are_refused():
