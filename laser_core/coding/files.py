@@ -16,7 +16,7 @@ from laser_core.coding.opening import open_codec, open_codec_for
 from laser_core.coding.priors import Priors, build_priors
 from laser_core.coding.rates import Rates
 from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
-from laser_core.data.images import from_pixels, read_pixels, to_pixels, write_png
+from laser_core.data.images import from_pixels, read_codable_pixels, to_pixels, write_png
 from laser_core.errors import LaserError
 from laser_core.files import atomic_write
 from laser_core.rundir.lock import lock_run_dir
@@ -57,7 +57,7 @@ def compress_files(
     ``laser compress`` does. Counts the run's priors first if it has none; ``prior`` names a
     trained prior of the run (``laser prior``) to code under instead."""
     codec = open_codec(Path(run_dir), prior)
-    tensors = [from_pixels(read_pixels(Path(path), codec.channels)) for path in images]
+    tensors = [from_pixels(read_codable_pixels(Path(path), codec.channels)) for path in images]
     data, rates = codec.compress(tensors)
     output = Path(output)
     atomic_write(output, lambda temporary: temporary.write_bytes(data))
