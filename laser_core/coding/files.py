@@ -38,13 +38,14 @@ def count_priors(
 @dataclass
 class Compressed:
     """A written ``.lsr`` file: how many images and bytes it holds, its rates, and the bytes
-    of the codebook, which the model holds and the file does not count."""
+    of what the model holds and the file does not count (a codebook, coding tables)."""
 
     path: Path
     images: int
     size: int
     rates: Rates
     codebook_bytes: int
+    held_by_model: str
 
 
 def compress_files(
@@ -61,7 +62,9 @@ def compress_files(
     data, rates = codec.compress(tensors)
     output = Path(output)
     atomic_write(output, lambda temporary: temporary.write_bytes(data))
-    return Compressed(output, len(tensors), len(data), rates, codec.codebook_bytes)
+    return Compressed(
+        output, len(tensors), len(data), rates, codec.codebook_bytes, codec.held_by_model
+    )
 
 
 def decompress_file(

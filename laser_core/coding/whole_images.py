@@ -47,6 +47,7 @@ class WholeImageCodec(ImageCodec):
 
     tile = 1
     """Any image size codes as it is: nothing to crop it to (rd.py reads this)."""
+    held_by_model = "coding tables"
 
     def __init__(self, run: TrainedRun, tables: list[CodingTable], identity: bytes):
         self.run, self.identity = run, identity

@@ -252,3 +252,4 @@ def test_images_a_run_would_code_as_another_picture_are_refused(
         assert words in err and str(path) in err and "Traceback" not in err
         assert not out.exists()
     assert main(["compress", str(run), str(photos[0]), "-o", str(tmp_path / "ok.lsr")]) == 0
+    assert "coding tables" in capsys.readouterr().out  # not "codebook": it has none
