@@ -23,6 +23,8 @@ class TableCoder:
 
     def __init__(self, bottleneck: EntropyCodedBottleneck, tables: list[CodingTable]):
         self.bottleneck, self.tables = bottleneck, tables
+        # None for a row of one symbol, which is certain: a channel that training left unused
+        # codes in no bits, and the decoder writes its symbol.
         self.models = [[_model(table.row(r)) for r in range(table.rows)] for table in tables]
 
     def clamp(
@@ -49,7 +51,8 @@ class TableCoder:
             bits += float(chosen_bits(table.frequencies[flat_rows, coded]).sum())
             values, start = coded.numpy().astype(np.int32), 0
             for row, count in groups:
-                encoder.encode(values[start : start + count], self.models[stage][row])
+                if self.models[stage][row] is not None:
+                    encoder.encode(values[start : start + count], self.models[stage][row])
                 start += count
         return to_payload(encoder), bits
 
@@ -62,7 +65,12 @@ class TableCoder:
             for stage, table in enumerate(self.tables):
                 rows = self.bottleneck.stage_rows(stage, stages, grid)
                 order, groups = _groups(rows)
-                decoded = [decoder.decode(self.models[stage][row], count) for row, count in groups]
+                decoded = [
+                    np.zeros(count, np.int32)
+                    if self.models[stage][row] is None
+                    else decoder.decode(self.models[stage][row], count)
+                    for row, count in groups
+                ]
                 in_order = torch.from_numpy(np.concatenate(decoded).astype(np.int64))
                 symbols = torch.empty(rows.numel(), dtype=torch.long)
                 symbols[order] = in_order + table.offsets[rows.flatten()[order]]
@@ -90,7 +98,10 @@ def _groups(rows: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     return order, list(zip(present.tolist(), counts.tolist(), strict=True))
 
 
-def _model(frequencies: torch.Tensor) -> Categorical:
+def _model(frequencies: torch.Tensor) -> Categorical | None:
     """A constriction categorical of integer frequencies (alphabet,), handed over as exact
-    float64 multiples of 2**-PRECISION, as the prior coder does."""
+    float64 multiples of 2**-PRECISION, as the prior coder does; None for one symbol, which
+    constriction cannot model and needs no bits."""
+    if len(frequencies) == 1:
+        return None
     return Categorical(exact_probabilities(frequencies), perfect=False)
