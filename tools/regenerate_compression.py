@@ -54,7 +54,7 @@ KODAK_RATES = (0.25, 0.5)
 HELD_OUT, ON_KODAK = "held-out photos", "Kodak (published)"
 CODEC = "codec-cpu"
 """The CPU codec's sweep folder: one curve, a run per rate weight."""
-CODEC_RECIPE = "recipes/codec/hyperprior-cpu.yaml"
+CODEC_RECIPE = "recipes/codec/factorized-cpu.yaml"
 CODEC_RATES = ("0.02", "0.01", "0.005", "0.0025")
 CODEC_JOBS = 2
 """Points trained at once, one thread each: on two cores, the sweep in half the time."""
