@@ -38,10 +38,19 @@ def test_the_documented_commands_are_the_ones_the_script_runs():
     assert block == regenerate.shell_block(Path("runs"), regenerate.STEPS)
 
 
-def rd_rows(psnr: dict[str, float], ssim: dict[str, float] | None = None) -> list[dict]:
+CODEC_POINTS = {"0.02": (0.2, 24.0), "0.01": (0.4, 26.0), "0.005": (0.8, 28.0)}
+"""The codec's sweep: rate weight -> (bpp, PSNR)."""
+
+
+def rd_rows(
+    psnr: dict[str, float],
+    ssim: dict[str, float] | None = None,
+    codec_points: dict[str, tuple[float, float]] = CODEC_POINTS,
+) -> list[dict]:
     """rd.csv's rows, numbers as floats, for two 64x64 images: each run at FILE_BPP, its
-    payload exactly the cross-entropy after the 65-byte header; JPEG and WebP each along one
-    curve from 0.4 bpp and 25 dB to 3.6 bpp and 35 dB."""
+    payload exactly the cross-entropy after the 65-byte header; the codec's sweep at
+    ``codec_points``; JPEG and WebP each along one curve from 0.4 bpp and 25 dB to 3.6 bpp and
+    35 dB, and at 0.2 bpp 20 dB (quality 5)."""
     rows = []
     for image in ("a", "b"):
         for entry in regenerate.ENTRIES:
@@ -59,8 +68,22 @@ def rd_rows(psnr: dict[str, float], ssim: dict[str, float] | None = None) -> lis
                     "bpp_nominal": NOMINAL_BPP.get(entry.run, 3.0),
                 }
             )
+        for rate, psnr_gain in codec_points.items():
+            rows.append(
+                {
+                    "codec": regenerate.CODEC,
+                    "setting": f"rate={rate}",
+                    "image": image,
+                    "height": 64.0,
+                    "width": 64.0,
+                    "bpp": psnr_gain[0],
+                    "psnr": psnr_gain[1],
+                    "ssim": 0.8,
+                }
+            )
         for codec in regenerate.PILLOW:
-            for quality, value in {10: 25.0, 25: 27.0, 50: 29.0, 75: 31.0, 90: 35.0}.items():
+            qualities = {5: 20.0, 10: 25.0, 25: 27.0, 50: 29.0, 75: 31.0, 90: 35.0}
+            for quality, value in qualities.items():
                 rows.append(
                     {
                         "codec": codec,
@@ -141,9 +164,43 @@ def test_a_swept_curve_gets_its_deltas_in_the_table_and_single_runs_are_named_po
     rows += [{**r, "codec": "rate-sweep", "psnr": r["psnr"] + 1.0} for r in jpeg]
     figures = regenerate.figures(rows, KODAK)
     (line,) = [x for x in figures["bd_table"].splitlines() if x.startswith("| rate-sweep")]
-    assert line.startswith("| rate-sweep | held-out photos | 5 | ")
+    assert line.startswith("| rate-sweep | held-out photos | 6 | ")
     cells = [cell.strip() for cell in line.strip("|").split("|")]
     assert cells[4] == cells[6] == "+1.00"  # BD-PSNR against JPEG and WebP
-    assert "| WebP | held-out photos | 5 | +0.0% | +0.00 |" in figures["bd_table"]
+    assert "| WebP | held-out photos | 6 | +0.0% | +0.00 |" in figures["bd_table"]
     assert "Ballé 2018 scale hyperprior | Kodak (published) | 8 |" in figures["bd_table"]
     assert figures["single_points"].startswith("The 6 runs above are single points")
+
+
+def test_the_codec_is_compared_with_jpeg_at_the_issues_rates_and_with_webp_in_between():
+    figures = regenerate.figures(rd_rows({**CODEBOOKS, **SPARSE}), KODAK)
+    # JPEG: 20 dB at 0.2 bpp, 25 at 0.4 -> at 0.25: 20 + 5 x log(1.25) / log(2) = 21.61; the
+    # codec 24 + 2 x log(1.25) / log(2) = 24.64: +3.03. At 0.5: JPEG 25 + 2 x log(0.5 / 0.4) /
+    # log(2.5) = 25.49; the codec 26 + 2 x log(1.25) / log(2) = 26.64: +1.16.
+    assert figures["codec_gains"].startswith(
+        "The CPU codec, at 0.25 bpp 24.64 dB against JPEG's 21.61: +3.03 dB (meets the +1.5 dB "
+        "target); at 0.5 bpp 26.64 dB against JPEG's 25.49: +1.16 dB (meets the +1.0 dB target)."
+    )
+    assert "From 0.3 to 0.5 bpp it is +1.00 to +2.25 dB against WebP" in figures["codec_gains"]
+    assert (
+        figures["codec_table"].splitlines()[0]
+        == "| 0.005 | 0.800 | 28.00 | 0.800 | 26.51 | 26.51 |"
+    )
+    low = {"0.02": (0.3, 21.0), "0.01": (0.6, 25.0)}
+    missing = regenerate.figures(rd_rows({**CODEBOOKS, **SPARSE}, codec_points=low), KODAK)
+    assert "at 0.25 bpp: outside the measured rates" in missing["codec_gains"]
+    assert "+1.0 dB target" in missing["codec_gains"] and "misses" in missing["codec_gains"]
+
+
+def test_codec_time_is_each_points_wall_time_with_the_load_while_it_ran():
+    status = {
+        "runs": {
+            "rate=0.02": {"started": 1000.0, "seconds": 600.0},
+            "rate=0.01": {"started": 1000.0, "seconds": 1200.0},
+            "rate=0.005": {"started": 2300.0, "seconds": None},
+        }
+    }
+    samples = [(1100.0, 2.0), (1500.0, 4.0), (2000.0, 9.0), (3000.0, 30.0)]
+    text = regenerate.codec_time(status, samples, 10000)
+    assert text.startswith("Each point trained 10000 steps in 10 to 20 minutes of wall time")
+    assert "mean 1-minute load of 3.0 to 5.0 while they ran" in text

@@ -14,7 +14,9 @@ yet). ``--steps`` other than 500 checks the pipeline in a few minutes and must w
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import re
 import shlex
 import shutil
@@ -26,12 +28,14 @@ from pathlib import Path
 
 import numpy as np
 from doc_section import write_section
+from machine import LoadSampler, cores
 
 from laser_core.coding.bjontegaard import Curve, Delta, bjontegaard
 from laser_core.coding.container import CodedImage, Container, pack
 from laser_core.coding.identity import IDENTITY_BYTES
 from laser_core.coding.rd import ANCHORS, Row, bd_rows, mean_rows, read_rows
 from laser_core.errors import LaserError
+from laser_core.recipes.model import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "compression.md"
@@ -48,6 +52,16 @@ KODAK = Path(__file__).with_name("kodak_anchors.json")
 """CompressAI's published Kodak curves, with the file and commit each was copied from."""
 KODAK_RATES = (0.25, 0.5)
 HELD_OUT, ON_KODAK = "held-out photos", "Kodak (published)"
+CODEC = "codec-cpu"
+"""The CPU codec's sweep folder: one curve, a run per rate weight."""
+CODEC_RECIPE = "recipes/codec/factorized-cpu.yaml"
+CODEC_RATES = ("0.02", "0.01", "0.005", "0.0025")
+CODEC_JOBS = 2
+"""Points trained at once, one thread each: on two cores, the sweep in half the time."""
+WEBP_SPAN = (0.3, 0.4, 0.5)
+"""Rates at which the codec is compared with WebP (issue 22's stretch goal: 0.3 to 0.5 bpp)."""
+LOAD_LOG = "load.log"
+"""The load samples of the work folder's regeneration, kept across resumed ones."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,18 @@ how they would score on these photographs. {single_points}
 | --- | --- | ---: | ---: | ---: | ---: | ---: |
 {bd_table}
 
-- {kodak_points}"""
+- {kodak_points}
+
+The CPU codec, `{codec_recipe}` ({codec_steps} steps a point, one run per rate weight
+λ = {codec_rates}, the `laser sweep` above), on the same photographs; JPEG and WebP at the rate of
+each point, interpolated in log-rate between their qualities:
+
+| λ | bpp (file) | PSNR | SSIM | JPEG at that rate | WebP at that rate |
+| --- | ---: | ---: | ---: | ---: | ---: |
+{codec_table}
+
+- {codec_gains}
+- {codec_time}"""
 
 
 def main() -> None:
@@ -128,15 +153,22 @@ def main() -> None:
     existing = [e.run for e in ENTRIES if (REPO / args.work / e.run).exists()]
     if existing:
         parser.error(f"{args.work} already holds {', '.join(existing)}: remove them or use --work")
-    for command in commands(args.work, args.steps):
-        execute(command)
+    (REPO / args.work).mkdir(parents=True, exist_ok=True)
+    with LoadSampler(log=REPO / args.work / LOAD_LOG) as sampler:
+        for command in commands(args.work, args.steps):
+            execute(command)
     rows = read_rows(REPO / args.work / "rd-out" / "rd.csv")
+    status = json.loads((REPO / args.work / CODEC / "status.json").read_text())
     kodak = kodak_curves()
     plot_with_anchors(mean_rows(rows), kodak, args.out.parent / FIGURE)
     section = TEMPLATE.format(
         steps=args.steps,
         commands=shell_block(args.work, args.steps),
         figure=FIGURE,
+        codec_recipe=CODEC_RECIPE,
+        codec_steps=codec_steps(args.steps),
+        codec_rates=", ".join(CODEC_RATES),
+        codec_time=codec_time(status, sampler.samples, codec_steps(args.steps)),
         **figures(rows, kodak),
     )
     section = reflow(section)
@@ -169,6 +201,11 @@ def fill(text: str, width: int, first: str, rest: str) -> str:
     )
 
 
+def codec_steps(steps: int) -> int:
+    """The codec's steps a point: its recipe's, or ``--steps`` for a quick check."""
+    return load_recipe(REPO / CODEC_RECIPE).train.steps if steps == STEPS else steps
+
+
 def quickstart(steps: int) -> list[str]:
     return [*QUICKSTART, f"train.steps={steps}"]
 
@@ -177,6 +214,8 @@ def commands(work: Path, steps: int) -> list[list[str]]:
     """The shell commands the section documents, as argument lists, in order."""
     vq, hierarchical, rq, omp, omp4, finetuned = (str(work / e.run) for e in ENTRIES)
     run = ["laser", "run", *quickstart(steps), "--run-dir"]
+    codec = str(work / CODEC)
+    quick = [] if steps == STEPS else [f"train.steps={steps}"]
     return [
         [*run, vq],
         [*run, rq, "bottleneck={name: rq, levels: 4, codebook_size: 256}"],
@@ -185,19 +224,31 @@ def commands(work: Path, steps: int) -> list[list[str]]:
         ["laser", "priors", omp4, "--bits", "4"],
         ["laser", "finetune-quantized", omp4, "-o", finetuned],
         ["laser", "run", HIERARCHICAL, "--run-dir", hierarchical, f"train.steps={steps}"],
-        ["laser", "rd", vq, rq, omp, omp4, finetuned, hierarchical, "-o", str(work / "rd-out")],
+        [
+            "OMP_NUM_THREADS=1",
+            *["laser", "sweep", CODEC_RECIPE, "--sweep-dir", codec, "--jobs", str(CODEC_JOBS)],
+            f"losses.rate={','.join(CODEC_RATES)}",
+            *quick,
+        ],
+        [
+            *["laser", "rd", vq, rq, omp, omp4, finetuned, hierarchical, codec],
+            *["-o", str(work / "rd-out")],
+        ],
     ]
 
 
 def execute(command: list[str]) -> None:
     """Run one command from the repository root: ``laser`` as this Python's CLI, ``cp -r``
-    as a copy of the folder."""
+    as a copy of the folder; leading ``NAME=value`` words set its environment."""
     print(f"$ {shlex.join(command)}", flush=True)
+    settings = list(itertools.takewhile(lambda word: re.fullmatch(r"[A-Z_]+=\S*", word), command))
+    environment = {**os.environ, **dict(word.split("=", 1) for word in settings)}
+    command = command[len(settings) :]
     if command[0] == "cp":
         shutil.copytree(REPO / command[2], REPO / command[3])
         return
     laser = [sys.executable, "-m", "laser_core.cli", *command[1:]]
-    code = subprocess.run(laser, cwd=REPO).returncode
+    code = subprocess.run(laser, cwd=REPO, env=environment).returncode
     if code:
         sys.exit(f"regeneration stopped: `{shlex.join(command)}` exited with {code}")
 
@@ -249,6 +300,8 @@ def figures(rows: list[Row], kodak: dict[str, Curve]) -> dict[str, str]:
         "single_points": single_points(means),
         "kodak_source": kodak_source(),
         "kodak_points": kodak_points(kodak),
+        "codec_table": codec_table(means),
+        "codec_gains": codec_gains(means),
     }
 
 
@@ -474,6 +527,78 @@ def kodak_points(kodak: dict[str, Curve]) -> str:
         for name, curve in kodak.items()
     ]
     return f"Published on Kodak, PSNR at {at} (interpolated in log-rate): {'; '.join(values)} dB."
+
+
+def at_rate(curve: Curve, rate: float) -> float | None:
+    """The curve's PSNR at ``rate``, interpolated in log-rate; None outside its rates."""
+    if not min(curve.rates) <= rate <= max(curve.rates):
+        return None
+    return float(np.interp(np.log(rate), curve.log_rates(), curve.psnrs))
+
+
+def codec_table(means: list[Row]) -> str:
+    """A row per point of the codec's curve, with JPEG's and WebP's PSNR at its rate."""
+    curves = measured_curves(means)
+    points = sorted((r for r in means if r["codec"] == CODEC), key=lambda r: -float(r["bpp"]))
+    lines = []
+    for point in points:
+        pillow = [at_rate(curves[codec], float(point["bpp"])) for codec in PILLOW]
+        cells = " | ".join("n/a" if psnr is None else f"{psnr:.2f}" for psnr in pillow)
+        rate = str(point["setting"]).removeprefix("rate=")
+        lines.append(
+            f"| {rate} | {point['bpp']:.3f} | {point['psnr']:.2f} | {point['ssim']:.3f} | {cells} |"
+        )
+    return "\n".join(lines)
+
+
+def codec_gains(means: list[Row]) -> str:
+    """The codec's PSNR over JPEG at 0.25 and 0.5 bpp (issue 22's targets: 1.5 and 1.0 dB),
+    and its distance to WebP from 0.3 to 0.5 bpp (the stretch goal: within 0.3 dB)."""
+    curves = measured_curves(means)
+    codec, jpeg, webp = curves[CODEC], curves["jpeg"], curves["webp"]
+    parts = []
+    for rate, target in ((0.25, 1.5), (0.5, 1.0)):
+        ours, theirs = at_rate(codec, rate), at_rate(jpeg, rate)
+        if ours is None or theirs is None:
+            parts.append(f"at {rate} bpp: outside the measured rates (no comparison)")
+            continue
+        verdict = "meets" if ours - theirs >= target else "misses"
+        parts.append(
+            f"at {rate} bpp {ours:.2f} dB against JPEG's {theirs:.2f}: {ours - theirs:+.2f} dB "
+            f"({verdict} the +{target} dB target)"
+        )
+    gaps = [
+        ours - theirs
+        for rate in WEBP_SPAN
+        if (ours := at_rate(codec, rate)) is not None
+        and (theirs := at_rate(webp, rate)) is not None
+    ]
+    span_text = (
+        f"From 0.3 to 0.5 bpp it is {min(gaps):+.2f} to {max(gaps):+.2f} dB against WebP (at "
+        f"{', '.join(f'{rate:g}' for rate in WEBP_SPAN)} bpp; the stretch goal is within 0.3 dB)."
+        if len(gaps) == len(WEBP_SPAN)
+        else "Its rates do not span 0.3 to 0.5 bpp, so WebP is not compared there."
+    )
+    return f"The CPU codec, {'; '.join(parts)}. {span_text}"
+
+
+def codec_time(status: dict, samples: list[tuple[float, float]], steps: int) -> str:
+    """How long each point of the codec's sweep trained (``laser sweep``'s status.json) and
+    the mean 1-minute load while it did (the regeneration's load samples)."""
+    runs = [run for run in status["runs"].values() if run["seconds"] is not None]
+    if not runs:
+        return "The codec's training times were not recorded."
+    minutes = [run["seconds"] / 60 for run in runs]
+    loads = []
+    for run in runs:
+        within = [v for at, v in samples if run["started"] <= at <= run["started"] + run["seconds"]]
+        loads.append(sum(within) / len(within) if within else float("nan"))
+    return (
+        f"Each point trained {steps} steps in {min(minutes):.0f} to {max(minutes):.0f} minutes "
+        f"of wall time, one thread each, {CODEC_JOBS} points at a time on this machine's "
+        f"{cores()} cores, at a mean 1-minute load of {min(loads):.1f} to {max(loads):.1f} "
+        "while they ran (other work on the machine included)."
+    )
 
 
 def plot_with_anchors(means: list[Row], kodak: dict[str, Curve], path: Path) -> None:

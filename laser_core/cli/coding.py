@@ -77,8 +77,8 @@ def _compress(args: argparse.Namespace) -> None:
     print(
         f"wrote {args.output}: {written.images} image(s), {written.size} bytes, "
         f"{bpp['bpp']:.4f} bpp (cross-entropy {bpp['bpp_cross_entropy']:.4f}, nominal "
-        f"{bpp['bpp_nominal']:.4f}); codebook {written.codebook_bytes} bytes, held by the model "
-        "and not counted"
+        f"{bpp['bpp_nominal']:.4f}); {written.held_by_model} {written.codebook_bytes} bytes, held "
+        "by the model and not counted"
     )
 
 

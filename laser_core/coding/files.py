@@ -16,7 +16,7 @@ from laser_core.coding.opening import open_codec, open_codec_for
 from laser_core.coding.priors import Priors, build_priors
 from laser_core.coding.rates import Rates
 from laser_core.coding.rd import Row, default_images, folder_images, rate_distortion
-from laser_core.data.images import from_pixels, read_pixels, to_pixels, write_png
+from laser_core.data.images import from_pixels, read_codable_pixels, to_pixels, write_png
 from laser_core.errors import LaserError
 from laser_core.files import atomic_write
 from laser_core.rundir.lock import lock_run_dir
@@ -38,13 +38,14 @@ def count_priors(
 @dataclass
 class Compressed:
     """A written ``.lsr`` file: how many images and bytes it holds, its rates, and the bytes
-    of the codebook, which the model holds and the file does not count."""
+    of what the model holds and the file does not count (a codebook, coding tables)."""
 
     path: Path
     images: int
     size: int
     rates: Rates
     codebook_bytes: int
+    held_by_model: str
 
 
 def compress_files(
@@ -57,11 +58,13 @@ def compress_files(
     ``laser compress`` does. Counts the run's priors first if it has none; ``prior`` names a
     trained prior of the run (``laser prior``) to code under instead."""
     codec = open_codec(Path(run_dir), prior)
-    tensors = [from_pixels(read_pixels(Path(path), codec.channels)) for path in images]
+    tensors = [from_pixels(read_codable_pixels(Path(path), codec.channels)) for path in images]
     data, rates = codec.compress(tensors)
     output = Path(output)
     atomic_write(output, lambda temporary: temporary.write_bytes(data))
-    return Compressed(output, len(tensors), len(data), rates, codec.codebook_bytes)
+    return Compressed(
+        output, len(tensors), len(data), rates, codec.codebook_bytes, codec.held_by_model
+    )
 
 
 def decompress_file(

@@ -15,6 +15,9 @@ from laser_core.errors import LaserError
 class ImageCodec:
     """``compress`` and ``measure`` once for the tiled codec and the whole-image codec."""
 
+    held_by_model = "codebook"
+    """What decoding reads from the model besides the file (``codebook_bytes`` of it)."""
+
     def encode(self, image: torch.Tensor) -> Any:
         raise NotImplementedError
 

@@ -29,7 +29,7 @@ from laser_core.coding.codec import Codec
 from laser_core.coding.opening import open_codec
 from laser_core.coding.trained_priors import trained_prior_names
 from laser_core.coding.whole_images import WholeImageCodec
-from laser_core.data.images import from_pixels, read_pixels, to_pixels
+from laser_core.data.images import GRAYSCALE_MODES, from_pixels, read_pixels, to_pixels
 from laser_core.data.photos import sample_photo
 from laser_core.errors import LaserError
 from laser_core.files import atomic_write, atomic_write_text
@@ -37,7 +37,7 @@ from laser_core.rundir.layout import RunDir
 
 log = logging.getLogger(__name__)
 
-QUALITIES = (10, 25, 50, 75, 90)
+QUALITIES = (5, 10, 25, 50, 75, 90)
 """Pillow quality settings tried for JPEG and WebP."""
 METRICS = ("psnr", "ssim", "lpips")
 """Distortion metrics, each used when a metric plugin of that name builds."""
@@ -45,7 +45,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 MIN_SIDE, MAX_SIDE = 16, 16383
 """Image sides rd measures: below 16 pixels a file is mostly header and the metrics' windows
 do not fit; 16383 is the largest side WebP can code."""
-GRAYSCALE_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 ANCHORS = ("jpeg", "webp")
 """The codecs every LASER codec's Bjøntegaard deltas are measured against."""
 BD_COLUMNS = ("codec", "anchor", "points", "method", "bd_rate_percent", "bd_psnr_db", "note")

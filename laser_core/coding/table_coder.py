@@ -14,7 +14,7 @@ import torch
 
 from laser_core.coding.entropy import Categorical, RangeEncoder, payload_decoder, to_payload
 from laser_core.errors import LaserError
-from laser_core.ops.frequencies import CodingTable, exact_probabilities, frequency_bits
+from laser_core.ops.frequencies import CodingTable, chosen_bits, exact_probabilities
 from laser_core.plugin.contracts import EntropyCodedBottleneck
 
 
@@ -23,6 +23,8 @@ class TableCoder:
 
     def __init__(self, bottleneck: EntropyCodedBottleneck, tables: list[CodingTable]):
         self.bottleneck, self.tables = bottleneck, tables
+        # None for a row of one symbol, which is certain: a channel that training left unused
+        # codes in no bits, and the decoder writes its symbol.
         self.models = [[_model(table.row(r)) for r in range(table.rows)] for table in tables]
 
     def clamp(
@@ -43,11 +45,15 @@ class TableCoder:
         Σ -log2(frequency / 2**PRECISION) an ideal coder would spend on them."""
         encoder, bits = RangeEncoder(), 0.0
         for stage, table in enumerate(self.tables):
-            symbols = stages[stage][0]
-            for row in torch.unique(rows[stage]).tolist():
-                coded = symbols[rows[stage] == row] - int(table.offsets[row])
-                encoder.encode(coded.numpy().astype(np.int32), self.models[stage][row])
-                bits += float(frequency_bits(table.row(row).expand(len(coded), -1), coded).sum())
+            order, groups = _groups(rows[stage])
+            flat_rows = rows[stage].flatten()[order]
+            coded = stages[stage][0].flatten()[order] - table.offsets[flat_rows]
+            bits += float(chosen_bits(table.frequencies[flat_rows, coded]).sum())
+            values, start = coded.numpy().astype(np.int32), 0
+            for row, count in groups:
+                if self.models[stage][row] is not None:
+                    encoder.encode(values[start : start + count], self.models[stage][row])
+                start += count
         return to_payload(encoder), bits
 
     def decode(self, payload: bytes, grid: tuple[int, int]) -> list[torch.Tensor]:
@@ -58,14 +64,17 @@ class TableCoder:
         try:
             for stage, table in enumerate(self.tables):
                 rows = self.bottleneck.stage_rows(stage, stages, grid)
-                symbols = torch.zeros(shapes[stage], dtype=torch.long)
-                for row in torch.unique(rows).tolist():
-                    where = rows == row
-                    decoded = decoder.decode(self.models[stage][row], int(where.sum()))
-                    symbols[where] = torch.from_numpy(decoded.astype(np.int64)) + int(
-                        table.offsets[row]
-                    )
-                stages.append(symbols[None])
+                order, groups = _groups(rows)
+                decoded = [
+                    np.zeros(count, np.int32)
+                    if self.models[stage][row] is None
+                    else decoder.decode(self.models[stage][row], count)
+                    for row, count in groups
+                ]
+                in_order = torch.from_numpy(np.concatenate(decoded).astype(np.int64))
+                symbols = torch.empty(rows.numel(), dtype=torch.long)
+                symbols[order] = in_order + table.offsets[rows.flatten()[order]]
+                stages.append(symbols.reshape(shapes[stage])[None])
         except (AssertionError, ValueError, RuntimeError) as error:
             raise LaserError(f"the payload does not decode under these tables ({error})") from None
         return stages
@@ -79,7 +88,20 @@ class TableCoder:
         )
 
 
-def _model(frequencies: torch.Tensor) -> Categorical:
+def _groups(rows: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """The positions of ``rows`` (any shape, flattened) grouped by row, each group in raster
+    order (a stable sort), and each group's row and size: one sort where a mask per row would
+    read every symbol once per row."""
+    flat = rows.flatten()
+    order = torch.argsort(flat, stable=True)
+    present, counts = torch.unique_consecutive(flat[order], return_counts=True)
+    return order, list(zip(present.tolist(), counts.tolist(), strict=True))
+
+
+def _model(frequencies: torch.Tensor) -> Categorical | None:
     """A constriction categorical of integer frequencies (alphabet,), handed over as exact
-    float64 multiples of 2**-PRECISION, as the prior coder does."""
+    float64 multiples of 2**-PRECISION, as the prior coder does; None for one symbol, which
+    constriction cannot model and needs no bits."""
+    if len(frequencies) == 1:
+        return None
     return Categorical(exact_probabilities(frequencies), perfect=False)

@@ -47,10 +47,12 @@ class WholeImageCodec(ImageCodec):
 
     tile = 1
     """Any image size codes as it is: nothing to crop it to (rd.py reads this)."""
+    held_by_model = "coding tables"
 
     def __init__(self, run: TrainedRun, tables: list[CodingTable], identity: bytes):
         self.run, self.identity = run, identity
-        self.model = run.model.eval()
+        # Channels-last convolutions run 1.5x faster on CPUs (oneDNN's native layout).
+        self.model = run.model.eval().to(memory_format=torch.channels_last)
         self.bottleneck: EntropyCodedBottleneck = self.model.bottleneck
         self.coder = TableCoder(self.bottleneck, tables)
         self.model_id = model_identity(run.run_dir)
@@ -91,7 +93,7 @@ class WholeImageCodec(ImageCodec):
         height, width = image.shape[1:]
         padding = (0, -width % self.downsampling, 0, -height % self.downsampling)
         padded = F.pad(image[None], padding, mode="replicate") if any(padding) else image[None]
-        latents = self.model.encoder(padded)
+        latents = self.model.encoder(padded.contiguous(memory_format=torch.channels_last))
         grid = self.latent_grid((height, width))
         stages, rows = self.coder.clamp(self.bottleneck.stage_symbols(latents), grid)
         return WholeEncoded(stages, grid, (height, width), rows)
@@ -100,6 +102,7 @@ class WholeImageCodec(ImageCodec):
     def reconstruct(self, encoded: WholeEncoded) -> torch.Tensor:
         """The decoded image (C, H, W) in [-1, 1] of a code."""
         latents = self.bottleneck.dequantize(encoded.stages)
+        latents = latents.contiguous(memory_format=torch.channels_last)
         image = self.model.decoder(latents)[0, :, : encoded.size[0], : encoded.size[1]]
         return image.clamp(-1, 1)
 

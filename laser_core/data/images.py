@@ -21,6 +21,9 @@ from laser_core.files import atomic_write
 MODES = {1: "L", 3: "RGB"}
 """PIL image mode for each supported number of channels."""
 
+GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+"""Pillow modes of single-channel images."""
+
 _FULL_SCALE = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
 """Modes whose values exceed 8 bits, and the value that is white. Pillow opens 16-bit PNG and
 TIFF grayscale as ``I;16`` (or ``I`` after some operations), holding 0..65535."""
@@ -38,6 +41,36 @@ def image_pixels(image: Image.Image, channels: int) -> np.ndarray:
         image = image.convert("RGBA")  # so that transparent entries do not become palette noise
     pixels = np.asarray(image.convert(MODES[channels]), dtype=np.uint8)
     return pixels.reshape(*pixels.shape[:2], channels)
+
+
+def read_codable_pixels(path: Path, channels: int) -> np.ndarray:
+    """:func:`read_pixels` for a codec, refusing a file it could only code by changing what
+    the file holds (colour to luma or back, 16 bits to 8): a decoded image is then the given
+    one up to the codec's loss, never silently a different picture."""
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            sixteen_bit_rgb = any(";16" in str(tile.args) for tile in image.tile)
+            deep = mode in _FULL_SCALE or mode == "F" or sixteen_bit_rgb
+    except (OSError, UnidentifiedImageError) as error:
+        raise LaserError(f"cannot read image {path}: {error}") from None
+    if deep:
+        raise LaserError(
+            f"{path} holds more than 8 bits per sample (mode {mode}); LASER codecs code 8-bit "
+            "images and would drop the low bits: convert it to 8 bits first"
+        )
+    grayscale = mode in GRAYSCALE_MODES
+    if grayscale and channels == 3:
+        raise LaserError(
+            f"{path} is a grayscale image (mode {mode}) and this run codes RGB images: convert "
+            "it to RGB to code it as one, or use a run trained on grayscale (data.channels: 1)"
+        )
+    if not grayscale and channels == 1:
+        raise LaserError(
+            f"{path} is a colour image (mode {mode}) and this run codes grayscale images: "
+            "convert it to grayscale first, or use a run trained on colour (data.channels: 3)"
+        )
+    return read_pixels(path, channels)
 
 
 def from_pixels(pixels: np.ndarray) -> torch.Tensor:

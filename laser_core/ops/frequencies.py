@@ -36,7 +36,11 @@ def exact_probabilities(frequencies: torch.Tensor) -> np.ndarray:
 def frequency_bits(frequencies: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
     """-log2 of each symbol's quantized probability (rows,): what a range coder spends on
     ``symbols`` (rows,) under ``frequencies`` (rows, alphabet)."""
-    chosen = frequencies.gather(-1, symbols.long().cpu().unsqueeze(-1)).squeeze(-1)
+    return chosen_bits(frequencies.gather(-1, symbols.long().cpu().unsqueeze(-1)).squeeze(-1))
+
+
+def chosen_bits(chosen: torch.Tensor) -> torch.Tensor:
+    """-log2 of the quantized probabilities whose frequencies are ``chosen`` (any shape)."""
     return PRECISION - torch.log2(chosen.double())
 
 

@@ -17,7 +17,7 @@ from laser_core import (
 from laser_core.ops import CodingTable
 
 from .densities import EntropyBottleneck, factorized_table
-from .rounded import RoundedLatents, rounded_codes
+from .rounded import RoundedLatents, rounded_codes, straight_through_round
 
 
 class FactorizedConfig(ComponentConfig):
@@ -34,7 +34,8 @@ class FactorizedBottleneck(RoundedLatents):
 
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         with full_precision(z):
-            quantized, likelihoods = self.density(z.float())
+            _, likelihoods = self.density(z.float())
+            quantized = straight_through_round(z.float())
         bits = -torch.log2(likelihoods).flatten(1).sum(1)
         return BottleneckOutput(
             quantized=quantized.to(z.dtype),

@@ -28,7 +28,7 @@ from .densities import (
     gaussian_table,
     scale_rows,
 )
-from .rounded import RoundedLatents, rounded_codes
+from .rounded import RoundedLatents, rounded_codes, straight_through_round
 
 HYPER_DOWNSAMPLING = 4
 
@@ -79,9 +79,11 @@ class HyperpriorBottleneck(RoundedLatents):
     def forward(self, z: torch.Tensor) -> BottleneckOutput:
         with full_precision(z):
             latents = z.float()
-            side, side_likelihoods = self.side_density(self.side_information(latents))
-            scales = self.scales(side, latents.shape[2:])
-            quantized, likelihoods = self.latent_density(latents, scales)
+            side = self.side_information(latents)
+            _, side_likelihoods = self.side_density(side)
+            scales = self.scales(straight_through_round(side), latents.shape[2:])
+            _, likelihoods = self.latent_density(latents, scales)
+            quantized = straight_through_round(latents)
         bits = -torch.log2(likelihoods).flatten(1).sum(1)
         side_bits = -torch.log2(side_likelihoods).flatten(1).sum(1)
         return BottleneckOutput(

@@ -8,6 +8,14 @@ import torch
 from laser_core import Codes, CodeSpec, EntropyCodedBottleneck
 
 
+def straight_through_round(z: torch.Tensor) -> torch.Tensor:
+    """Rounded latents forward, the identity's gradient backward. The decoder trains on the
+    integers it will decode, while the rate keeps uniform noise as its differentiable stand-in
+    for rounding (Minnen & Singh, 2020): noise in the decoder's input too is a mismatch that
+    short trainings never outgrow."""
+    return z + (torch.round(z) - z).detach()
+
+
 def rounded_codes(z: torch.Tensor) -> Codes:
     """The codes of latents z (batch, dim, height, width): rounded, channels last, fp32."""
     return Codes(indices=None, values=torch.round(z.detach().float()).permute(0, 2, 3, 1))

@@ -224,3 +224,47 @@ def test_tile_options_are_refused_for_a_whole_image_run(codec_run, photos, tmp_p
     assert "codes whole images under its own entropy model" in capsys.readouterr().err
     assert main(["finetune-quantized", str(run), "-o", str(tmp_path / "tuned")]) == 1
     assert "no value quantizer to fine-tune for" in capsys.readouterr().err
+
+
+def sixteen_bit_rgb_png(path, pixels: np.ndarray) -> None:
+    """A 16-bit RGB PNG (Pillow writes RGB at 8 bits only), chunk by chunk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    height, width = pixels.shape[:2]
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in pixels)
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_images_a_run_would_code_as_another_picture_are_refused(
+    codec_run, photos, tmp_path, capsys
+):
+    pixels = photo_pixels("coffee", 24, 32)
+    gray, gray16, rgb16 = tmp_path / "gray.png", tmp_path / "gray16.png", tmp_path / "rgb16.png"
+    Image.fromarray(pixels[..., 0]).save(gray)
+    Image.fromarray(pixels[..., 0].astype(np.uint16) * 257).save(gray16)
+    sixteen_bit_rgb_png(rgb16, pixels.astype(np.uint16) * 257)
+    assert Image.open(rgb16).size == (32, 24)  # a valid PNG Pillow reads
+    run = codec_run("factorized")
+    for path, words in (
+        (gray, "grayscale image (mode L)"),
+        (gray16, "more than 8 bits"),
+        (rgb16, "more than 8 bits"),
+    ):
+        out = tmp_path / f"{path.stem}.lsr"
+        assert main(["compress", str(run), str(path), "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert words in err and str(path) in err and "Traceback" not in err
+        assert not out.exists()
+    assert main(["compress", str(run), str(photos[0]), "-o", str(tmp_path / "ok.lsr")]) == 0
+    assert "coding tables" in capsys.readouterr().out  # not "codebook": it has none
