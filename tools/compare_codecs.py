@@ -61,8 +61,8 @@ FAMILIES = (
     Family(
         "hyperprior", "scale hyperprior", "recipes/codec/hyperprior-cpu.yaml", (0.02, 0.006, 0.002)
     ),
-    Family("vq", "VQ (vq-rate)", "recipes/codec/vq-cpu.yaml", (0.01, 0.003, 0.001)),
-    Family("fsq", "FSQ (fsq-rate)", "recipes/codec/fsq-cpu.yaml", (0.02, 0.006, 0.002)),
+    Family("vq", "VQ (vq-rate)", "recipes/codec/vq-cpu.yaml", (0.03, 0.01, 0.003)),
+    Family("fsq", "FSQ (fsq-rate)", "recipes/codec/fsq-cpu.yaml", (0.03, 0.01, 0.003)),
     Family(
         "sparse",
         "sparse codes (sparse-rate)",

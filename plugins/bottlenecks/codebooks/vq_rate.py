@@ -7,8 +7,8 @@ learnt categorical prior p over them. A latent vector takes the code minimising
 ||z - code||² + β (-log2 p(code)), β = ``bit_cost`` x λ (the recipe's ``losses.rate``), so
 assignment itself trades distortion for bits; the prior's logits learn from the rate term, the
 chosen codes' -log2 p reported as ``bits``. The groups multiply the codebook (product VQ): 96
-channels in groups of 4 with 64 codes are up to 24 x 6 = 144 bits per latent position, 0.56
-bits per pixel at a downsampling of 16, and the learnt prior codes far fewer.
+channels in groups of 4 with 256 codes are up to 24 x 8 = 192 bits per latent position, 0.75
+bits per pixel at a downsampling of 16, and the learnt prior codes fewer.
 
 ``laser compress`` codes one stage, the code ids (groups, height, width), one table row per
 group: the prior's own probabilities as integer frequencies.
