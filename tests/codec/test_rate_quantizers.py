@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from laser_core import BuildContext
+from laser_core import BuildContext, LaserError
 from laser_core.ops import frequency_bits
 from laser_core.testing import check_component
 from laser_plugins.bottlenecks.codebooks.vq_rate import RateVectorQuantizer, VQRateConfig
@@ -92,3 +92,9 @@ def test_fsq_levels_survive_the_coding_stages():
 def test_fsq_rate_refuses_an_even_number_of_levels():
     with pytest.raises(ValueError, match="odd number"):
         FSQRateConfig(levels=4)
+
+
+def test_vq_rate_says_which_group_dim_fits_the_latents():
+    config = VQRateConfig(group_dim=5)
+    with pytest.raises(LaserError, match="group_dim 5 does not divide the encoder's latent_dim 8"):
+        RateVectorQuantizer(config, BuildContext(latent_dim=8))
