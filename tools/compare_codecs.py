@@ -90,6 +90,10 @@ on {machine} (mean load {load:.1f} while it ran); do not edit by hand.
 | --- | ---: | ---: | ---: | ---: | ---: |
 {table}
 
+Bjøntegaard deltas on the log-rate curves (BD-rate in percent, negative when the family needs
+fewer bits than the anchor; BD-PSNR in dB; n/a where the two curves do not overlap in PSNR or
+in rate, so that no delta is defined).
+
 | family | BD-rate vs JPEG | BD-PSNR vs JPEG | BD-rate vs factorized | BD-PSNR vs factorized |
 | --- | ---: | ---: | ---: | ---: |
 {bd_table}
@@ -109,6 +113,7 @@ def main() -> None:
     for family in missing:
         print(f"note: {family.recipe} does not exist yet; {family.title} is left out")
     work = args.work if args.work.is_absolute() else REPO / args.work
+    work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     with LoadSampler(every=10.0, log=work / "load.log") as load:
         for command in commands(families, args.work, args.steps):
