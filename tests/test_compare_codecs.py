@@ -50,3 +50,8 @@ def test_a_missing_recipe_leaves_its_family_out_and_a_present_one_is_swept(tmp_p
     assert [c[2] for c in sweeps] == [f.recipe for f in families]
     assert all("train.steps=100" in c and c[6].startswith("losses.rate=") for c in sweeps)
     assert commands[-1][:2] == ["laser", "rd"] and len(commands[-1]) == len(families) + 4
+
+
+def test_a_resumed_comparison_counts_its_running_time_and_not_the_pause():
+    samples = [0.0, 10.0, 20.0, 30.0, 3600.0, 3610.0, 3620.0]
+    assert compare.running_minutes(samples, every=10.0) == 50.0 / 60

@@ -21,12 +21,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 from doc_section import write_section
 from machine import LoadSampler, cores, cpu_name
-from regenerate_compression import delta, measured_curves, reflow
+from regenerate_compression import delta, measured_curves, reflow, wrap
 
 from laser_core.coding.bjontegaard import Curve, Delta
 from laser_core.coding.rd import Row, mean_rows, read_rows
@@ -43,7 +44,7 @@ cores finish within 35 minutes; 2000 would take over an hour."""
 JOBS = 2
 """Runs trained at a time: two share the two cores better than one process's threads do."""
 PILLOW = {"jpeg": "JPEG", "webp": "WebP"}
-RATES = (0.15, 0.25, 0.5, 0.75, 1.0)
+RATES = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.85, 1.0)
 """The rates (bpp) at which the section says which family wins."""
 
 
@@ -121,9 +122,8 @@ def main() -> None:
     with LoadSampler(every=10.0, log=work / "load.log") as load:
         for command in commands(families, args.work, args.steps):
             execute(command)
-    # from the first load sample: a resumed comparison counts the time before it stopped too
     started = min((at for at, _ in load.samples), default=time.time())
-    minutes = (time.time() - started) / 60
+    minutes = running_minutes([at for at, _ in load.samples], load.every)
     rows = read_rows(work / "rd" / "rd.csv")
     means = mean_rows(rows)
     plot(means, families, args.out.parent / FIGURE)
@@ -147,6 +147,13 @@ def main() -> None:
     )
     write_section(DOC, START, END, reflow(section), args.out)
     print(f"wrote {args.out}")
+
+
+def running_minutes(times: list[float], every: float) -> float:
+    """Minutes the comparison ran, from the times of its load samples (one every ``every``
+    seconds while it runs): a resumed comparison counts its earlier runs and not the pause."""
+    times = sorted(times)
+    return sum(b - a for a, b in pairwise(times) if b - a <= 3 * every) / 60
 
 
 def available(families: tuple[Family, ...]) -> tuple[list[Family], list[Family]]:
@@ -185,14 +192,16 @@ def execute(command: list[str]) -> None:
 
 
 def shell_block(families: list[Family], work: Path, steps: int) -> str:
-    return "\n".join(shlex.join(command) for command in commands(families, work, steps))
+    return "\n".join(
+        wrap([shlex.quote(word) for word in command]) for command in commands(families, work, steps)
+    )
 
 
 def missing_note(missing: list[Family]) -> str:
     if not missing:
         return ""
-    names = ", ".join(f"{f.title} (`{f.recipe}`)" for f in missing)
-    return f"Left out, their recipe not yet in the repository: {names}. "
+    names = ", ".join(f"{f.title}, `{f.recipe}`" for f in missing)
+    return f"Left out (recipe not yet in the repository): {names}. "
 
 
 def rate_of(setting: str) -> str:
