@@ -114,6 +114,7 @@ def _assemble(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildCon
         image_channels=images.image_channels,
         image_size=images.image_size,
         num_classes=_classes(images) if isinstance(images, DataSplits) else None,
+        rate_weight=recipe.losses.rate,
     )
     encoder = build_component("encoders", recipe.encoder, context)
     _check_downsampling(recipe, encoder.downsampling, context.image_size)

@@ -110,6 +110,9 @@ class BuildContext:
     """Classes of the dataset's labels; 0: its examples carry none; None: not known."""
     symbols: SymbolSpec | None = None
     """The tokens a prior models (priors only)."""
+    rate_weight: float = 0.0
+    """The recipe's ``losses.rate`` (lambda), for a bottleneck whose quantization itself
+    weighs bits against distortion (entropy-constrained VQ)."""
 
 
 class Bottleneck(nn.Module):

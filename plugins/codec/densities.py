@@ -37,11 +37,11 @@ above the last, so coding at the next larger scale costs under 0.3% of the rate.
 
 
 @torch.no_grad()
-def factorized_table(density: EntropyBottleneck) -> CodingTable:
-    """One row per channel: the probability of each integer under the channel's density,
-    which is what rounded latents cost in eval."""
+def factorized_table(density: EntropyBottleneck, reach: int = FACTORIZED_SUPPORT) -> CodingTable:
+    """One row per channel: the probability of each integer from -reach to reach under the
+    channel's density, which is what rounded latents cost in eval."""
     channels = density.channels
-    support = torch.arange(-FACTORIZED_SUPPORT, FACTORIZED_SUPPORT + 1, dtype=torch.float32)
+    support = torch.arange(-reach, reach + 1, dtype=torch.float32)
     grid = support.to(density.quantiles.device).expand(1, channels, 1, -1).contiguous()
     was_training = density.training
     density.eval()
@@ -49,7 +49,7 @@ def factorized_table(density: EntropyBottleneck) -> CodingTable:
     density.train(was_training)
     probabilities = likelihoods[0, :, 0].double()
     probabilities = torch.where(probabilities > LIKELIHOOD_BOUND, probabilities, 0.0)
-    return coding_table(probabilities, -FACTORIZED_SUPPORT)
+    return coding_table(probabilities, -reach)
 
 
 def gaussian_table() -> CodingTable:

@@ -24,6 +24,8 @@ BOTTLENECKS = [
     ("omp", {"atoms": 24, "sparsity": 3, "dead_atom_after": 1}, {}),
     ("omp", {"atoms": 24, "sparsity": 3, "update": "online", "dead_atom_after": 1}, {}),
     ("ksvd", {"atoms": 24, "sparsity": 3, "dead_atom_after": 1}, {ITEM: 2}),
+    ("vq-rate", {"codebook_size": 16, "group_dim": 4}, {}),
+    ("fsq-rate", {"levels": 7}, {}),
 ]
 
 

@@ -1,5 +1,6 @@
-"""Learned codecs that train for rate and code whole images: `factorized`, `hyperprior` and
-`sparse-rate` runs, their stored coding tables and their `.lsr` files."""
+"""Learned codecs that train for rate and code whole images: `factorized`, `hyperprior`,
+`sparse-rate`, `vq-rate` and `fsq-rate` runs, their stored coding tables and their `.lsr`
+files."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ BOTTLENECKS = {
     "factorized": "{name: factorized}",
     "hyperprior": "{name: hyperprior, hyper_channels: 8}",
     "sparse-rate": "{name: sparse-rate, atoms: 16, sparsity: 3}",
+    "vq-rate": "{name: vq-rate, codebook_size: 16, group_dim: 4}",
+    "fsq-rate": "{name: fsq-rate, levels: 7}",
 }
 
 
@@ -81,7 +84,7 @@ def likelihood_bits(run_dir, pixels: np.ndarray) -> float:
         return float(codec.model.bottleneck(codec.model.encoder(padded)).bits.sum())
 
 
-@pytest.mark.parametrize("name", ["factorized", "hyperprior", "sparse-rate"])
+@pytest.mark.parametrize("name", BOTTLENECKS)
 def test_file_bytes_are_the_likelihood_bits_plus_the_header(codec_run, photos, tmp_path, name):
     run = codec_run(name)
     assert recorded_coding(run) == WHOLE_IMAGES
@@ -95,7 +98,7 @@ def test_file_bytes_are_the_likelihood_bits_plus_the_header(codec_run, photos, t
     assert header == 4 + 2 + 16 + 16 + 1 + 2 + 20 + 4
 
 
-@pytest.mark.parametrize("name", ["factorized", "hyperprior", "sparse-rate"])
+@pytest.mark.parametrize("name", BOTTLENECKS)
 def test_odd_sizes_decode_to_what_compression_measured(codec_run, photos, tmp_path, name):
     run = codec_run(name)
     lsr, out = tmp_path / "both.lsr", tmp_path / "out.png"

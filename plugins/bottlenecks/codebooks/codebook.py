@@ -105,10 +105,16 @@ class Codebook(nn.Module):
         return F.embedding(indices, self.vectors())
 
     @torch.no_grad()
-    def assign(self, x: torch.Tensor) -> torch.Tensor:
+    def assign(self, x: torch.Tensor, cost: torch.Tensor | None = None) -> torch.Tensor:
         """Index (N,) of the nearest code for each row of x (N, dim), without the (N, size)
-        distance matrix."""
-        return nearest_code(x, self.vectors(), backend=self.config.backend)
+        distance matrix. With ``cost`` (size,) >= 0, the code minimising ||x - code||² +
+        cost[code] (entropy-constrained VQ): the nearest code once every code carries
+        sqrt(cost) in one more coordinate, where every latent carries 0."""
+        codes = self.vectors()
+        if cost is not None:
+            x = F.pad(x, (0, 1))
+            codes = torch.cat([codes, cost.sqrt()[:, None].to(codes.dtype)], 1)
+        return nearest_code(x, codes, backend=self.config.backend)
 
     def loss(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """β ||x - sg(codes)||², plus ||sg(x) - codes||² when codes learn by gradient; means."""
