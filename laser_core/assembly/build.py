@@ -24,7 +24,12 @@ from laser_core.plugin.checks import (
     check_metric_values,
     require,
 )
-from laser_core.plugin.contracts import BottleneckOutput, BuildContext, DataSplits
+from laser_core.plugin.contracts import (
+    BottleneckOutput,
+    BuildContext,
+    DataSplits,
+    EntropyCodedBottleneck,
+)
 from laser_core.plugin.registry import Component, Registry, default_registry
 from laser_core.recipes.model import Block, Recipe
 from laser_core.rundir.layout import ImageShape
@@ -125,10 +130,15 @@ def _assemble(recipe: Recipe, images: ImageShape) -> tuple[Autoencoder, BuildCon
     model = Autoencoder(encoder, bottleneck, decoder)
     probe = _probe(model, context, recipe)
     if recipe.losses.rate and probe[2].bits is None:
+        coded = [
+            f"'{c.name}'"
+            for c in list_components("bottlenecks")
+            if isinstance(c.factory, type) and issubclass(c.factory, EntropyCodedBottleneck)
+        ]
         message = (
             f"losses.rate={recipe.losses.rate} weighs the codes' bits under the bottleneck's "
-            f"entropy model, but bottleneck '{recipe.bottleneck.name}' has none; use bottleneck "
-            "'factorized' or 'hyperprior', or set losses.rate to 0"
+            f"entropy model, but bottleneck '{recipe.bottleneck.name}' has none; use one that "
+            f"has (installed: {', '.join(coded)}), or set losses.rate to 0"
         )
         raise _problem(recipe, recipe.bottleneck, message)
     return model, context, probe
