@@ -12,7 +12,8 @@ from typing import Literal, TypeVar
 import torch
 
 Backend = Literal["auto", "torch", "triton"]
-"""auto: the Triton kernel on CUDA tensors (when Triton is installed), torch elsewhere."""
+"""auto: the Triton kernel on CUDA tensors (when Triton is installed), torch elsewhere; for
+``batch_omp``, a compiled C loop on CPU tensors (``laser_core.ops.omp_cpu``)."""
 
 Share = TypeVar("Share")
 Result = TypeVar("Result")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.linear_model import orthogonal_mp_gram
 
-from laser_core.ops import batch_omp, reconstruct
+from laser_core.ops import batch_omp, omp_cpu, reconstruct
 
 
 def unit_dictionary(dim: int, atoms: int, seed: int = 0) -> torch.Tensor:
@@ -222,6 +222,34 @@ def test_omp_chunks_give_the_same_codes():
     assert torch.get_num_threads() == threads  # chunk threads leave torch's setting alone
     assert torch.equal(whole.indices, chunked.indices)
     torch.testing.assert_close(whole.values, chunked.values)
+
+
+@pytest.mark.parametrize("tolerance", [None, 0.0, 4.0])
+def test_omp_cpu_kernel_gives_the_torch_paths_codes(tolerance: float | None):
+    # Zero signals, exact ties (atom 40 repeats atom 3), an exactly sparse signal that stops
+    # early, and enough signals for several blocks on each thread.
+    dictionary = unit_dictionary(24, 48)
+    dictionary = torch.cat([dictionary[:, :40], dictionary[:, 3:4], dictionary[:, 41:]], 1)
+    signals = torch.randn(600, 24, generator=torch.Generator().manual_seed(10))
+    signals[5] = 0
+    signals[6] = 2 * dictionary[:, 7] - dictionary[:, 30]
+    kernel = batch_omp(signals, dictionary, 9, tolerance, chunk_size=64)
+    reference = batch_omp(signals, dictionary, 9, tolerance, backend="torch")
+    assert torch.equal(kernel.indices, reference.indices)
+    torch.testing.assert_close(kernel.values, reference.values, rtol=1e-4, atol=1e-5)
+    assert (kernel.values[5] == 0).all() and (kernel.values[6, 2:] == 0).all()
+
+
+def test_omp_without_a_c_compiler_warns_and_codes_with_the_torch_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(omp_cpu, "_compiled", omp_cpu._compiled.__wrapped__)  # fresh per call
+    dictionary = unit_dictionary(16, 32)
+    signals = torch.randn(20, 16, generator=torch.Generator().manual_seed(11))
+    with pytest.warns(RuntimeWarning, match="could not build the CPU kernel.*set \\$CC"):
+        codes = batch_omp(signals, dictionary, sparsity=3)
+    reference = batch_omp(signals, dictionary, sparsity=3, backend="torch")
+    assert torch.equal(codes.indices, reference.indices)
 
 
 def test_omp_triton_backend_needs_cuda_or_the_interpreter():
