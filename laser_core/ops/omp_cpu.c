@@ -6,6 +6,28 @@
 #include <math.h>
 #include <stdint.h>
 
+#define LANES 64
+
+/* max |values[a]| over count values, kept in LANES running maxima (four AVX-512 or eight AVX2
+ * registers once vectorised) so that a max does not wait for the one before it. */
+static float largest_magnitude(const float *values, int64_t count)
+{
+    float lanes[LANES] = {0.0f};
+    int64_t a = 0;
+    for (; a + LANES <= count; a += LANES)
+        for (int64_t i = 0; i < LANES; i++) {
+            float magnitude = fabsf(values[a + i]);
+            lanes[i] = magnitude > lanes[i] ? magnitude : lanes[i];
+        }
+    for (; a < count; a++) {
+        float magnitude = fabsf(values[a]);
+        lanes[0] = magnitude > lanes[0] ? magnitude : lanes[0];
+    }
+    float largest = 0.0f;
+    for (int64_t i = 0; i < LANES; i++) largest = lanes[i] > largest ? lanes[i] : largest;
+    return largest;
+}
+
 void batch_omp_signals(int64_t count, int64_t atoms, int64_t sparsity, const float *gram,
                        const float *initial, const float *energies, float tolerance,
                        float negligible_correlation, float degenerate_pivot, int64_t *indices,
@@ -39,11 +61,7 @@ void batch_omp_signals(int64_t count, int64_t atoms, int64_t sparsity, const flo
                     }
                     source = score;
                 }
-                float largest = 0.0f;
-                for (int64_t a = 0; a < atoms; a++) {
-                    float magnitude = fabsf(source[a]);
-                    largest = magnitude > largest ? magnitude : largest;
-                }
+                float largest = largest_magnitude(source, atoms);
                 int32_t atom = (int32_t)atoms; /* the first column that holds the largest |alpha| */
                 for (int32_t a = 0; a < (int32_t)atoms; a++) {
                     int32_t candidate = fabsf(source[a]) == largest ? a : (int32_t)atoms;
