@@ -3,7 +3,7 @@
 The torch path runs each OMP step over many signals at once: every step streams the
 correlations of all of them through memory, several passes per step. The C loop codes one
 signal at a time through all its steps, its correlations (K floats) in the L1 cache and the
-Gram matrix in L2, and the compiler vectorises the passes over atoms; that is about three
+Gram matrix in L2, and the compiler vectorises the passes over atoms; that is several
 times faster than the torch path (tools/bench_omp_cpu.py measures it against scikit-learn).
 Each step is the torch path's (see ``laser_core.ops.omp``), with the same thresholds.
 
@@ -128,7 +128,7 @@ def _compiled() -> ctypes._CFuncPtr | None:
         detail = getattr(error, "stderr", None) or error
         warnings.warn(
             f"batch_omp: could not build the CPU kernel with {compiler!r} ({detail}); the "
-            "torch path codes CPU signals in this process, about three times slower. Install "
+            "torch path codes CPU signals in this process, several times slower. Install "
             "a C compiler (or set $CC) to use the kernel",
             RuntimeWarning,
             stacklevel=4,
