@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from laser_core.nn.codes import Codes
-from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
+from laser_core.ops.dispatch import Backend, in_slices, triton_or_torch, use_triton
 from laser_core.ops.omp_cpu import cpu_batch_omp
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
@@ -189,12 +189,7 @@ def _torch_batch_omp(
                 signals[rows], dictionary, table, sparsity, tolerance, block_size
             )
 
-    chunks = iter([slice(start, start + chunk_size) for start in range(0, count, chunk_size)])
-    workers = min(torch.get_num_threads(), -(-count // chunk_size)) if on_cpu else 1
-    if workers == 1:
-        code(chunks)
-    else:  # the threads take chunks from one iterator: a thread slowed by other jobs takes fewer
-        in_threads(code, [chunks] * workers)
+    in_slices(code, count, chunk_size, torch.get_num_threads() if on_cpu else 1)
     return Codes(indices, values)
 
 

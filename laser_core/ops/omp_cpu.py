@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from laser_core.nn.codes import Codes
-from laser_core.ops.dispatch import in_threads
+from laser_core.ops.dispatch import in_slices
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 
 SOURCE = Path(__file__).with_name("omp_cpu.c")
@@ -95,13 +95,7 @@ def cpu_batch_omp(
                 chosen.data_ptr(),
             )
 
-    starts = range(0, count, block_size)
-    blocks = iter([slice(start, min(start + block_size, count)) for start in starts])
-    workers = min(torch.get_num_threads(), -(-count // block_size))
-    if workers == 1:
-        code(blocks)
-    else:  # the threads take blocks from one iterator: a thread slowed by other jobs takes fewer
-        in_threads(code, [blocks] * workers)
+    in_slices(code, count, block_size, torch.get_num_threads())
     return Codes(indices, values)
 
 
