@@ -5,14 +5,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, TypeVar
 
 import torch
 
 Backend = Literal["auto", "torch", "triton"]
-"""auto: the Triton kernel on CUDA tensors (when Triton is installed), torch elsewhere."""
+"""auto: the Triton kernel on CUDA tensors (when Triton is installed), torch elsewhere; for
+``batch_omp``, a compiled C loop on CPU tensors (``laser_core.ops.omp_cpu``)."""
 
 Share = TypeVar("Share")
 Result = TypeVar("Result")
@@ -80,3 +81,16 @@ def in_threads(work: Callable[[Share], None], shares: list[Share]) -> None:
                 done.result()
     finally:
         torch.set_num_threads(threads)  # also the default for threads started later
+
+
+def in_slices(work: Callable[[Iterator[slice]], None], count: int, size: int, threads: int) -> None:
+    """Run ``work`` over ``count`` items in slices of ``size``: in this thread when ``threads``
+    is 1 or one slice holds them all, else on up to ``threads`` threads (``in_threads``) that
+    take slices from one iterator, so that a thread slowed by other jobs takes fewer."""
+    starts = range(0, count, size)
+    slices = iter([slice(start, min(start + size, count)) for start in starts])
+    workers = min(threads, len(starts))
+    if workers == 1:
+        work(slices)
+    else:
+        in_threads(work, [slices] * workers)

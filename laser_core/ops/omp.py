@@ -11,10 +11,14 @@ new column of L⁻ᵀ is one small matrix-vector product, the coefficients γ = 
 by one scaled column of L⁻ᵀ per step without a triangular solve, and the correlations
 α = Dᵀx − G_S γ_S are one weighted sum of rows per signal (its α₀ and the support's Gram rows).
 
-Signals are coded in chunks, which bounds memory; on the CPU each of torch's threads codes
-whole chunks with single-threaded ops, so no op waits on a barrier for a busy core. The small
-per-signal steps run over the whole chunk, few ops for many signals; the correlations (n, K),
-the one large buffer, are computed and searched in blocks that stay in the L2 cache.
+Three implementations run these steps. On CUDA, the Triton kernel (``omp_triton``) codes one
+signal per program. On the CPU, a compiled C loop (``omp_cpu``) codes one signal at a time
+through all its steps. The torch path here serves the rest (CUDA shapes the kernel does not
+serve, backend "torch", a CPU without a C compiler): signals are coded in chunks, which bounds
+memory; on the CPU each of torch's threads codes whole chunks with single-threaded ops, so no
+op waits on a barrier for a busy core. The small per-signal steps run over the whole chunk,
+few ops for many signals; the correlations (n, K), the one large buffer, are computed and
+searched in blocks that stay in the L2 cache.
 
 Unused slots. A signal stops early when its squared residual norm reaches ``tolerance`` or when
 no atom correlates with its residual any more (it is represented exactly, e.g. a zero signal);
@@ -33,7 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from laser_core.nn.codes import Codes
-from laser_core.ops.dispatch import Backend, in_threads, triton_or_torch, use_triton
+from laser_core.ops.dispatch import Backend, in_slices, triton_or_torch, use_triton
+from laser_core.ops.omp_cpu import cpu_batch_omp
 from laser_core.ops.omp_thresholds import DEGENERATE_PIVOT, NEGLIGIBLE_CORRELATION
 from laser_core.ops.precision import ieee_fp32
 
@@ -81,9 +86,11 @@ def batch_omp(
 
     Computes in fp32 whatever the input dtype and any autocast. Not differentiable: the codes
     are a selection. ``backend`` "auto" runs the Triton kernel on CUDA tensors whose shape it
-    serves (``triton_serves``) and the torch path elsewhere; ``chunk_size`` caps how many
-    signals the torch path codes at once. Should the kernel fail to compile or launch, a
-    warning names the shape and that shape runs the torch path from then on.
+    serves (``triton_serves``), the C loop of ``omp_cpu`` on CPU tensors, and the torch path
+    elsewhere; ``chunk_size`` caps how many signals are coded at once. Should the Triton
+    kernel fail to compile or launch, a warning names the shape and that shape runs the torch
+    path from then on; should the C loop fail to build, one warning says so and CPU tensors
+    run the torch path.
     """
     _check_arguments(signals, dictionary, sparsity, tolerance)
     device_type = signals.device.type
@@ -98,6 +105,10 @@ def batch_omp(
 
         def torch_path() -> Codes:
             return _torch_batch_omp(signals, dictionary, sparsity, tolerance, chunk_size)
+
+        if device_type == "cpu" and backend == "auto":
+            codes = cpu_batch_omp(signals, dictionary, sparsity, tolerance, chunk_size)
+            return torch_path() if codes is None else codes
 
         if use_triton(backend, signals, "batch_omp") and (
             backend == "triton" or triton_serves(dim, sparsity)
@@ -178,12 +189,7 @@ def _torch_batch_omp(
                 signals[rows], dictionary, table, sparsity, tolerance, block_size
             )
 
-    chunks = iter([slice(start, start + chunk_size) for start in range(0, count, chunk_size)])
-    workers = min(torch.get_num_threads(), -(-count // chunk_size)) if on_cpu else 1
-    if workers == 1:
-        code(chunks)
-    else:  # the threads take chunks from one iterator: a thread slowed by other jobs takes fewer
-        in_threads(code, [chunks] * workers)
+    in_slices(code, count, chunk_size, torch.get_num_threads() if on_cpu else 1)
     return Codes(indices, values)
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.linear_model import orthogonal_mp_gram
 
-from laser_core.ops import batch_omp, reconstruct
+from laser_core.ops import batch_omp, omp_cpu, reconstruct
 
 
 def unit_dictionary(dim: int, atoms: int, seed: int = 0) -> torch.Tensor:
@@ -89,14 +89,15 @@ def test_omp_on_orthonormal_dictionary_keeps_the_largest_coordinates(kind: str):
     torch.testing.assert_close(codes.values, coordinates.gather(1, largest), rtol=1e-5, atol=1e-6)
 
 
-def test_omp_takes_the_first_of_atoms_tied_in_correlation():
+@pytest.mark.parametrize("backend", ["auto", "torch"])  # the C loop and the torch path
+def test_omp_takes_the_first_of_atoms_tied_in_correlation(backend: str):
     # Atom 8 repeats atom 2 and atom 9 is atom 5 negated: exact ties, which argmax breaks
     # towards the first column, as scikit-learn does; the codes are the identity's.
     identity = torch.eye(8)
     dictionary = torch.cat([identity, identity[:, 2:3], -identity[:, 5:6]], 1)
     signals = torch.randn(300, 8, generator=torch.Generator().manual_seed(9))
-    codes = batch_omp(signals, dictionary, sparsity=4)
-    expected = batch_omp(signals, identity, sparsity=4)
+    codes = batch_omp(signals, dictionary, sparsity=4, backend=backend)
+    expected = batch_omp(signals, identity, sparsity=4, backend=backend)
     assert torch.equal(codes.indices, expected.indices)
     assert torch.equal(codes.values, expected.values)
 
@@ -151,11 +152,12 @@ def test_omp_tolerance_stops_early_and_pads_with_index_zero_value_zero():
         assert (codes.indices[n, count:] == 0).all() and (codes.values[n, count:] == 0).all()
 
 
-def test_omp_leaves_zero_signals_and_exhausted_residuals_uncoded():
+@pytest.mark.parametrize("backend", ["auto", "torch"])  # the C loop and the torch path
+def test_omp_leaves_zero_signals_and_exhausted_residuals_uncoded(backend: str):
     dictionary = unit_dictionary(16, 32)
     signals, _ = sparse_signals(dictionary, 20, sparsity=2)
     signals[0] = 0
-    codes = batch_omp(signals, dictionary, sparsity=5)
+    codes = batch_omp(signals, dictionary, sparsity=5, backend=backend)
     assert (codes.indices[0] == 0).all() and (codes.values[0] == 0).all()
     assert ((codes.values[1:] != 0).sum(1) == 2).all()
 
@@ -213,15 +215,44 @@ def test_omp_codes_no_signals():
     assert codes.indices.shape == codes.values.shape == (0, 2)
 
 
-def test_omp_chunks_give_the_same_codes():
+@pytest.mark.parametrize("backend", ["auto", "torch"])  # the C loop and the torch path
+def test_omp_chunks_give_the_same_codes(backend: str):
     dictionary = unit_dictionary(16, 64)
     signals = torch.randn(100, 16, generator=torch.Generator().manual_seed(8))
     threads = torch.get_num_threads()
-    whole = batch_omp(signals, dictionary, sparsity=4)
-    chunked = batch_omp(signals, dictionary, sparsity=4, chunk_size=7)
+    whole = batch_omp(signals, dictionary, sparsity=4, backend=backend)
+    chunked = batch_omp(signals, dictionary, sparsity=4, backend=backend, chunk_size=7)
     assert torch.get_num_threads() == threads  # chunk threads leave torch's setting alone
     assert torch.equal(whole.indices, chunked.indices)
     torch.testing.assert_close(whole.values, chunked.values)
+
+
+@pytest.mark.parametrize("tolerance", [None, 0.0, 4.0])
+def test_omp_cpu_kernel_gives_the_torch_paths_codes(tolerance: float | None):
+    # Zero signals, exact ties (atom 40 repeats atom 3), an exactly sparse signal that stops
+    # early, and enough signals for several blocks on each thread.
+    dictionary = unit_dictionary(24, 48)
+    dictionary = torch.cat([dictionary[:, :40], dictionary[:, 3:4], dictionary[:, 41:]], 1)
+    signals = torch.randn(600, 24, generator=torch.Generator().manual_seed(10))
+    signals[5] = 0
+    signals[6] = 2 * dictionary[:, 7] - dictionary[:, 30]
+    kernel = batch_omp(signals, dictionary, 9, tolerance, chunk_size=64)
+    reference = batch_omp(signals, dictionary, 9, tolerance, backend="torch")
+    assert torch.equal(kernel.indices, reference.indices)
+    torch.testing.assert_close(kernel.values, reference.values, rtol=1e-4, atol=1e-5)
+    assert (kernel.values[5] == 0).all() and (kernel.values[6, 2:] == 0).all()
+
+
+def test_omp_without_a_c_compiler_warns_and_codes_with_the_torch_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(omp_cpu, "_compiled", omp_cpu._compiled.__wrapped__)  # fresh per call
+    dictionary = unit_dictionary(16, 32)
+    signals = torch.randn(20, 16, generator=torch.Generator().manual_seed(11))
+    with pytest.warns(RuntimeWarning, match="could not build the CPU kernel.*set \\$CC"):
+        codes = batch_omp(signals, dictionary, sparsity=3)
+    reference = batch_omp(signals, dictionary, sparsity=3, backend="torch")
+    assert torch.equal(codes.indices, reference.indices)
 
 
 def test_omp_triton_backend_needs_cuda_or_the_interpreter():
