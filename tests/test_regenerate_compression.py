@@ -202,5 +202,5 @@ def test_codec_time_is_each_points_wall_time_with_the_load_while_it_ran():
     }
     samples = [(1100.0, 2.0), (1500.0, 4.0), (2000.0, 9.0), (3000.0, 30.0)]
     text = regenerate.codec_time(status, samples, 10000)
-    assert text.startswith("Each point trained 10000 steps in 10 to 20 minutes of wall time")
+    assert text.startswith("Each point trained 10000 steps in 10.0 to 20.0 minutes of wall time")
     assert "mean 1-minute load of 3.0 to 5.0 while they ran" in text

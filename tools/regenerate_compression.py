@@ -594,7 +594,7 @@ def codec_time(status: dict, samples: list[tuple[float, float]], steps: int) -> 
         within = [v for at, v in samples if run["started"] <= at <= run["started"] + run["seconds"]]
         loads.append(sum(within) / len(within) if within else float("nan"))
     return (
-        f"Each point trained {steps} steps in {min(minutes):.0f} to {max(minutes):.0f} minutes "
+        f"Each point trained {steps} steps in {min(minutes):.1f} to {max(minutes):.1f} minutes "
         f"of wall time, one thread each, {CODEC_JOBS} points at a time on this machine's "
         f"{cores()} cores, at a mean 1-minute load of {min(loads):.1f} to {max(loads):.1f} "
         "while they ran (other work on the machine included)."
