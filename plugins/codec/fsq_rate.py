@@ -26,7 +26,7 @@ from laser_core import (
 from laser_core.ops import CodingTable
 
 from .densities import factorized_table
-from .factorized import FactorizedBottleneck, FactorizedConfig
+from .factorized_prior import FactorizedBottleneck, FactorizedConfig
 
 
 class FSQRateConfig(ComponentConfig):

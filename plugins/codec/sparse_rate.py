@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,7 @@ from pydantic import Field
 from torch import nn
 
 from laser_core import (
+    AtMost,
     BottleneckOutput,
     BuildContext,
     Codes,
@@ -64,8 +66,18 @@ INITIAL_STEP = 0.1
 of order one, keep some atoms."""
 
 
+MAX_ATOMS = 2**16
+
+
 class SparseRateConfig(ComponentConfig):
-    atoms: PositiveInt = Field(64, description="dictionary size: atoms of latent_dim numbers")
+    atoms: Annotated[
+        PositiveInt,
+        AtMost(
+            MAX_ATOMS,
+            "Batch-OMP keeps the atoms' Gram matrix, atoms x atoms numbers, which for 2**16 "
+            "atoms already takes 16 GiB",
+        ),
+    ] = Field(64, description="dictionary size: atoms of latent_dim numbers")
     sparsity: PositiveInt = Field(4, description="atoms per latent position at most")
     commitment_weight: NonNegativeFloat = Field(
         0.25, description="weight of ‖z - sg(quantized)‖², which keeps latents near their code"

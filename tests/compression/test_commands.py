@@ -14,7 +14,7 @@ from laser_core.campaigns.collect import collect
 from laser_core.cli.main import main
 from laser_core.coding import container
 from laser_core.coding.codec import Codec
-from laser_core.coding.rd import labels, read_rows
+from laser_core.coding.rd import QUALITIES, labels, read_rows
 from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from tests.compression.photos import photo_pixels
 from tests.compression.reference import model_reconstruction
@@ -91,7 +91,7 @@ def test_rd_compares_runs_with_jpeg_and_webp(trained_run, tmp_path, capsys):
     with open(out / "rd.csv") as stream:
         rows = list(csv.DictReader(stream))
     assert {row["codec"] for row in rows} == {*labels(runs), "jpeg", "webp"}
-    assert len(rows) == 2 * (2 + 5 + 5)  # images x (runs + JPEG qualities + WebP qualities)
+    assert len(rows) == 2 * (2 + 2 * len(QUALITIES))  # images x (runs + JPEG and WebP qualities)
     assert {(row["height"], row["width"]) for row in rows} == {("32", "48")}
     laser = [row for row in rows if row["bpp_nominal"]]
     assert len(laser) == 4

@@ -7,7 +7,7 @@ import torch
 from laser_core import BuildContext
 from laser_core.coding.table_coder import TableCoder
 from laser_core.ops.frequencies import TOTAL, CodingTable
-from plugins.codec.factorized import FactorizedBottleneck, FactorizedConfig
+from plugins.codec.factorized_prior import FactorizedBottleneck, FactorizedConfig
 
 
 def test_a_channel_of_one_symbol_costs_no_bits_and_decodes():
