@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-import numpy as np
 from doc_section import write_section
 from machine import LoadSampler, cores, cpu_name
-from regenerate_compression import delta, measured_curves, reflow, wrap
+from regenerate_compression import at_rate, delta, measured_curves, reflow, wrap
 
 from laser_core.coding.bjontegaard import Curve, Delta
 from laser_core.coding.rd import Row, mean_rows, read_rows
@@ -246,15 +245,6 @@ def bd_table(curves: dict[str, Curve], families: list[Family]) -> str:
     return "\n".join(lines)
 
 
-def psnr_at(curve: Curve, rate: float) -> float | None:
-    """The curve's PSNR at ``rate``, interpolated in log-rate; None outside its rates."""
-    rates = np.log(np.asarray(curve.rates))
-    order = np.argsort(rates)
-    if not rates[order[0]] <= np.log(rate) <= rates[order[-1]]:
-        return None
-    return float(np.interp(np.log(rate), rates[order], np.asarray(curve.psnrs)[order]))
-
-
 def winners(curves: dict[str, Curve], families: list[Family], rates: tuple[float, ...]) -> str:
     """Which family has the highest PSNR at each of ``rates`` among those whose curve reaches
     it, by how much over the next, and where JPEG stands: a sentence of numbers."""
@@ -264,7 +254,7 @@ def winners(curves: dict[str, Curve], families: list[Family], rates: tuple[float
         reached = {
             name: psnr
             for name in titles
-            if name in curves and (psnr := psnr_at(curves[name], rate)) is not None
+            if name in curves and (psnr := at_rate(curves[name], rate)) is not None
         }
         if not reached:
             continue
@@ -272,7 +262,7 @@ def winners(curves: dict[str, Curve], families: list[Family], rates: tuple[float
         others = [f"the {titles[name]} {reached[name]:.2f}" for name in ranked[1:]]
         if not others:
             others = ["the only family reaching this rate"]
-        jpeg = psnr_at(curves["jpeg"], rate) if "jpeg" in curves else None
+        jpeg = at_rate(curves["jpeg"], rate) if "jpeg" in curves else None
         if jpeg is not None:
             others.append(f"JPEG {jpeg:.2f}")
         best = ranked[0]

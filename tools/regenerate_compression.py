@@ -530,10 +530,13 @@ def kodak_points(kodak: dict[str, Curve]) -> str:
 
 
 def at_rate(curve: Curve, rate: float) -> float | None:
-    """The curve's PSNR at ``rate``, interpolated in log-rate; None outside its rates."""
-    if not min(curve.rates) <= rate <= max(curve.rates):
+    """The curve's PSNR at ``rate``, interpolated in log-rate; None outside its rates. The
+    points may come in any order."""
+    rates = curve.log_rates()
+    order = np.argsort(rates)
+    if not rates[order[0]] <= np.log(rate) <= rates[order[-1]]:
         return None
-    return float(np.interp(np.log(rate), curve.log_rates(), curve.psnrs))
+    return float(np.interp(np.log(rate), rates[order], np.asarray(curve.psnrs)[order]))
 
 
 def codec_table(means: list[Row]) -> str:
