@@ -55,7 +55,7 @@ HELD_OUT, ON_KODAK = "held-out photos", "Kodak (published)"
 CODEC = "codec-cpu"
 """The CPU codec's sweep folder: one curve, a run per rate weight."""
 CODEC_RECIPE = "recipes/codec/factorized-cpu.yaml"
-CODEC_RATES = ("0.02", "0.01", "0.005", "0.0025")
+CODEC_RATES = ("0.0025", "0.005", "0.01", "0.02")
 CODEC_JOBS = 2
 """Points trained at once, one thread each: on two cores, the sweep in half the time."""
 WEBP_SPAN = (0.3, 0.4, 0.5)
@@ -217,6 +217,12 @@ def commands(work: Path, steps: int) -> list[list[str]]:
     codec = str(work / CODEC)
     quick = [] if steps == STEPS else [f"train.steps={steps}"]
     return [
+        [
+            "OMP_NUM_THREADS=1",
+            *["laser", "sweep", CODEC_RECIPE, "--sweep-dir", codec, "--jobs", str(CODEC_JOBS)],
+            f"losses.rate={','.join(CODEC_RATES)}",
+            *quick,
+        ],
         [*run, vq],
         [*run, rq, "bottleneck={name: rq, levels: 4, codebook_size: 256}"],
         [*run, omp, "bottleneck={name: omp, atoms: 256, sparsity: 4}"],
@@ -224,12 +230,6 @@ def commands(work: Path, steps: int) -> list[list[str]]:
         ["laser", "priors", omp4, "--bits", "4"],
         ["laser", "finetune-quantized", omp4, "-o", finetuned],
         ["laser", "run", HIERARCHICAL, "--run-dir", hierarchical, f"train.steps={steps}"],
-        [
-            "OMP_NUM_THREADS=1",
-            *["laser", "sweep", CODEC_RECIPE, "--sweep-dir", codec, "--jobs", str(CODEC_JOBS)],
-            f"losses.rate={','.join(CODEC_RATES)}",
-            *quick,
-        ],
         [
             *["laser", "rd", vq, rq, omp, omp4, finetuned, hierarchical, codec],
             *["-o", str(work / "rd-out")],
