@@ -49,6 +49,8 @@ def test_a_missing_recipe_leaves_its_family_out_and_a_present_one_is_swept(tmp_p
     sweeps = [c for c in commands if c[1] == "sweep"]
     assert [c[2] for c in sweeps] == [f.recipe for f in families]
     assert all("train.steps=100" in c and c[6].startswith("losses.rate=") for c in sweeps)
+    # every family on the same crops, whatever its recipe draws
+    assert all(f"data.train_patches={compare.TRAIN_CROPS}" in c for c in sweeps)
     assert commands[-1][:2] == ["laser", "rd"] and len(commands[-1]) == len(families) + 4
 
 
