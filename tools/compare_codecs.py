@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from itertools import pairwise
@@ -26,7 +24,7 @@ from pathlib import Path
 
 from doc_section import write_section
 from machine import LoadSampler, cores, cpu_name
-from regenerate_compression import at_rate, delta, measured_curves, reflow, wrap
+from regenerate_compression import at_rate, delta, execute, measured_curves, reflow, wrap
 
 from laser_core.coding.bjontegaard import Curve, Delta
 from laser_core.coding.rd import Row, mean_rows, read_rows
@@ -186,15 +184,6 @@ def commands(families: list[Family], work: Path, steps: int) -> list[list[str]]:
     ]
     everything = [str(work / family.name) for family in families]
     return [*sweeps, ["laser", "rd", *everything, "-o", str(work / "rd")]]
-
-
-def execute(command: list[str]) -> None:
-    """Run one ``laser`` command from the repository root with this Python's CLI."""
-    print(f"$ {shlex.join(command)}", flush=True)
-    laser = [sys.executable, "-m", "laser_core.cli", *command[1:]]
-    code = subprocess.run(laser, cwd=REPO).returncode
-    if code:
-        sys.exit(f"comparison stopped: `{shlex.join(command)}` exited with {code}")
 
 
 def shell_block(families: list[Family], work: Path, steps: int) -> str:

@@ -250,7 +250,7 @@ def execute(command: list[str]) -> None:
     laser = [sys.executable, "-m", "laser_core.cli", *command[1:]]
     code = subprocess.run(laser, cwd=REPO, env=environment).returncode
     if code:
-        sys.exit(f"regeneration stopped: `{shlex.join(command)}` exited with {code}")
+        sys.exit(f"stopped: `{shlex.join(command)}` exited with {code}")
 
 
 def shell_block(work: Path, steps: int) -> str:
