@@ -15,14 +15,13 @@ finished runs), so an interrupted comparison continues where it stopped.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import time
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-from doc_section import write_section
+from doc_section import training_arguments, write_section
 from machine import LoadSampler, cores, cpu_name
 from regenerate_compression import at_rate, delta, execute, measured_curves, reflow, wrap
 
@@ -109,13 +108,7 @@ in rate, so that no delta is defined).
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=Path("runs/codecs"), help="sweeps folder")
-    parser.add_argument("--out", type=Path, default=DOC)
-    parser.add_argument("--steps", type=int, default=STEPS, help="training steps per run")
-    args = parser.parse_args()
-    if args.steps != STEPS and args.out.resolve() == DOC.resolve():
-        parser.error(f"the documented runs train {STEPS} steps: give --out somewhere else")
+    args = training_arguments(__doc__.split("\n\n")[0], DOC, STEPS, Path("runs/codecs"))
     families, missing = available(FAMILIES)
     for family in missing:
         print(f"note: {family.recipe} does not exist yet; {family.title} is left out")

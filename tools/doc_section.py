@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
@@ -20,3 +21,17 @@ def publish(doc: Path, start: str, end: str, text: str, write: bool) -> None:
     if write:
         write_section(doc, start, end, text)
         print(f"wrote {doc}")
+
+
+def training_arguments(description: str, doc: Path, steps: int, work: Path) -> argparse.Namespace:
+    """``--work``, ``--out`` and ``--steps`` of a tool that trains the runs a section of ``doc``
+    measures; other steps than the documented ``steps`` are a quick check, which must not
+    overwrite the section."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--work", type=Path, default=work, help="folder for the runs")
+    parser.add_argument("--out", type=Path, default=doc)
+    parser.add_argument("--steps", type=int, default=steps, help="training steps per run")
+    args = parser.parse_args()
+    if args.steps != steps and args.out.resolve() == doc.resolve():
+        parser.error(f"the documented runs train {steps} steps: give --out somewhere else")
+    return args

@@ -13,7 +13,6 @@ yet). ``--steps`` other than 500 checks the pipeline in a few minutes and must w
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from doc_section import write_section
+from doc_section import training_arguments, write_section
 from machine import LoadSampler, cores
 
 from laser_core.coding.bjontegaard import Curve, Delta, bjontegaard
@@ -143,16 +142,10 @@ each point, interpolated in log-rate between their qualities:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=Path("runs"), help="folder for the runs")
-    parser.add_argument("--out", type=Path, default=DOC)
-    parser.add_argument("--steps", type=int, default=STEPS, help="training steps per run")
-    args = parser.parse_args()
-    if args.steps != STEPS and args.out.resolve() == DOC.resolve():
-        parser.error(f"the documented runs train {STEPS} steps: give --out somewhere else")
+    args = training_arguments(__doc__.split("\n\n")[0], DOC, STEPS, Path("runs"))
     existing = [e.run for e in ENTRIES if (REPO / args.work / e.run).exists()]
     if existing:
-        parser.error(f"{args.work} already holds {', '.join(existing)}: remove them or use --work")
+        sys.exit(f"{args.work} already holds {', '.join(existing)}: remove them or use --work")
     (REPO / args.work).mkdir(parents=True, exist_ok=True)
     with LoadSampler(log=REPO / args.work / LOAD_LOG) as sampler:
         for command in commands(args.work, args.steps):
