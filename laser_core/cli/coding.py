@@ -28,6 +28,14 @@ def add_commands(command: AddCommand) -> None:
     sub.add_argument(
         "--prior", help="code under this trained prior of the run (laser prior), not the counts"
     )
+    sub.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="fit each image's latents to the run's rate-distortion objective for STEPS steps "
+        "(a whole-image codec; slower encoding, smaller or better files)",
+    )
 
     sub = command("decompress", _decompress, "decode a .lsr file with the run that wrote it")
     sub.add_argument("run_dir", type=Path)
@@ -55,6 +63,13 @@ def add_commands(command: AddCommand) -> None:
     sub.add_argument(
         "-o", "--output", type=Path, required=True, help="folder for rd.csv, bd.csv, rd.png"
     )
+    sub.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="add each whole-image codec refined for STEPS steps (compress --refine) as a codec",
+    )
 
 
 def _priors(args: argparse.Namespace) -> None:
@@ -72,7 +87,7 @@ def _priors(args: argparse.Namespace) -> None:
 def _compress(args: argparse.Namespace) -> None:
     from laser_core.coding.files import compress_files
 
-    written = compress_files(args.run_dir, args.images, args.output, args.prior)
+    written = compress_files(args.run_dir, args.images, args.output, args.prior, args.refine)
     bpp = written.rates.bpp()
     print(
         f"wrote {args.output}: {written.images} image(s), {written.size} bytes, "
@@ -100,7 +115,7 @@ def _rd(args: argparse.Namespace) -> None:
     from laser_core.coding.files import compare_rd
     from laser_core.coding.rd import METRICS, bd_rows
 
-    means = compare_rd(args.run_dirs, args.output, args.images)
+    means = compare_rd(args.run_dirs, args.output, args.images, args.refine)
     metrics = [k for k in METRICS if k in means[0]]
     print(f"{'codec':<24} {'setting':<10} {'bpp':>8} " + " ".join(f"{m:>8}" for m in metrics))
     for row in means:

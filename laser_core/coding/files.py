@@ -53,11 +53,13 @@ def compress_files(
     images: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     prior: str | None = None,
+    refine: int = 0,
 ) -> Compressed:
     """Entropy-code image files with a run into one ``.lsr`` file, written atomically: what
     ``laser compress`` does. Counts the run's priors first if it has none; ``prior`` names a
-    trained prior of the run (``laser prior``) to code under instead."""
-    codec = open_codec(Path(run_dir), prior)
+    trained prior of the run (``laser prior``) to code under instead; ``refine`` steps fit
+    each image's latents to it (a whole-image codec, refine.py)."""
+    codec = open_codec(Path(run_dir), prior, refine)
     tensors = [from_pixels(read_codable_pixels(Path(path), codec.channels)) for path in images]
     data, rates = codec.compress(tensors)
     output = Path(output)
@@ -106,10 +108,13 @@ def compare_rd(
     run_dirs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     images: str | os.PathLike[str] | None = None,
+    refine: int = 0,
 ) -> list[Row]:
     """Bits per pixel against PSNR/SSIM of runs (a sweep directory: one codec's curve), JPEG
     and WebP on the image files in ``images`` (default: photo-patches' validation
     photographs): OUTPUT/rd.csv, bd.csv (Bjøntegaard deltas against JPEG and WebP) and rd.png,
-    and the means per codec and setting; what ``laser rd`` does."""
+    and the means per codec and setting; what ``laser rd`` does. ``refine`` steps add each
+    whole-image codec refining its latents (``LABEL refined``) beside it."""
     pictures = default_images() if images is None else folder_images(Path(images))
-    return rate_distortion([Path(run_dir) for run_dir in run_dirs], pictures, Path(output))
+    paths = [Path(run_dir) for run_dir in run_dirs]
+    return rate_distortion(paths, pictures, Path(output), refine)

@@ -12,10 +12,17 @@ from laser_core.errors import LaserError
 from laser_core.rundir.resume import WHOLE_IMAGES, recorded_coding
 
 
-def open_codec(run_dir: Path, prior: str | None = None) -> Codec | WholeImageCodec:
+def open_codec(run_dir: Path, prior: str | None = None, refine: int = 0) -> Codec | WholeImageCodec:
     """The codec of a finished run, to compress with; ``prior`` names a trained prior of a
-    tiled run to code under."""
+    tiled run to code under; ``refine`` steps fit a whole-image codec's latents to each image."""
+    if refine < 0:
+        raise LaserError(f"--refine takes a number of steps, 0 (none) or more (got {refine})")
     if recorded_coding(run_dir) != WHOLE_IMAGES:
+        if refine:
+            raise LaserError(
+                f"{run_dir} codes tiles under counted priors; --refine fits the latents of "
+                "runs that code whole images under their own entropy model"
+            )
         codec = Codec.open(run_dir)
         return codec if prior is None else codec.with_prior(prior)
     if prior is not None:
@@ -23,7 +30,8 @@ def open_codec(run_dir: Path, prior: str | None = None) -> Codec | WholeImageCod
             f"{run_dir} codes whole images under its own entropy model; a trained prior "
             "(--prior) codes the tiles of runs with counted priors only"
         )
-    return WholeImageCodec.open(run_dir)
+    codec = WholeImageCodec.open(run_dir)
+    return codec.refined(refine) if refine else codec
 
 
 def open_codec_for(run_dir: Path, data: bytes, source: str) -> Codec | WholeImageCodec:

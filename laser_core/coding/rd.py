@@ -192,11 +192,12 @@ Point = tuple[str | None, Codec | WholeImageCodec]
 
 
 def rate_distortion(
-    paths: list[Path], images: list[tuple[str, np.ndarray]], out: Path
+    paths: list[Path], images: list[tuple[str, np.ndarray]], out: Path, refine: int = 0
 ) -> list[Row]:
     """Rows for every run (or sweep) and for JPEG and WebP; writes OUT/rd.csv, OUT/bd.csv and
-    OUT/rd.png and returns the means over images, one row per codec and setting."""
-    codecs = open_codecs(paths)
+    OUT/rd.png and returns the means over images, one row per codec and setting. ``refine``
+    steps add each whole-image codec refining its latents, ``LABEL refined``."""
+    codecs = open_codecs(paths, refine)
     for label, points in codecs.items():
         for _, codec in points:
             if codec.channels != 3:
@@ -223,10 +224,13 @@ def rate_distortion(
     return means
 
 
-def open_codecs(paths: list[Path]) -> dict[str, list[Point]]:
+def open_codecs(paths: list[Path], refine: int = 0) -> dict[str, list[Point]]:
     """Each LASER codec's runs by label: a run directory is a codec of one point, a sweep
     directory one whose finished runs are its points (runs still training or failed are left
-    out with a warning); a run's trained priors each add a codec, ``LABEL +NAME``."""
+    out with a warning); a run's trained priors each add a codec, ``LABEL +NAME``, and
+    ``refine`` steps a whole-image codec whose bottleneck can refine, ``LABEL refined``."""
+    if refine < 0:
+        raise LaserError(f"--refine takes a number of steps, 0 (none) or more (got {refine})")
     codecs: dict[str, list[Point]] = {}
     for label, path in zip(labels(paths), paths, strict=True):
         runs = [(None, path)] if not is_sweep(path) else sweep_runs(path)
@@ -237,6 +241,8 @@ def open_codecs(paths: list[Path]) -> dict[str, list[Point]]:
             codecs.setdefault(label, []).append((setting, codec))
             for name in trained_prior_names(run_dir):  # beside the counts: the learned rates
                 codecs.setdefault(f"{label} +{name}", []).append((setting, codec.with_prior(name)))
+            if refine and isinstance(codec, WholeImageCodec) and codec.bottleneck.refinable:
+                codecs.setdefault(f"{label} refined", []).append((setting, codec.refined(refine)))
     return codecs
 
 

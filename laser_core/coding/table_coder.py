@@ -43,18 +43,27 @@ class TableCoder:
     def encode(self, stages: list[torch.Tensor], rows: list[torch.Tensor]) -> tuple[bytes, float]:
         """The payload of clamped stages and their rows (see :meth:`clamp`), and the bits
         Σ -log2(frequency / 2**PRECISION) an ideal coder would spend on them."""
-        encoder, bits = RangeEncoder(), 0.0
+        encoder = RangeEncoder()
         for stage, table in enumerate(self.tables):
             order, groups = _groups(rows[stage])
             flat_rows = rows[stage].flatten()[order]
             coded = stages[stage][0].flatten()[order] - table.offsets[flat_rows]
-            bits += float(chosen_bits(table.frequencies[flat_rows, coded]).sum())
             values, start = coded.numpy().astype(np.int32), 0
             for row, count in groups:
                 if self.models[stage][row] is not None:
                     encoder.encode(values[start : start + count], self.models[stage][row])
                 start += count
-        return to_payload(encoder), bits
+        return to_payload(encoder), self.bits(stages, rows)
+
+    def bits(self, stages: list[torch.Tensor], rows: list[torch.Tensor]) -> float:
+        """Σ -log2(frequency / 2**PRECISION) of clamped stages under their rows: what an
+        ideal coder spends on them, without coding them."""
+        total = 0.0
+        for stage, table in enumerate(self.tables):
+            flat_rows = rows[stage].flatten()
+            coded = stages[stage][0].flatten() - table.offsets[flat_rows]
+            total += float(chosen_bits(table.frequencies[flat_rows, coded]).sum())
+        return total
 
     def decode(self, payload: bytes, grid: tuple[int, int]) -> list[torch.Tensor]:
         """The stages (each (1, channels, height, width)) of a payload ``encode`` wrote."""

@@ -10,6 +10,7 @@ reconstruction with the very function decompression uses, so the two agree bit f
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,12 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load
 
+from laser_core.assembly.build import build_losses
 from laser_core.coding import container
 from laser_core.coding.identity import digest, model_identity
 from laser_core.coding.image_codec import ImageCodec, check_model
 from laser_core.coding.rates import Rates
+from laser_core.coding.refine import LatentRefiner
 from laser_core.coding.table_coder import TableCoder
 from laser_core.errors import LaserError
 from laser_core.ops.frequencies import CodingTable
@@ -61,6 +64,7 @@ class WholeImageCodec(ImageCodec):
         self.codebook_bytes = sum(
             t.numel() * 4 for table in tables for t in (table.frequencies, table.offsets)
         )
+        self.refiner: LatentRefiner | None = None
 
     @classmethod
     def open(cls, run_dir: Path) -> WholeImageCodec:
@@ -73,6 +77,23 @@ class WholeImageCodec(ImageCodec):
             )
         tables, identity = read_tables(run_dir)
         return cls(run, tables, identity)
+
+    def refined(self, steps: int) -> WholeImageCodec:
+        """This codec with an encoder that refines each image's latents for ``steps`` steps
+        (refine.py); its files decode as any other."""
+        recipe = self.run.recipe
+        if not self.bottleneck.refinable:
+            raise LaserError(
+                f"{self.run.run_dir}: bottleneck '{recipe.bottleneck.name}' cannot refine its "
+                "latents (it does not relax its codes); compress without --refine"
+            )
+        self.model.requires_grad_(False)  # refinement differentiates the latents only
+        losses = build_losses(recipe, self.run.context)
+        refined = copy.copy(self)
+        refined.refiner = LatentRefiner(
+            self.model.decoder, self.bottleneck, self.coder, losses, recipe.losses.rate, steps
+        )
+        return refined
 
     @property
     def setting(self) -> str:
@@ -95,6 +116,8 @@ class WholeImageCodec(ImageCodec):
         padded = F.pad(image[None], padding, mode="replicate") if any(padding) else image[None]
         latents = self.model.encoder(padded.contiguous(memory_format=torch.channels_last))
         grid = self.latent_grid((height, width))
+        if self.refiner is not None:
+            latents = self.refiner.refine(latents, image[None], grid)
         stages, rows = self.coder.clamp(self.bottleneck.stage_symbols(latents), grid)
         return WholeEncoded(stages, grid, (height, width), rows)
 

@@ -161,6 +161,16 @@ class EntropyCodedBottleneck(Bottleneck):
     decoding reads integers, never a float density.
     """
 
+    refinable: bool = False
+    """Whether :meth:`relaxed` is implemented, so that ``laser compress --refine`` can fit
+    each image's latents to its own rate and distortion."""
+
+    def relaxed(self, z: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latents the decoder takes and each image's bits (batch,), both differentiable
+        in z, with the codes' rounding relaxed: ``temperature`` about 0.5 is soft, toward 0
+        the codes themselves. Only a bottleneck that sets ``refinable`` implements it."""
+        raise NotImplementedError
+
     def coding_tables(self) -> list[CodingTable]:
         """One table per stage, from the learnt densities."""
         raise NotImplementedError

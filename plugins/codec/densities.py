@@ -68,4 +68,5 @@ def scale_rows(scales: torch.Tensor) -> torch.Tensor:
     tabulated scale at or above it. The one decision a float makes in decoding: a scale
     within rounding of a table entry may pick the neighbouring row on other hardware."""
     table = SCALES.to(device=scales.device, dtype=scales.dtype)
-    return torch.bucketize(scales.clamp_min(SCALE_BOUND), table).clamp_max(len(SCALES) - 1)
+    bounded = scales.clamp_min(SCALE_BOUND).contiguous()  # bucketize copies strided input
+    return torch.bucketize(bounded, table).clamp_max(len(SCALES) - 1)

@@ -156,14 +156,16 @@ class EntropyBottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, channels, height, width) -> (noisy or rounded values, likelihoods), both
         the shape of ``x``."""
-        per_channel = x.transpose(0, 1).contiguous()
-        values = per_channel.reshape(self.channels, 1, -1)
-        values = _noisy_or_rounded(values, None, self.training)
-        likelihoods = self.likelihood_lower_bound(self._likelihood(values))
-        return (
-            values.reshape(per_channel.shape).transpose(0, 1).contiguous(),
-            likelihoods.reshape(per_channel.shape).transpose(0, 1).contiguous(),
-        )
+        values = _noisy_or_rounded(x, None, self.training)
+        return values, self.likelihoods_at(values)
+
+    def likelihoods_at(self, values: torch.Tensor) -> torch.Tensor:
+        """The likelihoods (batch, channels, height, width) of values of that shape, taken as
+        they are: neither noise nor rounding, so relaxed codes keep their gradient."""
+        per_channel = values.transpose(0, 1).contiguous()
+        likelihoods = self._likelihood(per_channel.reshape(self.channels, 1, -1))
+        likelihoods = self.likelihood_lower_bound(likelihoods)
+        return likelihoods.reshape(per_channel.shape).transpose(0, 1).contiguous()
 
     def loss(self) -> torch.Tensor:
         """The auxiliary loss: moves the quantiles to where the cumulative logits reach the
@@ -216,6 +218,12 @@ class GaussianConditional(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """values, scales and means of one shape -> (noisy or rounded values, likelihoods)."""
         values = _noisy_or_rounded(values, means, self.training)
+        return values, self.likelihoods_at(values, scales, means)
+
+    def likelihoods_at(
+        self, values: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The likelihoods of values taken as they are (neither noise nor rounding)."""
         centred = values if means is None else values - means
         scales = self.lower_bound_scale(scales)
         # The mass of [|v| - 0.5, |v| + 0.5] taken in the lower tail, where it keeps its digits.
@@ -223,7 +231,7 @@ class GaussianConditional(nn.Module):
         likelihoods = _normal_cdf((0.5 - distance) / scales) - _normal_cdf(
             (-0.5 - distance) / scales
         )
-        return values, self.likelihood_lower_bound(likelihoods)
+        return self.likelihood_lower_bound(likelihoods)
 
 
 def _normal_cdf(x: torch.Tensor) -> torch.Tensor:

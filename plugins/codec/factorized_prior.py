@@ -16,7 +16,7 @@ from laser_core import (
 from laser_core.ops import CodingTable
 
 from .densities import EntropyBottleneck, factorized_table
-from .rounded import RoundedLatents, rounded_codes, straight_through_round
+from .rounded import RoundedLatents, rounded_codes, soft_round, straight_through_round
 
 
 class FactorizedConfig(ComponentConfig):
@@ -43,6 +43,10 @@ class FactorizedBottleneck(RoundedLatents):
             stats={"bits_per_latent": bits.detach().mean() / z[0].numel()},
             bits=bits,
         )
+
+    def relaxed(self, z: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        soft = soft_round(z.float(), temperature)
+        return soft, -torch.log2(self.density.likelihoods_at(soft)).flatten(1).sum(1)
 
     def coding_tables(self) -> list[CodingTable]:
         return [factorized_table(self.density)]

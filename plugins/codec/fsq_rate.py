@@ -48,6 +48,10 @@ class RateFiniteScalarQuantizer(FactorizedBottleneck):
     [-(levels // 2), levels // 2]; codes (batch, height, width, dim), the levels from 0. The
     factorized prior on bounded latents: its stages, rows and dequantization are the same."""
 
+    refinable = False
+    """Its symbols are levels of bounded latents, which the factorized prior's relaxation of
+    plain rounding does not model."""
+
     def __init__(self, config: FSQRateConfig, context: BuildContext):
         super().__init__(FactorizedConfig(), context)
         self.levels, self.reach = config.levels, config.levels // 2

@@ -28,7 +28,7 @@ from .densities import (
     gaussian_table,
     scale_rows,
 )
-from .rounded import RoundedLatents, rounded_codes, straight_through_round
+from .rounded import RoundedLatents, rounded_codes, soft_round, straight_through_round
 
 HYPER_DOWNSAMPLING = 4
 
@@ -93,6 +93,15 @@ class HyperpriorBottleneck(RoundedLatents):
             stats={"side_bits_share": (side_bits.sum() / (bits + side_bits).sum()).detach()},
             bits=bits + side_bits,
         )
+
+    def relaxed(self, z: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        latents = z.float()
+        side = straight_through_round(self.side_information(latents))  # as stage_symbols
+        soft = soft_round(latents, temperature)
+        scales = self.scales(side, latents.shape[2:])
+        bits = -torch.log2(self.latent_density.likelihoods_at(soft, scales)).flatten(1).sum(1)
+        side_bits = -torch.log2(self.side_density.likelihoods_at(side)).flatten(1).sum(1)
+        return soft, bits + side_bits
 
     def side_information(self, latents: torch.Tensor) -> torch.Tensor:
         """The hyper-encoder's output (batch, hyper_channels, ceil(h / 4), ceil(w / 4))."""

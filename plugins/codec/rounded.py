@@ -16,6 +16,17 @@ def straight_through_round(z: torch.Tensor) -> torch.Tensor:
     return z + (torch.round(z) - z).detach()
 
 
+def soft_round(z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Yang et al. (2020)'s stochastic Gumbel annealing: each latent moves to a draw between
+    its floor and its ceiling, the nearer one more likely, the draw sharpening into rounding
+    as ``temperature`` falls, and z keeps a gradient throughout."""
+    floor = torch.floor(z).detach()
+    fraction = (z - floor).clamp(1e-4, 1 - 1e-4)
+    logits = torch.stack((-torch.atanh(fraction), -torch.atanh(1 - fraction)), -1) / temperature
+    gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp(1e-9, 1 - 1e-9)))
+    return floor + torch.softmax((logits + gumbel) / temperature, -1)[..., 1]
+
+
 def rounded_codes(z: torch.Tensor) -> Codes:
     """The codes of latents z (batch, dim, height, width): rounded, channels last, fp32."""
     return Codes(indices=None, values=torch.round(z.detach().float()).permute(0, 2, 3, 1))
@@ -23,6 +34,8 @@ def rounded_codes(z: torch.Tensor) -> Codes:
 
 class RoundedLatents(EntropyCodedBottleneck):
     """Codes are rounded latents: encode rounds, decode hands them back as latents."""
+
+    refinable = True
 
     @torch.no_grad()
     def encode(self, z: torch.Tensor) -> Codes:

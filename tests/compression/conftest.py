@@ -8,6 +8,7 @@ import pytest
 
 from laser_core.recipes.model import load_recipe
 from laser_core.training.train import train
+from tests.compression.codec_runs import train_codec
 
 RECIPE = """
 seed: 0
@@ -55,6 +56,19 @@ def trained_run(tmp_path_factory):
             recipe = folder / "recipe.yaml"
             recipe.write_text(RECIPE.format(**RUNS[name]))
             runs[name] = train(load_recipe(recipe), folder / "run").run_dir
+        return runs[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def codec_run(tmp_path_factory):
+    """codec_run(name) -> the run directory of the tiny rate-trained model of codec_runs.py."""
+    runs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            runs[name] = train_codec(tmp_path_factory.mktemp(name), name)
         return runs[name]
 
     return get

@@ -18,48 +18,13 @@ from laser_core.coding.entropy import Categorical, payload_decoder
 from laser_core.coding.opening import open_codec
 from laser_core.data.images import from_pixels, read_pixels, to_pixels
 from laser_core.ops.frequencies import TOTAL
-from laser_core.recipes.model import load_recipe
 from laser_core.rundir.layout import RunDir
 from laser_core.rundir.resume import WHOLE_IMAGES, recorded_coding
-from laser_core.training.train import train
+from tests.compression.codec_runs import BOTTLENECKS, RECIPE
 from tests.compression.photos import photo_pixels
 from tests.helpers import run_laser
 
 pytestmark = pytest.mark.slow  # trains tiny models
-
-RECIPE = """
-seed: 0
-data: {{name: photo-patches, size: 64, train_patches: 16, val_patches: 4, batch_size: 4}}
-encoder: {{name: gdn-analysis, channels: 8, latent_dim: 8}}
-bottleneck: {bottleneck}
-decoder: {{name: gdn-synthesis, channels: 8}}
-metrics: [mse, psnr, bpp]
-losses: {{recon: l2, rate: 0.01}}
-train: {{steps: 3, lr: 0.005, log_every: 3, eval_batches: 1}}
-"""
-BOTTLENECKS = {
-    "factorized": "{name: factorized}",
-    "hyperprior": "{name: hyperprior, hyper_channels: 8}",
-    "sparse-rate": "{name: sparse-rate, atoms: 16, sparsity: 3}",
-    "vq-rate": "{name: vq-rate, codebook_size: 16, group_dim: 4}",
-    "fsq-rate": "{name: fsq-rate, levels: 7}",
-}
-
-
-@pytest.fixture(scope="module")
-def codec_run(tmp_path_factory):
-    """codec_run(name) -> the run directory of a tiny rate-trained model."""
-    runs = {}
-
-    def get(name: str):
-        if name not in runs:
-            folder = tmp_path_factory.mktemp(name)
-            recipe = folder / "recipe.yaml"
-            recipe.write_text(RECIPE.format(bottleneck=BOTTLENECKS[name]))
-            runs[name] = train(load_recipe(recipe), folder / "run").run_dir
-        return runs[name]
-
-    return get
 
 
 @pytest.fixture(scope="module")
