@@ -15,6 +15,8 @@ closest in size to LASER's (Pillow's WebP encoder runs on one thread), encoding 
 bytes and decoding them back. The two take turns, repeat after repeat, so a shared machine
 slows both alike; each time is the median of the repeats, and the load average is recorded
 with them. Any run directory ``laser compress`` takes works: tiled runs and whole-image ones.
+``--refine STEPS`` adds the run's codec refining each image's latents (``laser compress
+--refine``), timed in the same turns.
 """
 
 from __future__ import annotations
@@ -100,21 +102,27 @@ def median_times(steps: dict[str, Callable[[], object]], repeats: int) -> dict[s
 
 
 def measure(
-    run_dir: Path, pixels: np.ndarray, image: Path | None, threads: int, repeats: int
+    run_dir: Path,
+    pixels: np.ndarray,
+    image: Path | None,
+    threads: int,
+    repeats: int,
+    refine: int = 0,
 ) -> str:
     """The section's text: the command, the machine, and the table of times and their ratio
-    of coding ``pixels`` (H, W, 3), read from ``image`` (None: the default photograph). Torch
-    runs on ``threads`` threads meanwhile, and on as many as before afterwards."""
+    of coding ``pixels`` (H, W, 3), read from ``image`` (None: the default photograph), and
+    with ``refine`` steps of the refining encoder too. Torch runs on ``threads`` threads
+    meanwhile, and on as many as before afterwards."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _measure(run_dir, pixels, image, threads, repeats)
+        return _measure(run_dir, pixels, image, threads, repeats, refine)
     finally:
         torch.set_num_threads(before)
 
 
 def _measure(
-    run_dir: Path, pixels: np.ndarray, image: Path | None, threads: int, repeats: int
+    run_dir: Path, pixels: np.ndarray, image: Path | None, threads: int, repeats: int, refine: int
 ) -> str:
     started = time.perf_counter()
     codec = open_codec(run_dir)
@@ -124,18 +132,22 @@ def _measure(
     (decoded,) = codec.decompress(lsr, "benchmark")
     quality = closest_quality(pixels, bpp(lsr, pixels))
     webp = webp_encode(pixels, quality)
+    steps = {
+        "laser encode": lambda: codec.compress([tensor]),
+        "laser decode": lambda: codec.decompress(lsr, "benchmark"),
+        "webp encode": lambda: webp_encode(pixels, quality),
+        "webp decode": lambda: webp_decode(webp),
+    }
+    if refine:
+        refining = open_codec(run_dir, refine=refine)
+        refined_lsr, _ = refining.compress([tensor])
+        (refined_decoded,) = codec.decompress(refined_lsr, "benchmark")
+        steps["refined encode"] = lambda: refining.compress([tensor])
+        steps["refined decode"] = lambda: codec.decompress(refined_lsr, "benchmark")
     load_before = load()
     with LoadSampler() as sampler:
         begin = time.time()
-        seconds = median_times(
-            {
-                "laser encode": lambda: codec.compress([tensor]),
-                "laser decode": lambda: codec.decompress(lsr, "benchmark"),
-                "webp encode": lambda: webp_encode(pixels, quality),
-                "webp decode": lambda: webp_decode(webp),
-            },
-            repeats,
-        )
+        seconds = median_times(steps, repeats)
         mean_load = sampler.mean(begin, time.time())
     laser = seconds["laser encode"] + seconds["laser decode"]
     pillow = seconds["webp encode"] + seconds["webp decode"]
@@ -144,7 +156,8 @@ def _measure(
     lines = [
         "```bash",
         f"python tools/bench_codec_speed.py {run_dir} --threads {threads} --repeats {repeats}"
-        + (f" --image {image}" if image else ""),
+        + (f" --image {image}" if image else "")
+        + (f" --refine {refine}" if refine else ""),
         "```",
         "",
         f"- {describe()} at the start; mean 1-minute load while timing {mean_load:.1f} "
@@ -162,13 +175,29 @@ def _measure(
         f"| {psnr(pixels, webp_decode(webp)):.2f} "
         f"| {1e3 * seconds['webp encode']:.0f} | {1e3 * seconds['webp decode']:.0f} "
         f"| {1e3 * pillow:.0f} |",
+    ]
+    if refine:
+        refined = seconds["refined encode"] + seconds["refined decode"]
+        lines.append(
+            f"| LASER `{run_dir.name}`, `--refine {refine}` | {bpp(refined_lsr, pixels):.3f} "
+            f"| {psnr(pixels, to_pixels(refined_decoded)):.2f} "
+            f"| {1e3 * seconds['refined encode']:.0f} | {1e3 * seconds['refined decode']:.0f} "
+            f"| {1e3 * refined:.0f} |"
+        )
+    lines += [
         "",
         f"LASER takes **{laser / pillow:.1f}x** WebP's time to encode and decode "
         f"(encode {seconds['laser encode'] / seconds['webp encode']:.1f}x, decode "
         f"{seconds['laser decode'] / seconds['webp decode']:.1f}x); WebP's file is "
         f"{100 * (len(webp) / len(lsr) - 1):+.0f}% against LASER's size"
         + (" (the closest WebP reaches on this photograph)" if quality in (0, 100) else "")
-        + ".",
+        + "."
+        + (
+            f" Refining the latents ({refine} steps) takes **{refined / pillow:.0f}x** WebP's "
+            f"time (encode {seconds['refined encode'] / seconds['webp encode']:.0f}x)."
+            if refine
+            else ""
+        ),
     ]
     return "\n".join(lines)
 
@@ -179,11 +208,14 @@ def main() -> None:
     parser.add_argument("--image", type=Path, help=f"a photograph of at least {HEIGHT}x{WIDTH}")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--refine", type=int, default=0, metavar="STEPS", help="also time laser compress --refine"
+    )
     parser.add_argument("--write-docs", action="store_true", help="update docs/compression.md")
     args = parser.parse_args()
     try:
         pixels = photograph(args.image)
-        text = measure(args.run_dir, pixels, args.image, args.threads, args.repeats)
+        text = measure(args.run_dir, pixels, args.image, args.threads, args.repeats, args.refine)
     except LaserError as error:
         raise SystemExit(f"bench_codec_speed: {error}") from None
     publish(DOC, START, END, text, args.write_docs)

@@ -23,14 +23,24 @@ def publish(doc: Path, start: str, end: str, text: str, write: bool) -> None:
         print(f"wrote {doc}")
 
 
-def training_arguments(description: str, doc: Path, steps: int, work: Path) -> argparse.Namespace:
+def training_arguments(
+    description: str, doc: Path, steps: int, work: Path, remeasure: bool = False
+) -> argparse.Namespace:
     """``--work``, ``--out`` and ``--steps`` of a tool that trains the runs a section of ``doc``
     measures; other steps than the documented ``steps`` are a quick check, which must not
-    overwrite the section."""
+    overwrite the section. With ``remeasure``, also ``--remeasure``: measure the finished
+    runs of ``--work`` again without training (after a change to the measuring, not to the
+    models)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--work", type=Path, default=work, help="folder for the runs")
     parser.add_argument("--out", type=Path, default=doc)
     parser.add_argument("--steps", type=int, default=steps, help="training steps per run")
+    if remeasure:
+        parser.add_argument(
+            "--remeasure",
+            action="store_true",
+            help="measure the finished runs in --work again, training nothing",
+        )
     args = parser.parse_args()
     if args.steps != steps and args.out.resolve() == doc.resolve():
         parser.error(f"the documented runs train {steps} steps: give --out somewhere else")

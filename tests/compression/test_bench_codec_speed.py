@@ -45,3 +45,13 @@ def test_a_photograph_smaller_than_the_benchmark_size_is_refused(tmp_path):
     with pytest.raises(LaserError, match="needs 512x768"):
         bench.photograph(small)
     assert bench.photograph(None).shape == (512, 768, 3)
+
+
+def test_the_refining_encoder_is_timed_in_the_same_turns(codec_run):
+    pixels = photo_pixels("coffee", 64, 96)
+    text = bench.measure(codec_run("factorized"), pixels, None, threads=1, repeats=1, refine=3)
+    (refined,) = [line for line in text.splitlines() if "`--refine 3`" in line]
+    cells = [cell.strip() for cell in refined.strip("|").split("|")]
+    assert float(cells[1]) > 0 and float(cells[3]) > 0  # bpp, encode ms
+    assert "--refine 3\n```" in text
+    assert "Refining the latents (3 steps) takes **" in text
