@@ -49,13 +49,15 @@ class LatentRefiner:
     ) -> torch.Tensor:
         """The latents (1, dim, *grid) whose code costs least on ``image`` (1, C, H, W) in
         [-1, 1], of the encoder's ``latents`` and those refinement visits."""
+        from tqdm.auto import tqdm  # imported here: the command line must start fast
+
         best, best_cost = latents, self.cost(latents, image, grid)
         z = latents.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=LEARNING_RATE)
         hottest, coldest = TEMPERATURES
         with torch.random.fork_rng(devices=[]), torch.enable_grad():
             torch.manual_seed(SEED)
-            for step in range(self.steps):
+            for step in tqdm(range(self.steps), desc="refine", unit="step", leave=False):
                 progress = step / self.steps
                 optimizer.param_groups[0]["lr"] = LEARNING_RATE * (1 - progress)
                 soft, bits = self.bottleneck.relaxed(z, hottest * (coldest / hottest) ** progress)
