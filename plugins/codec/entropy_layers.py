@@ -156,7 +156,9 @@ class EntropyBottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, channels, height, width) -> (noisy or rounded values, likelihoods), both
         the shape of ``x``."""
-        values = _noisy_or_rounded(x, None, self.training)
+        per_channel = x.transpose(0, 1).contiguous()  # the noise drawn in this order
+        values = _noisy_or_rounded(per_channel.reshape(self.channels, 1, -1), None, self.training)
+        values = values.reshape(per_channel.shape).transpose(0, 1).contiguous()
         return values, self.likelihoods_at(values)
 
     def likelihoods_at(self, values: torch.Tensor) -> torch.Tensor:
