@@ -45,6 +45,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 MIN_SIDE, MAX_SIDE = 16, 16383
 """Image sides rd measures: below 16 pixels a file is mostly header and the metrics' windows
 do not fit; 16383 is the largest side WebP can code."""
+REFINABLE = "the latents of a run coding whole images under a factorized prior or hyperprior"
+"""What ``--refine`` applies to (``EntropyCodedBottleneck.refinable``), as rd says it."""
 ANCHORS = ("jpeg", "webp")
 """The codecs every LASER codec's Bjøntegaard deltas are measured against."""
 BD_COLUMNS = ("codec", "anchor", "points", "method", "bd_rate_percent", "bd_psnr_db", "note")
@@ -241,8 +243,12 @@ def open_codecs(paths: list[Path], refine: int = 0) -> dict[str, list[Point]]:
             codecs.setdefault(label, []).append((setting, codec))
             for name in trained_prior_names(run_dir):  # beside the counts: the learned rates
                 codecs.setdefault(f"{label} +{name}", []).append((setting, codec.with_prior(name)))
-            if refine and isinstance(codec, WholeImageCodec) and codec.bottleneck.refinable:
+            if not refine:
+                continue
+            if isinstance(codec, WholeImageCodec) and codec.bottleneck.refinable:
                 codecs.setdefault(f"{label} refined", []).append((setting, codec.refined(refine)))
+            else:
+                log.warning("rd: %s is not refined: --refine fits %s", run_dir, REFINABLE)
     return codecs
 
 

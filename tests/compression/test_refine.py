@@ -99,6 +99,13 @@ def test_rd_adds_the_refined_codec_beside_the_run(trained_codec, photo, tmp_path
     assert codecs.count("run") == codecs.count("run refined") == 1
 
 
+def test_rd_names_the_runs_it_cannot_refine(codec_run, photo, tmp_path, caplog):
+    run = codec_run("fsq-rate")
+    args = ["rd", str(run), "--images", str(photo.parent), "--refine", "5", "-o", str(tmp_path)]
+    assert main(args) == 0
+    assert f"rd: {run} is not refined: --refine fits the latents of a run" in caplog.text
+
+
 def test_what_cannot_refine_says_so(codec_run, trained_run, photo, tmp_path, capsys):
     out = str(tmp_path / "x.lsr")
     assert (
