@@ -19,6 +19,7 @@ sys.modules["compare_codecs"] = compare  # dataclasses look their module up ther
 spec.loader.exec_module(compare)
 
 FAMILIES = [f for f in compare.FAMILIES if f.name in ("factorized", "vq")]
+TITLES = compare.shown_curves(FAMILIES, set())
 CURVES = {
     "factorized": Curve([0.2, 0.4, 0.8], [26.0, 28.0, 30.0]),
     "vq": Curve([0.1, 0.3, 0.6], [25.0, 27.8, 28.5]),
@@ -27,7 +28,7 @@ CURVES = {
 
 
 def test_the_winner_at_each_rate_is_the_higher_curve_and_jpeg_is_the_yardstick():
-    sentence = compare.winners(CURVES, FAMILIES, (0.15, 0.25, 0.5, 2.0))
+    sentence = compare.winners(CURVES, TITLES, (0.15, 0.25, 0.5, 2.0))
     # PSNR interpolated in log-rate between the measured points
     assert sentence.split("; ") == [
         "At 0.15 bpp the VQ (vq-rate) wins with 26.03 dB (the only family reaching this rate, "
@@ -38,7 +39,7 @@ def test_the_winner_at_each_rate_is_the_higher_curve_and_jpeg_is_the_yardstick()
 
 
 def test_no_curve_at_the_asked_rates_is_said_so():
-    assert compare.winners(CURVES, FAMILIES, (4.0,)).startswith("No family's curve reaches")
+    assert compare.winners(CURVES, TITLES, (4.0,)).startswith("No family's curve reaches")
 
 
 def test_a_missing_recipe_leaves_its_family_out_and_a_present_one_is_swept(tmp_path):
@@ -51,7 +52,21 @@ def test_a_missing_recipe_leaves_its_family_out_and_a_present_one_is_swept(tmp_p
     assert all("train.steps=100" in c and c[6].startswith("losses.rate=") for c in sweeps)
     # every family on the same crops, whatever its recipe draws
     assert all(f"data.train_patches={compare.TRAIN_CROPS}" in c for c in sweeps)
-    assert commands[-1][:2] == ["laser", "rd"] and len(commands[-1]) == len(families) + 4
+    assert commands[-1][:2] == ["laser", "rd"] and len(commands[-1]) == len(families) + 6
+    assert commands[-1][-4:-2] == ["--refine", str(compare.REFINE_STEPS)]
+
+
+def test_a_refined_curve_is_shown_after_its_family_where_rd_measured_one():
+    titles = compare.shown_curves(FAMILIES, {"factorized", "factorized refined", "vq"})
+    assert titles == {
+        "factorized": "factorized prior",
+        "factorized refined": "factorized prior, refined",
+        "vq": "VQ (vq-rate)",
+    }
+    curves = {**CURVES, "factorized refined": Curve([0.2, 0.4, 0.8], [26.5, 28.5, 30.5])}
+    sentence = compare.winners(curves, titles, (0.5,))
+    assert sentence.startswith("At 0.5 bpp the factorized prior, refined wins with 29.14 dB")
+    assert "+0.50" in compare.bd_table(curves, titles).splitlines()[1]
 
 
 def test_a_resumed_comparison_counts_its_running_time_and_not_the_pause():
