@@ -7,6 +7,7 @@ from pathlib import Path
 
 from laser_core.coding import container
 from laser_core.coding.codec import Codec
+from laser_core.coding.refine import REFINABLE, checked_steps
 from laser_core.coding.whole_images import WholeImageCodec
 from laser_core.errors import LaserError
 from laser_core.rundir.resume import WHOLE_IMAGES, recorded_coding
@@ -15,13 +16,11 @@ from laser_core.rundir.resume import WHOLE_IMAGES, recorded_coding
 def open_codec(run_dir: Path, prior: str | None = None, refine: int = 0) -> Codec | WholeImageCodec:
     """The codec of a finished run, to compress with; ``prior`` names a trained prior of a
     tiled run to code under; ``refine`` steps fit a whole-image codec's latents to each image."""
-    if refine < 0:
-        raise LaserError(f"--refine takes a number of steps, 0 (none) or more (got {refine})")
+    refine = checked_steps(refine)
     if recorded_coding(run_dir) != WHOLE_IMAGES:
         if refine:
             raise LaserError(
-                f"{run_dir} codes tiles under counted priors; --refine fits the latents of "
-                "runs that code whole images under their own entropy model"
+                f"{run_dir} codes tiles under counted priors; --refine fits {REFINABLE}"
             )
         codec = Codec.open(run_dir)
         return codec if prior is None else codec.with_prior(prior)

@@ -27,6 +27,7 @@ from laser_core.assembly.build import build_component, list_components
 from laser_core.coding.bjontegaard import CUBIC_POINTS, Curve, bjontegaard
 from laser_core.coding.codec import Codec
 from laser_core.coding.opening import open_codec
+from laser_core.coding.refine import REFINABLE, checked_steps
 from laser_core.coding.trained_priors import trained_prior_names
 from laser_core.coding.whole_images import WholeImageCodec
 from laser_core.data.images import GRAYSCALE_MODES, from_pixels, read_pixels, to_pixels
@@ -45,8 +46,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 MIN_SIDE, MAX_SIDE = 16, 16383
 """Image sides rd measures: below 16 pixels a file is mostly header and the metrics' windows
 do not fit; 16383 is the largest side WebP can code."""
-REFINABLE = "the latents of a run coding whole images under a factorized prior or hyperprior"
-"""What ``--refine`` applies to (``EntropyCodedBottleneck.refinable``), as rd says it."""
 ANCHORS = ("jpeg", "webp")
 """The codecs every LASER codec's Bjøntegaard deltas are measured against."""
 BD_COLUMNS = ("codec", "anchor", "points", "method", "bd_rate_percent", "bd_psnr_db", "note")
@@ -231,8 +230,7 @@ def open_codecs(paths: list[Path], refine: int = 0) -> dict[str, list[Point]]:
     directory one whose finished runs are its points (runs still training or failed are left
     out with a warning); a run's trained priors each add a codec, ``LABEL +NAME``, and
     ``refine`` steps a whole-image codec whose bottleneck can refine, ``LABEL refined``."""
-    if refine < 0:
-        raise LaserError(f"--refine takes a number of steps, 0 (none) or more (got {refine})")
+    checked_steps(refine)
     codecs: dict[str, list[Point]] = {}
     for label, path in zip(labels(paths), paths, strict=True):
         runs = [(None, path)] if not is_sweep(path) else sweep_runs(path)

@@ -17,6 +17,7 @@ from torch import nn
 
 from laser_core.assembly.losses import ImageLosses
 from laser_core.coding.table_coder import TableCoder
+from laser_core.errors import LaserError
 from laser_core.plugin.contracts import EntropyCodedBottleneck
 
 LEARNING_RATE = 0.03
@@ -27,6 +28,15 @@ CHECK_EVERY = 10
 """Steps between costings of the code as the file holds it (a decoder pass each)."""
 SEED = 0
 """The soft rounding's draws are seeded, so that one image always refines to one file."""
+REFINABLE = "the latents of a run coding whole images under a factorized prior or hyperprior"
+"""What ``--refine`` applies to (``EntropyCodedBottleneck.refinable``), as messages say it."""
+
+
+def checked_steps(steps: int) -> int:
+    """``--refine``'s steps, refused below 0 (0: no refinement)."""
+    if steps < 0:
+        raise LaserError(f"--refine takes a number of steps, 0 (none) or more (got {steps})")
+    return steps
 
 
 class LatentRefiner:

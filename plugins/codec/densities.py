@@ -26,6 +26,7 @@ __all__ = [
     "GaussianConditional",
     "factorized_table",
     "gaussian_table",
+    "image_bits",
     "scale_rows",
 ]
 
@@ -34,6 +35,11 @@ FACTORIZED_SUPPORT = 512
 SCALES = torch.exp(torch.linspace(math.log(SCALE_BOUND), math.log(256.0), 128, dtype=torch.float64))
 """The Gaussian scales that have a coding table: 128 log-spaced from 0.11 to 256, each 6%
 above the last, so coding at the next larger scale costs under 0.3% of the rate."""
+
+
+def image_bits(likelihoods: torch.Tensor) -> torch.Tensor:
+    """Each image's bits (batch,): the -log2 likelihoods (batch, ...) summed over the image."""
+    return -torch.log2(likelihoods).flatten(1).sum(1)
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from laser_core import (
 )
 from laser_core.ops import CodingTable
 
-from .densities import EntropyBottleneck, factorized_table
+from .densities import EntropyBottleneck, factorized_table, image_bits
 from .rounded import RoundedLatents, rounded_codes, soft_round, straight_through_round
 
 
@@ -35,7 +35,7 @@ class FactorizedBottleneck(RoundedLatents):
         with full_precision(z):
             _, likelihoods = self.density(z.float())
             quantized = straight_through_round(z.float())
-        bits = -torch.log2(likelihoods).flatten(1).sum(1)
+        bits = image_bits(likelihoods)
         return BottleneckOutput(
             quantized=quantized.to(z.dtype),
             loss=z.new_zeros((), dtype=torch.float32),
@@ -46,7 +46,7 @@ class FactorizedBottleneck(RoundedLatents):
 
     def relaxed(self, z: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
         soft = soft_round(z.float(), temperature)
-        return soft, -torch.log2(self.density.likelihoods_at(soft)).flatten(1).sum(1)
+        return soft, image_bits(self.density.likelihoods_at(soft))
 
     def coding_tables(self) -> list[CodingTable]:
         return [factorized_table(self.density)]

@@ -26,6 +26,7 @@ from .densities import (
     GaussianConditional,
     factorized_table,
     gaussian_table,
+    image_bits,
     scale_rows,
 )
 from .rounded import RoundedLatents, rounded_codes, soft_round, straight_through_round
@@ -84,8 +85,8 @@ class HyperpriorBottleneck(RoundedLatents):
             scales = self.scales(straight_through_round(side), latents.shape[2:])
             _, likelihoods = self.latent_density(latents, scales)
             quantized = straight_through_round(latents)
-        bits = -torch.log2(likelihoods).flatten(1).sum(1)
-        side_bits = -torch.log2(side_likelihoods).flatten(1).sum(1)
+        bits = image_bits(likelihoods)
+        side_bits = image_bits(side_likelihoods)
         return BottleneckOutput(
             quantized=quantized.to(z.dtype),
             loss=z.new_zeros((), dtype=torch.float32),
@@ -99,9 +100,8 @@ class HyperpriorBottleneck(RoundedLatents):
         side = straight_through_round(self.side_information(latents))  # as stage_symbols
         soft = soft_round(latents, temperature)
         scales = self.scales(side, latents.shape[2:])
-        bits = -torch.log2(self.latent_density.likelihoods_at(soft, scales)).flatten(1).sum(1)
-        side_bits = -torch.log2(self.side_density.likelihoods_at(side)).flatten(1).sum(1)
-        return soft, bits + side_bits
+        bits = image_bits(self.latent_density.likelihoods_at(soft, scales))
+        return soft, bits + image_bits(self.side_density.likelihoods_at(side))
 
     def side_information(self, latents: torch.Tensor) -> torch.Tensor:
         """The hyper-encoder's output (batch, hyper_channels, ceil(h / 4), ceil(w / 4))."""
