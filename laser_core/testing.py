@@ -43,6 +43,7 @@ from laser_core.plugin.contracts import (
     Codes,
     CodeSpec,
     DataSplits,
+    EntropyCodedBottleneck,
 )
 from laser_core.plugin.priors import Prior, SymbolSpec
 from laser_core.plugin.registry import Component, Provider, Registry, default_registry
@@ -179,8 +180,36 @@ def check_bottleneck(
     check_codes(mixed, spec, (batch, size, size))  # values stay fp32 under autocast
     if mixed.values is not None:
         require(torch.isfinite(mixed.values).all(), "code values are finite under autocast")
+    if isinstance(bottleneck, EntropyCodedBottleneck) and bottleneck.refinable:
+        _check_relaxation(bottleneck, z.detach())
     if rebuild is not None:
         _check_state_dict_round_trip(bottleneck, rebuild, lambda m: m.eval().encode(z))
+
+
+def _check_relaxation(bottleneck: EntropyCodedBottleneck, z: torch.Tensor) -> None:
+    """A refinable bottleneck's ``relaxed`` (what ``laser compress --refine`` optimises):
+    differentiable in z when warm; when cold, the latents its stages decode to and the bits
+    forward reports in eval."""
+    warm = z.clone().requires_grad_(True)
+    soft, bits = bottleneck.relaxed(warm, 0.5)
+    require(
+        soft.shape == (z.shape[0], bottleneck.output_dim, *z.shape[2:])
+        and bits.shape == z.shape[:1],
+        "relaxed(z) returns the decoder's latents (batch, output_dim, h, w) and bits (batch,)",
+    )
+    _check_backward(soft.sum() + bits.sum(), warm, "relaxation")
+    with torch.no_grad():
+        soft, bits = bottleneck.relaxed(z, 1e-3)
+        decoded = bottleneck.dequantize(bottleneck.stage_symbols(z))
+        eval_bits = bottleneck.eval()(z).bits
+    require(
+        torch.allclose(soft, decoded.float()),
+        "relaxed(z) at a temperature near 0 is dequantize(stage_symbols(z))",
+    )
+    require(
+        eval_bits is not None and torch.allclose(bits, eval_bits.float(), rtol=1e-4),
+        "relaxed(z)'s bits at a temperature near 0 are forward(z).bits in eval",
+    )
 
 
 def check_discriminator(discriminator: nn.Module, context: BuildContext) -> None:

@@ -26,8 +26,9 @@ def vq_rate(rate_weight: float, bit_cost: float = 1.0) -> RateVectorQuantizer:
     return bottleneck.eval()
 
 
-@pytest.mark.parametrize("name", ["vq-rate", "fsq-rate"])
-def test_rate_quantizers_keep_the_bottleneck_contract(name):
+@pytest.mark.parametrize("name", ["vq-rate", "fsq-rate", "factorized", "hyperprior"])
+def test_rate_bottlenecks_keep_the_bottleneck_contract(name):
+    """factorized and hyperprior refine: the kit checks their relaxation too."""
     check_component("bottlenecks", name, {}, BuildContext(latent_dim=8, rate_weight=0.01))
 
 
